@@ -1,0 +1,186 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mvm developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Kernel + rootfs images: content-addressed artifacts and the planner that builds them.
+
+An image NAME is a symlink `<root>/images/NAME -> ../artifacts/<id>`; the id hashes every input,
+so equal inputs find the finished directory and nothing is rebuilt.
+"""
+from __future__ import absolute_import, division, print_function, annotations
+
+__metaclass__ = type
+
+import hashlib
+import json
+from typing import Any, Dict, Mapping, Optional
+
+from ansible_collections.mvm.microvm.plugins.module_utils import guest
+from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError, SpecError
+from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, quote, write_file
+from ansible_collections.mvm.microvm.plugins.module_utils.spec import ImageSpec
+
+IMAGE_FORMAT = 1
+KERNEL_FILE = "vmlinuz"
+INITRD_FILE = "initrd.img"
+ROOTFS_FILE = "rootfs.ext4"
+DEBIAN_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+def user_paths(spec: ImageSpec) -> list:
+    """Host files whose content is an input (hashed on the host by the paths probe)."""
+    return [p for p in (spec.kernel if spec.kernel != "debian" else None, spec.initrd) if p]
+
+
+def inputs(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str]) -> Dict[str, Any]:
+    """Everything that decides the artifact's bytes."""
+    for field, path in (("kernel", spec.kernel if spec.kernel != "debian" else None), ("initrd", spec.initrd)):
+        if path and path not in shas:
+            raise SpecError(field, "file not found on the host: %s" % path)
+    if spec.kernel == "debian" and not spec.flake and facts["platform"]["arch"] not in DEBIAN_ARCH:
+        raise SpecError("kernel", "no Debian cloud kernel for arch %s; give a kernel path" % facts["platform"]["arch"])
+    return {
+        "format": IMAGE_FORMAT,
+        "arch": facts["platform"]["arch"],
+        "kernel": spec.kernel,
+        "kernel_sha256": shas.get(spec.kernel),
+        "initrd_sha256": shas.get(spec.initrd) if spec.initrd else None,
+        "rootfs_size_mib": spec.rootfs_size_mib,
+        "flake": spec.flake,
+        "guest": hashlib.sha256((guest.GUEST_INIT + guest.INITRAMFS_INIT + guest.POWEROFF
+                                 + guest.ACPID_CONF).encode()).hexdigest(),
+    }
+
+
+def image_id(spec_inputs: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(spec_inputs, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def has_initrd(spec: ImageSpec) -> bool:
+    return spec.kernel == "debian" or bool(spec.initrd) or bool(spec.flake)
+
+
+def paths(state_root: str, name: str, with_initrd: bool) -> Dict[str, Optional[str]]:
+    """Where a VM finds an image's files (through the name link, so a rebuild is seen)."""
+    base = "%s/images/%s" % (state_root, name)
+    return {
+        "kernel": "%s/%s" % (base, KERNEL_FILE),
+        "initrd": "%s/%s" % (base, INITRD_FILE) if with_initrd else None,
+        "rootfs": "%s/%s" % (base, ROOTFS_FILE),
+    }
+
+
+def _kernel_steps(plan: Plan, spec: ImageSpec, arch: str, work: str) -> None:
+    out = work + "/out"
+    if spec.flake:
+        plan.add("nix build %s" % spec.flake, "set -e; nix build %s --out-link %s; cp -L %s %s; cp -L %s %s; "
+                 "if [ -e %s ]; then cp -L %s %s; fi" % (
+                     quote(spec.flake), quote(work + "/result"),
+                     quote(work + "/result/kernel"), quote(out + "/" + KERNEL_FILE),
+                     quote(work + "/result/" + ROOTFS_FILE), quote(out + "/" + ROOTFS_FILE),
+                     quote(work + "/result/initrd"), quote(work + "/result/initrd"), quote(out + "/" + INITRD_FILE)))
+        return
+    if spec.kernel != "debian":
+        cmd = "cp %s %s" % (quote(spec.kernel), quote(out + "/" + KERNEL_FILE))
+        if spec.initrd:
+            cmd += " && cp %s %s" % (quote(spec.initrd), quote(out + "/" + INITRD_FILE))
+        plan.add("copy kernel %s" % spec.kernel, cmd)
+        return
+    meta = "linux-image-cloud-" + DEBIAN_ARCH[arch]
+    plan.add("fetch kernel from Debian's %s" % meta, (
+        "set -e; cd %(k)s; "
+        "pkg=$(apt-cache depends %(meta)s 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}'); "
+        "if [ -z \"$pkg\" ]; then echo 'apt knows no %(meta)s: run apt-get update' >&2; exit 1; fi; "
+        "apt-get download \"$pkg\" 2>&1; dpkg-deb -x ./*.deb x; cp x/boot/vmlinuz-* %(out)s"
+    ) % {"k": quote(work + "/kernel"), "meta": meta, "out": quote(out + "/" + KERNEL_FILE)})
+    ird = work + "/initramfs"
+    plan.add("build initramfs with the virtio modules", (
+        "set -e; cd %(ird)s; mkdir -p bin dev proc sys newroot lib/modules; cp %(bb)s bin/busybox; "
+        "for m in %(mods)s; do f=$(find %(kmods)s -name \"$m.ko*\" | head -n 1); [ -n \"$f\" ] || continue; "
+        "case \"$f\" in *.xz) xz -dc \"$f\";; *.zst) zstd -qdc \"$f\";; *.gz) gzip -dc \"$f\";; *) cat \"$f\";; esac "
+        "> lib/modules/$m.ko; done; %(init)s; "
+        "find . | cpio -o -H newc --quiet | gzip -1 > %(out)s"
+    ) % {"ird": quote(ird), "bb": "\"$BUSYBOX\"", "kmods": quote(work + "/kernel/x/lib/modules"),
+         "mods": " ".join(guest.INITRAMFS_MODULES), "init": write_file("init", guest.INITRAMFS_INIT, "0755"),
+         "out": quote(out + "/" + INITRD_FILE)})
+
+
+def _rootfs_step(plan: Plan, spec: ImageSpec, work: str) -> None:
+    r = work + "/rootfs"
+    plan.add("build %s (%d MiB, busybox)" % (ROOTFS_FILE, spec.rootfs_size_mib), " && ".join([
+        "set -e; cd %s" % quote(r),
+        "mkdir -p bin dev proc sys tmp run root etc/acpi etc/mvm usr var/www",
+        "cp \"$BUSYBOX\" bin/busybox",
+        "for a in $(\"$BUSYBOX\" --list); do [ \"$a\" = busybox ] || ln -sf busybox bin/$a; done",
+        "ln -sfn bin sbin && ln -sfn ../bin usr/bin && ln -sfn ../bin usr/sbin && mkdir -p var/log && ln -sfn ../run var/run",
+        write_file("init", guest.GUEST_INIT, "0755"),
+        write_file("etc/acpi/poweroff", guest.POWEROFF, "0755"),
+        write_file("etc/acpid.conf", guest.ACPID_CONF),
+        write_file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"),
+        write_file("etc/group", "root:x:0:\n"),
+        "mkfs.ext4 -q -F -L mvmroot -d . %s %dM" % (quote(work + "/out/" + ROOTFS_FILE), spec.rootfs_size_mib),
+    ]))
+
+
+def _busybox_env(facts: Mapping[str, Any]) -> str:
+    """The host's busybox must be static: it becomes the guest's only binary."""
+    path = facts["tools"].get("busybox", {}).get("path")
+    if not path:
+        raise MvmError("busybox is not installed on the host (Debian: apt-get install busybox-static)")
+    return ("BUSYBOX=%s; if ldd \"$BUSYBOX\" >/dev/null 2>&1; then echo \"$BUSYBOX is dynamically linked: "
+            "install busybox-static\" >&2; exit 1; fi; " % quote(path))
+
+
+def plan_image(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str]) -> Plan:
+    """Desired image + host facts -> steps. Raises before any step exists on bad input."""
+    root = facts["state_root"]
+    link = "%s/images/%s" % (root, spec.name)
+    current = facts["images"].get(spec.name)
+    plan = Plan()
+    if spec.state == "absent":
+        plan.before = {"image": spec.name, "id": current["id"]} if current else {}
+        if current:
+            # The artifact goes too unless another image name still points at it.
+            plan.add("remove image %s" % spec.name, (
+                "set -e; t=$(readlink %(link)s); rm -f %(link)s; "
+                "for o in %(root)s/images/*; do [ \"$(readlink \"$o\")\" = \"$t\" ] && exit 0; done; "
+                "case \"$t\" in ../artifacts/?*) rm -rf %(root)s/images/\"$t\";; esac"
+            ) % {"link": quote(link), "root": quote(root)})
+        plan.result = {"name": spec.name, "state": "absent"}
+        return plan
+    found = inputs(spec, facts, shas)
+    ident = image_id(found)
+    adir = "%s/artifacts/%s" % (root, ident)
+    plan.before = {"image": spec.name, "id": current["id"]} if current else {}
+    plan.after = {"image": spec.name, "id": ident, "inputs": found}
+    plan.result = dict(paths(root, spec.name, has_initrd(spec)), name=spec.name, id=ident, dir=adir)
+    if current and current["id"] == ident and current["complete"]:
+        return plan
+    if ident not in facts["artifacts"]:
+        work = "%s/artifacts/.build-%s" % (root, ident)
+        plan.add("prepare build directory", "rm -rf %s && mkdir -p %s" % (
+            quote(work), " ".join(quote(work + d) for d in ("/out", "/kernel", "/initramfs", "/rootfs"))))
+        env = _busybox_env(facts) if not spec.flake else ""
+        kernel_plan = Plan()
+        _kernel_steps(kernel_plan, spec, facts["platform"]["arch"], work)
+        if not spec.flake:
+            _rootfs_step(kernel_plan, spec, work)
+        for step in kernel_plan.steps:
+            plan.add(step.description, env + step.command if "$BUSYBOX" in step.command else step.command)
+        manifest = {"format": IMAGE_FORMAT, "id": ident, "inputs": found, "kernel": KERNEL_FILE,
+                    "initrd": INITRD_FILE if has_initrd(spec) else None, "rootfs": ROOTFS_FILE}
+        plan.add("publish artifact %s" % ident, " && ".join([
+            write_file(work + "/out/manifest.json", json.dumps(manifest, sort_keys=True)),
+            "rm -rf %s" % quote(adir),
+            "mv %s %s" % (quote(work + "/out"), quote(adir)),
+            "rm -rf %s" % quote(work),
+        ]))
+    plan.add("point image %s at %s" % (spec.name, ident), "mkdir -p %s && ln -sfn %s %s" % (
+        quote(root + "/images"), quote("../artifacts/" + ident), quote(link)))
+    return plan
+
+
+def pending_entry(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str]) -> Dict[str, Any]:
+    """What a VM planner needs to know of an image an earlier operation will build."""
+    return {"id": image_id(inputs(spec, facts, shas)), "initrd": has_initrd(spec)}
+
+

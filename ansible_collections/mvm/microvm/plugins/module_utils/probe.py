@@ -1,0 +1,244 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mvm developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The host probe: one shell script, one round trip, parsed here into the facts structure.
+
+The script prints tab-separated records (`host KEY VALUE`, `vm NAME KEY VALUE`, ...), so a tool
+that prints something odd spoils one field, never the parse.
+"""
+from __future__ import absolute_import, division, print_function, annotations
+
+__metaclass__ = type
+
+import json
+import re
+from typing import Any, Dict, List, Optional, Sequence
+
+from ansible_collections.mvm.microvm.plugins.module_utils.shell import quote
+
+PROBE_VERSION = 1
+TOOLS = (
+    "qemu-system-x86_64", "qemu-system-aarch64", "firecracker", "jailer", "limactl", "container",
+    "docker", "nix", "curl", "ip", "iptables", "nft", "busybox", "mkfs.ext4", "cpio", "gzip",
+    "python3", "apt-get", "dpkg-deb", "setsid",
+)
+
+_HOST_SCRIPT = r"""
+r=%(root)s
+if [ -z "$r" ]; then
+  if [ "$(id -u)" = 0 ]; then r=/var/lib/mvm; else r="${XDG_STATE_HOME:-$HOME/.local/state}/mvm"; fi
+fi
+t() { printf 'host\t%%s\t%%s\n' "$1" "$2"; }
+t probe_version %(version)s
+t state_root "$r"
+t uid "$(id -u)"
+t user "$(id -un 2>/dev/null)"
+t os "$(uname -s)"
+t arch "$(uname -m)"
+t kernel "$(uname -r)"
+grep -qi microsoft /proc/version 2>/dev/null && t wsl 1
+[ -r /etc/os-release ] && (. /etc/os-release; t distribution "$ID"; t distribution_version "$VERSION_ID")
+command -v sw_vers >/dev/null 2>&1 && t macos_version "$(sw_vers -productVersion)"
+[ -e /dev/kvm ] && t kvm_present 1
+[ -r /dev/kvm ] && [ -w /dev/kvm ] && t kvm_rw 1
+for m in kvm kvm_intel kvm_amd kvm_pvm; do [ -d /sys/module/$m ] && t kvm_module $m; done
+for x in %(tools)s; do p=$(command -v $x 2>/dev/null) && printf 'tool\t%%s\tpath\t%%s\n' $x "$p"; done
+for q in qemu-system-x86_64 qemu-system-aarch64; do
+  command -v $q >/dev/null 2>&1 && printf 'tool\t%%s\tversion\t%%s\n' $q "$($q --version 2>/dev/null | head -n 1)"
+done
+command -v firecracker >/dev/null 2>&1 && printf 'tool\tfirecracker\tversion\t%%s\n' "$(firecracker --version 2>/dev/null | head -n 1)"
+command -v limactl >/dev/null 2>&1 && printf 'tool\tlimactl\tversion\t%%s\n' "$(limactl --version 2>/dev/null | head -n 1)"
+command -v nix >/dev/null 2>&1 && printf 'tool\tnix\tversion\t%%s\n' "$(nix --version 2>/dev/null | head -n 1)"
+if command -v docker >/dev/null 2>&1; then
+  printf 'tool\tdocker\tversion\t%%s\n' "$(docker --version 2>/dev/null | head -n 1)"
+  t docker_server "$(timeout 5 docker version --format '{{.Server.Version}}' 2>/dev/null | head -n 1)"
+fi
+if command -v container >/dev/null 2>&1; then
+  container system status >/dev/null 2>&1 && t container_service 1
+fi
+d="$r"; while [ ! -d "$d" ]; do d=$(dirname "$d"); done
+t disk_free_kib "$(df -Pk "$d" 2>/dev/null | awk 'NR==2{print $4}')"
+for v in "$r"/vms/*/; do
+  [ -d "$v" ] || continue
+  n=$(basename "$v")
+  printf 'vm\t%%s\tdir\t%%s\n' "$n" "${v%%/}"
+  pid=$(cat "$v/pid" 2>/dev/null)
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    if [ -r /proc/$pid/cmdline ]; then c=$(tr '\0' ' ' </proc/$pid/cmdline); else c=$(ps -o command= -p "$pid" 2>/dev/null); fi
+    case "$c" in *"${v%%/}/"*) printf 'vm\t%%s\tpid\t%%s\n' "$n" "$pid";; esac
+  fi
+  [ -f "$v/spec.json" ] && printf 'vm\t%%s\tspec\t%%s\n' "$n" "$(cat "$v/spec.json")"
+  [ -S "$v/qmp.sock" ] && printf 'vm\t%%s\tqmp\t%%s\n' "$n" "${v%%/}/qmp.sock"
+done
+for i in "$r"/images/*; do
+  [ -L "$i" ] || continue
+  n=$(basename "$i")
+  printf 'image\t%%s\ttarget\t%%s\n' "$n" "$(readlink "$i")"
+  [ -f "$i/manifest.json" ] && printf 'image\t%%s\tmanifest\t%%s\n' "$n" "$(cat "$i/manifest.json")"
+done
+for a in "$r"/artifacts/*/; do
+  [ -f "$a/manifest.json" ] && printf 'artifact\t%%s\tdir\t%%s\n' "$(basename "$a")" "${a%%/}"
+done
+true
+"""
+
+_PATHS_SCRIPT = r"""
+for p in %(paths)s; do
+  if [ -f "$p" ]; then printf 'path\t%%s\t%%s\n' "$p" "$(sha256sum "$p" 2>/dev/null | cut -c1-64)"; fi
+done
+true
+"""
+
+
+def host_probe(state_root: Optional[str] = None) -> str:
+    """The one command that gathers everything the planners need about a host."""
+    return _HOST_SCRIPT % {
+        "root": quote(state_root or ""),
+        "version": PROBE_VERSION,
+        "tools": " ".join(TOOLS),
+    }
+
+
+def paths_probe(paths: Sequence[str]) -> str:
+    """Existence and sha256 of user-given files (kernels, rootfs): only asked for when given."""
+    return _PATHS_SCRIPT % {"paths": " ".join(quote(p) for p in paths)}
+
+
+def parse_paths(output: str) -> Dict[str, str]:
+    """path -> sha256 for the files that exist."""
+    found = {}
+    for line in output.splitlines():
+        parts = line.split("\t")
+        if len(parts) == 3 and parts[0] == "path":
+            found[parts[1]] = parts[2]
+    return found
+
+
+def _json_or_none(text: str, warnings: List[str], what: str) -> Optional[Dict[str, Any]]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        warnings.append("%s is not valid JSON; treated as unknown" % what)
+        return None
+    return value if isinstance(value, dict) else None
+
+
+_VERSION = re.compile(r"(\d+\.\d+(?:\.\d+)?)")
+
+
+def _version(line: str) -> str:
+    match = _VERSION.search(line or "")
+    return match.group(1) if match else "unknown"
+
+
+def _kvm(host: Dict[str, List[str]], arch: str) -> Dict[str, Any]:
+    """KVM present is not KVM usable: PVM-only hosts hang a standard guest kernel."""
+    modules = host.get("kvm_module", [])
+    present = bool(host.get("kvm_present"))
+    if "kvm_intel" in modules:
+        kind = "kvm_intel"
+    elif "kvm_amd" in modules:
+        kind = "kvm_amd"
+    elif "kvm_pvm" in modules:
+        kind = "kvm_pvm"
+    elif present and arch in ("aarch64", "arm64"):
+        kind = "kvm_arm"
+    else:
+        kind = "unknown"
+    rw = bool(host.get("kvm_rw"))
+    if not present:
+        why = "/dev/kvm does not exist"
+    elif not rw:
+        why = "/dev/kvm is not readable and writable by this user (add it to the kvm group)"
+    elif kind == "kvm_pvm":
+        why = "only kvm_pvm (PVM nested virtualisation) is loaded: a standard guest kernel hangs under it"
+    elif kind == "unknown":
+        why = "no kvm_intel, kvm_amd or arm KVM module found"
+    else:
+        why = ""
+    return {"present": present, "rw": rw, "modules": modules, "kind": kind,
+            "usable": not why, "reason": why or "usable"}
+
+
+def parse_host(output: str) -> Dict[str, Any]:
+    """Turn the probe's records into the facts structure (never raises on odd tool output)."""
+    warnings = []  # type: List[str]
+    host = {}  # type: Dict[str, List[str]]
+    tools = {}  # type: Dict[str, Dict[str, str]]
+    vms = {}  # type: Dict[str, Dict[str, str]]
+    images = {}  # type: Dict[str, Dict[str, str]]
+    artifacts = {}  # type: Dict[str, str]
+    for line in output.splitlines():
+        parts = line.split("\t")
+        if parts[0] == "host" and len(parts) == 3:
+            host.setdefault(parts[1], []).append(parts[2])
+        elif parts[0] == "tool" and len(parts) == 4:
+            tools.setdefault(parts[1], {})[parts[2]] = parts[3]
+        elif parts[0] == "vm" and len(parts) == 4:
+            vms.setdefault(parts[1], {})[parts[2]] = parts[3]
+        elif parts[0] == "image" and len(parts) == 4:
+            images.setdefault(parts[1], {})[parts[2]] = parts[3]
+        elif parts[0] == "artifact" and len(parts) == 4:
+            artifacts[parts[1]] = parts[3]
+        elif line.strip():
+            warnings.append("unexpected probe line ignored: %r" % line[:120])
+
+    def one(key: str, default: str = "") -> str:
+        return host.get(key, [default])[-1]
+
+    arch = one("arch", "unknown")
+    for name, tool in tools.items():
+        if "version" in tool:
+            version = _version(tool["version"])
+            if version == "unknown":
+                warnings.append("%s printed an unexpected version line %r" % (name, tool["version"][:80]))
+            tool["version"] = version
+    docker_server = one("docker_server")
+    facts = {
+        "probe_version": int(one("probe_version", "0") or 0),
+        "state_root": one("state_root"),
+        "user": {"uid": int(one("uid", "-1") or -1), "name": one("user")},
+        "platform": {
+            "os": one("os", "unknown").lower(),
+            "arch": arch,
+            "kernel": one("kernel", "unknown"),
+            "wsl": bool(host.get("wsl")),
+            "distribution": one("distribution", "unknown"),
+            "distribution_version": one("distribution_version", "unknown"),
+            "macos_version": one("macos_version") or None,
+        },
+        "kvm": _kvm(host, arch),
+        "tools": tools,
+        "docker": {
+            "client": "docker" in tools,
+            "daemon": bool(docker_server),
+            "server_version": _version(docker_server) if docker_server else None,
+        },
+        "apple_container_service": bool(host.get("container_service")),
+        "disk_free_mib": int(one("disk_free_kib", "0") or 0) // 1024 if one("disk_free_kib").isdigit() else None,
+        "vms": {},
+        "images": {},
+        "artifacts": sorted(artifacts),
+        "warnings": warnings,
+    }  # type: Dict[str, Any]
+    for name, raw in sorted(vms.items()):
+        spec = _json_or_none(raw["spec"], warnings, "spec.json of VM %s" % name) if "spec" in raw else None
+        pid = int(raw["pid"]) if raw.get("pid", "").isdigit() else None
+        facts["vms"][name] = {
+            "name": name,
+            "dir": raw.get("dir"),
+            "pid": pid,
+            "state": "running" if pid else "stopped",
+            "backend": (spec or {}).get("backend", "unknown"),
+            "applied": spec,
+            "qmp_socket": raw.get("qmp"),
+        }
+    for name, raw in sorted(images.items()):
+        manifest = _json_or_none(raw["manifest"], warnings, "manifest of image %s" % name) if "manifest" in raw else None
+        facts["images"][name] = {
+            "name": name,
+            "id": raw.get("target", "").rstrip("/").split("/")[-1],
+            "complete": manifest is not None,
+            "manifest": manifest,
+        }
+    return facts

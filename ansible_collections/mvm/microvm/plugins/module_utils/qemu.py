@@ -1,0 +1,102 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mvm developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The QEMU backend (microvm.nix style): command line, start, stop and removal commands."""
+from __future__ import absolute_import, division, print_function, annotations
+
+__metaclass__ = type
+
+from typing import Any, Dict, List, Mapping
+
+from ansible_collections.mvm.microvm.plugins.module_utils import qmp
+from ansible_collections.mvm.microvm.plugins.module_utils.guest import READY_MARKER
+from ansible_collections.mvm.microvm.plugins.module_utils.shell import join, quote
+
+MACHINE = {
+    "x86_64": {"binary": "qemu-system-x86_64", "machine": "microvm", "console": "ttyS0"},
+    "aarch64": {"binary": "qemu-system-aarch64", "machine": "virt", "console": "ttyAMA0"},
+}
+MACHINE["arm64"] = MACHINE["aarch64"]
+
+# A process that has exited but was not reaped yet is not alive.
+_ALIVE = ("alive() { kill -0 \"$1\" 2>/dev/null || return 1; "
+          "case \"$(cat /proc/$1/stat 2>/dev/null)\" in *\") Z \"*) return 1;; esac; return 0; }; ")
+
+
+def files(vm_dir: str) -> Dict[str, str]:
+    """The state directory layout of one VM."""
+    return {name: "%s/%s" % (vm_dir, leaf) for name, leaf in (
+        ("spec", "spec.json"), ("pid", "pid"), ("qmp", "qmp.sock"), ("console", "console.log"),
+        ("vmm_log", "vmm.log"), ("disk", "disk.ext4"))}
+
+
+def argv(applied: Mapping[str, Any], vm_dir: str) -> List[str]:
+    """The VMM command line for an applied spec."""
+    m = MACHINE[applied["arch"]]
+    f = files(vm_dir)
+    kvm = applied["accel"] == "kvm"
+    args = [m["binary"], "-name", applied["name"], "-M", m["machine"], "-accel", applied["accel"]]
+    if kvm or m["machine"] == "virt":
+        args += ["-cpu", "host" if kvm else "max"]
+    cmdline = "console=%s root=/dev/vda rw panic=-1 quiet mvm.hostname=%s" % (m["console"], applied["hostname"])
+    if applied["kernel_args"]:
+        cmdline += " " + applied["kernel_args"]
+    args += ["-m", "%dM" % applied["memory_mib"], "-smp", str(applied["cpus"]),
+             "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+             "-kernel", applied["kernel"]]
+    if applied["initrd"]:
+        args += ["-initrd", applied["initrd"]]
+    args += ["-append", cmdline,
+             "-drive", "id=root,file=%s,format=raw,if=none" % f["disk"],
+             "-device", "virtio-blk-device,drive=root",
+             "-serial", "file:" + f["console"],
+             "-qmp", "unix:%s,server=on,wait=off" % f["qmp"],
+             "-pidfile", f["pid"]]
+    return args
+
+
+def start_command(applied: Mapping[str, Any], vm_dir: str) -> str:
+    """Start the VMM in its own session; QEMU writes its own pid file (no -daemonize: it breaks migrate)."""
+    f = files(vm_dir)
+    return (
+        "rm -f %(pid)s %(qmp)s %(con)s; cd %(dir)s && "
+        "setsid %(argv)s </dev/null >>%(log)s 2>&1 & "
+        "i=0; while [ ! -s %(pid)s ]; do i=$((i+1)); "
+        "if [ $i -gt 300 ] || ! kill -0 $! 2>/dev/null; then echo 'qemu did not start:' >&2; "
+        "cat %(log)s >&2; exit 1; fi; sleep 0.1; done"
+    ) % {"pid": quote(f["pid"]), "qmp": quote(f["qmp"]), "con": quote(f["console"]), "dir": quote(vm_dir),
+         "argv": join(argv(applied, vm_dir)), "log": quote(f["vmm_log"])}
+
+
+def wait_ready_command(vm_dir: str, timeout: float) -> str:
+    """Block until the guest prints the readiness marker; fail with the console's tail."""
+    f = files(vm_dir)
+    return (
+        _ALIVE + "pid=$(cat %(pid)s); i=0; "
+        "while ! grep -q %(marker)s %(con)s 2>/dev/null; do i=$((i+1)); "
+        "if ! alive \"$pid\"; then echo 'the VM exited before it was ready:' >&2; tail -n 20 %(con)s >&2; exit 1; fi; "
+        "if [ $i -gt %(ticks)d ]; then echo 'no readiness marker after %(t)gs:' >&2; tail -n 20 %(con)s >&2; exit 1; fi; "
+        "sleep 0.1; done"
+    ) % {"pid": quote(f["pid"]), "marker": READY_MARKER, "con": quote(f["console"]),
+         "ticks": int(timeout * 10), "t": timeout}
+
+
+def stop_command(vm_dir: str, pid: int, timeout: float) -> str:
+    """ACPI power button through QMP, then SIGKILL once the timeout has passed."""
+    f = files(vm_dir)
+    return (
+        _ALIVE + "%(powerdown)s >/dev/null 2>&1; i=0; "
+        "while alive %(pid)d; do i=$((i+1)); if [ $i -gt %(ticks)d ]; then kill -9 %(pid)d 2>/dev/null; fi; "
+        "sleep 0.1; done; rm -f %(pidf)s %(qmp)s"
+    ) % {"powerdown": qmp.command(f["qmp"], ["system_powerdown"]), "pid": pid, "ticks": int(timeout * 10),
+         "pidf": quote(f["pid"]), "qmp": quote(f["qmp"])}
+
+
+def kill_command(vm_dir: str, pid: int) -> str:
+    """Immediate end, for removal and recreation: QMP quit, SIGKILL if it lingers."""
+    f = files(vm_dir)
+    return (
+        _ALIVE + "%(quit)s >/dev/null 2>&1; i=0; "
+        "while alive %(pid)d; do i=$((i+1)); [ $i -gt 20 ] && kill -9 %(pid)d 2>/dev/null; sleep 0.1; done; "
+        "rm -f %(pidf)s %(qmp)s"
+    ) % {"quit": qmp.command(f["qmp"], ["quit"]), "pid": pid, "pidf": quote(f["pid"]), "qmp": quote(f["qmp"])}

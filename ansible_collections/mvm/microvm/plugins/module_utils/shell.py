@@ -1,0 +1,67 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mvm developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Plans and shell quoting: the one place where values become shell text."""
+from __future__ import absolute_import, division, print_function, annotations
+
+__metaclass__ = type
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Sequence
+
+_SAFE = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")
+
+
+def quote(value: object) -> str:
+    """POSIX single-quote a value unless it is plainly safe (keeps commands readable)."""
+    text = str(value)
+    if text and _SAFE.match(text):
+        return text
+    return "'" + text.replace("'", "'\"'\"'") + "'"
+
+
+def join(argv: Sequence[object]) -> str:
+    """Quote and join an argv into one command line."""
+    return " ".join(quote(a) for a in argv)
+
+
+def write_file(path: str, content: str, mode: str = "0644") -> str:
+    """A command that writes `content` to `path` atomically (no heredoc: survives any quoting)."""
+    tmp = path + ".tmp"
+    return "printf %%s %s > %s && chmod %s %s && mv -f %s %s" % (
+        quote(content), quote(tmp), mode, quote(tmp), quote(tmp), quote(path))
+
+
+@dataclass(frozen=True)
+class Step:
+    """One thing to do on the host: a sentence for humans and one shell command."""
+
+    description: str
+    command: str
+
+
+@dataclass
+class Plan:
+    """What an operation will do: ordered steps, a before/after for --diff, warnings, result."""
+
+    steps: List[Step] = field(default_factory=list)
+    before: Dict[str, Any] = field(default_factory=dict)
+    after: Dict[str, Any] = field(default_factory=dict)
+    warnings: List[str] = field(default_factory=list)
+    result: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.steps)
+
+    @property
+    def commands(self) -> List[str]:
+        return [s.command for s in self.steps]
+
+    def add(self, description: str, command: str) -> None:
+        self.steps.append(Step(description, command))
+
+    def diff(self) -> Dict[str, Any]:
+        """Ansible's diff shape; pyinfra prints the same two dicts."""
+        return {"before": self.before, "after": self.after}

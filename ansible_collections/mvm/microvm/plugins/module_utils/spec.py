@@ -1,0 +1,147 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mvm developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Desired-state specs. Both front-ends hand the same parameter dicts to these constructors."""
+from __future__ import absolute_import, division, print_function, annotations
+
+__metaclass__ = type
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any, Dict, Mapping, Optional
+
+from ansible_collections.mvm.microvm.plugins.module_utils import validate
+from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
+
+BACKENDS = ("auto", "qemu", "firecracker", "docker", "apple-container", "lima")
+VM_STATES = ("running", "stopped", "absent")
+IMAGE_STATES = ("present", "absent")
+_FLAKE = re.compile(r"^[^\s#'\"]+#[A-Za-z0-9_.+-]+$")
+
+VM_DEFAULTS = {
+    "state": "running",
+    "backend": "auto",
+    "image": None,
+    "kernel": None,
+    "initrd": None,
+    "rootfs": None,
+    "memory": 256,
+    "cpus": 1,
+    "kernel_args": "",
+    "hostname": None,
+    "boot_timeout": 60,
+    "stop_timeout": 10,
+    "state_root": None,
+}
+
+IMAGE_DEFAULTS = {
+    "state": "present",
+    "kernel": "debian",
+    "initrd": None,
+    "rootfs_size": 64,
+    "flake": None,
+    "state_root": None,
+}
+
+
+@dataclass(frozen=True)
+class VmSpec:
+    """A microVM as the user wants it."""
+
+    name: str
+    state: str
+    backend: str
+    image: Optional[str]
+    kernel: Optional[str]
+    initrd: Optional[str]
+    rootfs: Optional[str]
+    memory_mib: int
+    cpus: int
+    kernel_args: str
+    hostname: str
+    boot_timeout: float
+    stop_timeout: float
+    state_root: Optional[str]
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """A kernel + rootfs to build: the inputs that address its artifact directory."""
+
+    name: str
+    state: str
+    kernel: str
+    initrd: Optional[str]
+    rootfs_size_mib: int
+    flake: Optional[str]
+    state_root: Optional[str]
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+
+def _merged(params: Mapping[str, Any], defaults: Mapping[str, Any]) -> Dict[str, Any]:
+    """Defaults under the given values; None means 'not given' as in Ansible."""
+    merged = dict(defaults)
+    merged.update({k: v for k, v in params.items() if v is not None})
+    unknown = sorted(set(merged) - set(defaults) - {"name"})
+    if unknown:
+        raise SpecError(unknown[0], "unknown option; accepted: %s" % ", ".join(sorted(defaults)))
+    return merged
+
+
+def vm_spec(params: Mapping[str, Any]) -> VmSpec:
+    """Validate VM parameters; raise SpecError naming the first bad field."""
+    p = _merged(params, VM_DEFAULTS)
+    name = validate.name("name", p.get("name"))
+    image = p["image"]
+    kernel = validate.abs_path("kernel", p["kernel"], optional=True)
+    if image is not None:
+        image = validate.name("image", image)
+        if kernel or p["rootfs"] or p["initrd"]:
+            raise SpecError("image", "give either image or kernel/initrd/rootfs paths, not both")
+    elif p["state"] != "absent":
+        if kernel is None:
+            raise SpecError("kernel", "expected an absolute kernel path, or give image: NAME "
+                                      "of an image built with the rootfs operation")
+        if p["rootfs"] is None:
+            raise SpecError("rootfs", "expected an absolute path of an ext4 rootfs image")
+    return VmSpec(
+        name=name,
+        state=validate.choice("state", p["state"], VM_STATES),
+        backend=validate.choice("backend", p["backend"], BACKENDS),
+        image=image,
+        kernel=kernel,
+        initrd=validate.abs_path("initrd", p["initrd"], optional=True),
+        rootfs=validate.abs_path("rootfs", p["rootfs"], optional=True),
+        memory_mib=validate.size_mib("memory", p["memory"], minimum=32),
+        cpus=validate.integer("cpus", p["cpus"], 1, 64),
+        kernel_args=validate.text_line("kernel_args", p["kernel_args"]),
+        hostname=validate.name("hostname", p["hostname"] or name, max_len=63),
+        boot_timeout=validate.number("boot_timeout", p["boot_timeout"], 1, 3600),
+        stop_timeout=validate.number("stop_timeout", p["stop_timeout"], 0, 3600),
+        state_root=validate.abs_path("state_root", p["state_root"], optional=True),
+    )
+
+
+def image_spec(params: Mapping[str, Any]) -> ImageSpec:
+    """Validate image (kernel + rootfs build) parameters."""
+    p = _merged(params, IMAGE_DEFAULTS)
+    kernel = p["kernel"]
+    if kernel != "debian":
+        kernel = validate.abs_path("kernel", kernel)
+    flake = p["flake"]
+    if flake is not None and not _FLAKE.match(str(flake)):
+        raise SpecError("flake", "expected FLAKEREF#ATTRIBUTE such as github:me/vms#web; got %r" % (flake,))
+    return ImageSpec(
+        name=validate.name("name", p.get("name") or "default"),
+        state=validate.choice("state", p["state"], IMAGE_STATES),
+        kernel=kernel,
+        initrd=validate.abs_path("initrd", p["initrd"], optional=True),
+        rootfs_size_mib=validate.size_mib("rootfs_size", p["rootfs_size"], minimum=8),
+        flake=flake,
+        state_root=validate.abs_path("state_root", p["state_root"], optional=True),
+    )

@@ -1,0 +1,151 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mvm developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The microVM planner: desired VmSpec + host facts -> ordered steps, diff and result."""
+from __future__ import absolute_import, division, print_function, annotations
+
+__metaclass__ = type
+
+from typing import Any, Dict, Mapping, Optional
+
+from ansible_collections.mvm.microvm.plugins.module_utils import backends, image, qemu
+from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError, SpecError
+from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, quote, write_file
+from ansible_collections.mvm.microvm.plugins.module_utils.spec import VmSpec
+
+APPLIED_FORMAT = 1
+# Fields whose change means the running VM is not the one asked for.
+DRIFT_FIELDS = ("backend", "arch", "memory_mib", "cpus", "kernel", "initrd", "rootfs", "image",
+                "image_id", "kernel_args", "hostname")
+MAX_SOCKET_PATH = 107
+SUPPORTED = ("qemu",)
+
+
+def vm_dir(facts: Mapping[str, Any], name: str) -> str:
+    return "%s/vms/%s" % (facts["state_root"], name)
+
+
+def explicit_paths(spec: VmSpec) -> list:
+    """User-given files the host must have; checked by the paths probe before planning."""
+    return [p for p in (spec.kernel, spec.initrd, spec.rootfs) if p]
+
+
+def _resolve_image(spec: VmSpec, facts: Mapping[str, Any], shas: Mapping[str, str],
+                   pending: Mapping[str, Mapping[str, Any]]) -> Dict[str, Any]:
+    """kernel/initrd/rootfs and image id, from an image name or the explicit paths."""
+    if spec.image is None:
+        for field in ("kernel", "initrd", "rootfs"):
+            path = getattr(spec, field)
+            if path and path not in shas:
+                raise SpecError(field, "file not found on the host: %s" % path)
+        return {"kernel": spec.kernel, "initrd": spec.initrd, "rootfs": spec.rootfs, "image_id": None}
+    found = facts["images"].get(spec.image)
+    if found and found["complete"]:
+        ident, with_initrd = found["id"], bool(found["manifest"].get("initrd"))
+    elif spec.image in pending:
+        ident, with_initrd = pending[spec.image]["id"], pending[spec.image]["initrd"]
+    else:
+        raise SpecError("image", "no image named %r under %s/images; build it first with the rootfs "
+                                 "operation (mvm.microvm.rootfs)" % (spec.image, facts["state_root"]))
+    resolved = image.paths(facts["state_root"], spec.image, with_initrd)
+    resolved["image_id"] = ident
+    return resolved
+
+
+def desired_applied(spec: VmSpec, facts: Mapping[str, Any], shas: Mapping[str, str],
+                    pending: Mapping[str, Mapping[str, Any]]) -> Dict[str, Any]:
+    """The record written to spec.json: what the VM runs with, in resolved form."""
+    backend, _reason = backends.select(facts, spec.backend)
+    if backend not in SUPPORTED:
+        raise MvmError("backend %s was selected (%s), but mvm.microvm.vm drives only %s so far; "
+                       "set backend: qemu" % (backend, _reason, ", ".join(SUPPORTED)))
+    arch = facts["platform"]["arch"]
+    if arch not in qemu.MACHINE:
+        raise MvmError("qemu backend: no machine type for arch %s" % arch)
+    applied = {
+        "format": APPLIED_FORMAT,
+        "name": spec.name,
+        "backend": backend,
+        "arch": "aarch64" if arch == "arm64" else arch,
+        "accel": "kvm" if facts["kvm"]["usable"] else "tcg",
+        "memory_mib": spec.memory_mib,
+        "cpus": spec.cpus,
+        "image": spec.image,
+        "kernel_args": spec.kernel_args,
+        "hostname": spec.hostname,
+    }
+    applied.update(_resolve_image(spec, facts, shas, pending))
+    return applied
+
+
+def drift(before: Optional[Mapping[str, Any]], after: Mapping[str, Any]) -> Dict[str, Any]:
+    """Changed fields as {field: {before, after}}."""
+    before = before or {}
+    return {k: {"before": before.get(k), "after": after.get(k)}
+            for k in DRIFT_FIELDS if before.get(k) != after.get(k)}
+
+
+def _create_steps(plan: Plan, applied: Mapping[str, Any], directory: str) -> None:
+    f = qemu.files(directory)
+    plan.add("create state directory %s" % directory, "mkdir -p %s && rm -f %s" % (
+        quote(directory), quote(f["disk"])))
+    plan.add("copy rootfs to the VM's own disk", "cp --sparse=always %s %s" % (
+        quote(applied["rootfs"]), quote(f["disk"])))
+    plan.add("record applied spec", write_file(f["spec"], _json(applied)))
+
+
+def _json(value: Mapping[str, Any]) -> str:
+    import json
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def plan_vm(spec: VmSpec, facts: Mapping[str, Any], shas: Optional[Mapping[str, str]] = None,
+            pending: Optional[Mapping[str, Mapping[str, Any]]] = None) -> Plan:
+    """Desired VM + facts -> Plan. Every refusal happens here, before a step exists."""
+    shas = shas or {}
+    pending = pending or {}
+    directory = vm_dir(facts, spec.name)
+    if len(directory) + len("/qmp.sock") > MAX_SOCKET_PATH:
+        raise SpecError("state_root", "too long: the VM's socket path would pass %d bytes (%s)"
+                        % (MAX_SOCKET_PATH, directory))
+    current = facts["vms"].get(spec.name)
+    plan = Plan()
+    plan.before = {"state": current["state"], "spec": current["applied"]} if current else {"state": "absent"}
+    result = {"name": spec.name, "dir": directory, "console_log": qemu.files(directory)["console"]}
+
+    if spec.state == "absent":
+        plan.after = {"state": "absent"}
+        if current:
+            if current["pid"]:
+                plan.add("stop VM %s (pid %d)" % (spec.name, current["pid"]), qemu.kill_command(directory, current["pid"]))
+            plan.add("remove state directory %s" % directory, "rm -rf %s" % quote(directory))
+        plan.result = dict(result, state="absent", backend=current["backend"] if current else None, pid=None)
+        return plan
+
+    applied = desired_applied(spec, facts, shas, pending)
+    changes = drift(current and current["applied"], applied)
+    plan.after = {"state": spec.state, "spec": applied}
+    plan.result = dict(result, state=spec.state, backend=applied["backend"], pid=None, changes=changes)
+    if applied["accel"] == "tcg":
+        plan.warnings.append("KVM is not usable (%s): %s runs under TCG emulation, which is slow"
+                             % (facts["kvm"]["reason"], spec.name))
+    running = bool(current and current["pid"])
+    if current and changes:
+        if running:
+            plan.add("stop VM %s to apply: %s" % (spec.name, ", ".join(sorted(changes))),
+                     qemu.kill_command(directory, current["pid"]))
+            running = False
+        _create_steps(plan, applied, directory)
+    elif not current:
+        _create_steps(plan, applied, directory)
+    if spec.state == "running":
+        if running:
+            plan.result["pid"] = current["pid"]
+        else:
+            plan.add("start VM %s (qemu, %s)" % (spec.name, applied["accel"]), qemu.start_command(applied, directory))
+            plan.add("wait for %s to be ready (%gs)" % (spec.name, spec.boot_timeout),
+                     qemu.wait_ready_command(directory, spec.boot_timeout))
+    elif running:
+        plan.add("power down VM %s (pid %d)" % (spec.name, current["pid"]),
+                 qemu.stop_command(directory, current["pid"], spec.stop_timeout))
+    return plan
