@@ -123,9 +123,10 @@ def plan_vm(spec: VmSpec, facts: Mapping[str, Any], shas: Optional[Mapping[str, 
         return plan
 
     applied = desired_applied(spec, facts, shas, pending)
-    changes = drift(current and current["applied"], applied)
+    changes = drift(current["applied"], applied) if current else {}
     plan.after = {"state": spec.state, "spec": applied}
     plan.result = dict(result, state=spec.state, backend=applied["backend"], pid=None, changes=changes)
+    plan.result["accel"] = applied["accel"]
     if applied["accel"] == "tcg":
         plan.warnings.append("KVM is not usable (%s): %s runs under TCG emulation, which is slow"
                              % (facts["kvm"]["reason"], spec.name))

@@ -1,0 +1,36 @@
+# mvm: the two commands of the README are `make up` and `make test`.
+VENV ?= .venv
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+.PHONY: setup up down up-pyinfra down-pyinfra test test-fast sanity lint clean
+
+setup:
+	bash scripts/setup.sh
+
+## Boot the embedded example microVM with Ansible (set-up included).
+up: setup
+	$(BIN)/ansible-playbook playbooks/up.yml
+
+down: setup
+	$(BIN)/ansible-playbook playbooks/down.yml
+
+up-pyinfra: setup
+	cd playbooks && $(CURDIR)/$(BIN)/pyinfra ../inventory/inventory.py deploy.py -y
+
+down-pyinfra: setup
+	cd playbooks && $(CURDIR)/$(BIN)/pyinfra ../inventory/inventory.py down.py -y
+
+## The whole test suite (set-up included); CI runs exactly this.
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not real" $(PYTEST_ARGS)
+
+sanity: setup
+	$(BIN)/python tests/support/ansible_test.py sanity
+
+clean:
+	rm -rf $(VENV) .pytest_cache

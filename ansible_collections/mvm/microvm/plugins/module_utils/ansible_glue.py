@@ -1,0 +1,91 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mvm developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What every mvm Ansible module does with an AnsibleModule: probe, plan, run unless check mode, report.
+
+It takes the module object and never imports ansible, so the engine stays standard-library only.
+"""
+from __future__ import absolute_import, division, print_function, annotations
+
+__metaclass__ = type
+
+from typing import Any, Callable, Dict, Optional, Tuple
+
+from ansible_collections.mvm.microvm.plugins.module_utils import ops
+from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError, SpecError
+from ansible_collections.mvm.microvm.plugins.module_utils.runner import StepFailed, execute
+
+def _runner(module: Any):
+    def run(command: str) -> Tuple[int, str, str]:
+        return module.run_command(["/bin/sh", "-c", command])
+    return run
+
+
+def _params(module: Any) -> Dict[str, Any]:
+    return dict(module.params)
+
+
+def _finish(module: Any, plan: Any, extra: Dict[str, Any],
+            after: Optional[Callable[[], None]] = None) -> None:
+    """Run the plan unless in check mode, then report; `after` refreshes results that only exist now."""
+    try:
+        done = execute(plan, _runner(module), check_mode=module.check_mode)
+    except StepFailed as exc:
+        module.fail_json(msg=str(exc), step=exc.description, command=exc.command, rc=exc.rc,
+                         stdout=exc.stdout, stderr=exc.stderr, commands=plan.commands)
+        return
+    if done and after is not None:
+        after()
+    for warning in plan.warnings:
+        module.warn(warning)
+    result = dict(changed=plan.changed, commands=plan.commands, steps=[s.description for s in plan.steps],
+                  executed=done, **extra)
+    if module._diff:
+        result["diff"] = plan.diff()
+    module.exit_json(**result)
+
+
+def _fail(module: Any, exc: Exception) -> None:
+    if isinstance(exc, SpecError):
+        module.fail_json(msg=str(exc), field=exc.field)
+    module.fail_json(msg=str(exc))
+
+
+def run_vm(module: Any) -> None:
+    gather_host, gather_paths = ops.run_probe(_runner(module))
+    try:
+        desired, plan = ops.vm_plan(_params(module), gather_host, gather_paths)
+    except (MvmError, RuntimeError) as exc:
+        _fail(module, exc)
+        return
+    vm_result = dict(plan.result)
+
+    def refresh() -> None:
+        """The pid exists only once the VMM wrote it."""
+        found = gather_host(desired.state_root)["vms"].get(desired.name)
+        if found and desired.state != "absent":
+            vm_result.update(pid=found["pid"], state=found["state"])
+
+    _finish(module, plan, {"vm": vm_result}, after=refresh)
+
+
+def run_image(module: Any) -> None:
+    gather_host, gather_paths = ops.run_probe(_runner(module))
+    try:
+        _desired, plan, _entry = ops.image_plan(_params(module), gather_host, gather_paths)
+    except (MvmError, RuntimeError) as exc:
+        _fail(module, exc)
+        return
+    _finish(module, plan, {"image": plan.result})
+
+
+def run_facts(module: Any) -> None:
+    gather_host, _gather_paths = ops.run_probe(_runner(module))
+    try:
+        facts = ops.host_report(gather_host(module.params.get("state_root")))
+    except RuntimeError as exc:
+        module.fail_json(msg=str(exc))
+        return
+    for warning in facts["warnings"]:
+        module.warn(warning)
+    module.exit_json(changed=False, ansible_facts={"mvm": facts})

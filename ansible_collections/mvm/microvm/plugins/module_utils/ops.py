@@ -1,0 +1,65 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mvm developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Operations as both front-ends call them: parameters + a way to read facts -> spec and plan.
+
+A front-end supplies `gather_host(state_root)` and `gather_paths(paths)` (Ansible runs the probes
+with run_command, pyinfra through host.get_fact); everything else happens here, once.
+"""
+from __future__ import absolute_import, division, print_function, annotations
+
+__metaclass__ = type
+
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
+
+from ansible_collections.mvm.microvm.plugins.module_utils import backends, image, probe, spec, vm
+from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan
+
+GatherHost = Callable[[Optional[str]], Dict[str, Any]]
+GatherPaths = Callable[[Sequence[str]], Dict[str, str]]
+Pending = Mapping[str, Mapping[str, Any]]
+
+
+def host_report(facts: Mapping[str, Any]) -> Dict[str, Any]:
+    """The facts structure users see: the probe's findings plus backend selection."""
+    report = dict(facts)
+    report["backend"] = backends.summary(facts)
+    return report
+
+
+def vm_plan(params: Mapping[str, Any], gather_host: GatherHost, gather_paths: GatherPaths,
+            pending: Optional[Pending] = None) -> Tuple[spec.VmSpec, Plan]:
+    desired = spec.vm_spec(params)
+    facts = gather_host(desired.state_root)
+    wanted = vm.explicit_paths(desired) if desired.state != "absent" else []
+    shas = gather_paths(wanted) if wanted else {}
+    return desired, vm.plan_vm(desired, facts, shas, pending)
+
+
+def image_plan(params: Mapping[str, Any], gather_host: GatherHost,
+               gather_paths: GatherPaths) -> Tuple[spec.ImageSpec, Plan, Dict[str, Any]]:
+    """Also returns what a later VM operation may count on (the pending entry)."""
+    desired = spec.image_spec(params)
+    facts = gather_host(desired.state_root)
+    wanted = image.user_paths(desired) if desired.state != "absent" else []
+    shas = gather_paths(wanted) if wanted else {}
+    plan = image.plan_image(desired, facts, shas)
+    entry = image.pending_entry(desired, facts, shas) if desired.state == "present" else {}
+    return desired, plan, entry
+
+
+def run_probe(run: Callable[[str], Tuple[int, str, str]]) -> Tuple[GatherHost, GatherPaths]:
+    """Fact gatherers over a command runner (for front-ends that run on the host, like Ansible)."""
+    def gather_host(state_root: Optional[str]) -> Dict[str, Any]:
+        rc, out, err = run(probe.host_probe(state_root))
+        if rc != 0:
+            raise RuntimeError("host probe failed (rc=%d): %s" % (rc, err.strip()))
+        return probe.parse_host(out)
+
+    def gather_paths(paths: Sequence[str]) -> Dict[str, str]:
+        rc, out, err = run(probe.paths_probe(paths))
+        if rc != 0:
+            raise RuntimeError("paths probe failed (rc=%d): %s" % (rc, err.strip()))
+        return probe.parse_paths(out)
+
+    return gather_host, gather_paths

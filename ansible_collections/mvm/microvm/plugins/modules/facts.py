@@ -1,0 +1,66 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) mvm developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: facts
+short_description: Detect the platform, KVM, tools, backends and microVMs of a host
+version_added: "0.1.0"
+description:
+  - Runs one probe script on the target and sets C(ansible_facts.mvm).
+  - Tells usable KVM apart from KVM that is present but not usable (PVM nested virtualisation).
+  - Selects the backend mvm would use and says why, and lists every backend with why it is not available.
+author:
+  - mvm developers
+extends_documentation_fragment:
+  - mvm.microvm.state_root
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  facts:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Gather mvm facts
+  mvm.microvm.facts:
+
+- name: Show the backend mvm chose
+  ansible.builtin.debug:
+    msg: "{{ ansible_facts.mvm.backend.chosen }} ({{ ansible_facts.mvm.backend.reason }})"
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: Facts to add to ansible_facts.
+  returned: always
+  type: dict
+  contains:
+    mvm:
+      description: Platform, KVM, tools, docker, backend selection, VMs and images of the host.
+      returned: always
+      type: dict
+      sample:
+        platform: {os: linux, arch: x86_64, wsl: false}
+        kvm: {present: true, usable: false, kind: kvm_pvm}
+        backend: {chosen: qemu, reason: "none of firecracker, apple-container, docker, lima fits"}
+        vms: {}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mvm.microvm.plugins.module_utils.ansible_glue import run_facts
+
+
+def main():
+    module = AnsibleModule(argument_spec=dict(state_root=dict(type="path")), supports_check_mode=True)
+    run_facts(module)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) mvm developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: rootfs
+short_description: Build a microVM kernel + rootfs image, content-addressed
+version_added: "0.1.0"
+description:
+  - Builds a guest C(rootfs.ext4) from the host's static busybox, with an C(/init) that mounts the
+    pseudo file systems, sets the hostname, configures C(eth0) from the kernel arguments
+    C(mvm.ip=ADDR/PREFIX) and C(mvm.gw=ADDR), prints C(MVM-READY) on the console and powers off on
+    the ACPI power button.
+  - Takes the kernel from Debian's C(linux-image-cloud-<arch>) package (with an initramfs that loads
+    its virtio modules), from a given path, or builds kernel and rootfs with C(nix build FLAKE).
+  - The result lives in C(<state_root>/artifacts/<id>), where the id hashes every input; the image
+    name is a link to it. Equal inputs find the finished directory and report no change.
+author:
+  - mvm developers
+extends_documentation_fragment:
+  - mvm.microvm.state_root
+options:
+  name:
+    description: Image name, used by M(mvm.microvm.vm) as O(mvm.microvm.vm#module:image).
+    type: str
+    default: default
+  state:
+    description: Whether the image should exist.
+    type: str
+    choices: [present, absent]
+    default: present
+  kernel:
+    description:
+      - C(debian) to extract Debian's cloud kernel, or an absolute path of a kernel to use as it is.
+    type: str
+    default: debian
+  initrd:
+    description: Absolute path of an initrd to go with a kernel given by path.
+    type: path
+  rootfs_size:
+    description: Size of C(rootfs.ext4), in MiB or with a unit (C(64M), C(1G)).
+    type: raw
+    default: 64
+  flake:
+    description:
+      - C(FLAKEREF#ATTR) built with C(nix build); its output must hold C(kernel), C(rootfs.ext4) and
+        optionally C(initrd).
+    type: str
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+requirements:
+  - busybox-static, e2fsprogs (mkfs.ext4 -d), cpio and gzip on the target
+  - apt-get and dpkg-deb for O(kernel=debian)
+"""
+
+EXAMPLES = r"""
+- name: Build the default image from Debian's cloud kernel
+  mvm.microvm.rootfs:
+  register: image
+
+- name: Use my own kernel
+  mvm.microvm.rootfs:
+    name: custom
+    kernel: /srv/kernels/vmlinux-6.1
+    rootfs_size: 128M
+"""
+
+RETURN = r"""
+image:
+  description: The image and the paths of its files.
+  returned: success
+  type: dict
+  sample:
+    name: default
+    id: 6a0bff97e5bd59ff
+    dir: /var/lib/mvm/artifacts/6a0bff97e5bd59ff
+    kernel: /var/lib/mvm/images/default/vmlinuz
+    initrd: /var/lib/mvm/images/default/initrd.img
+    rootfs: /var/lib/mvm/images/default/rootfs.ext4
+commands:
+  description: The shell commands of the plan (run, or only planned in check mode).
+  returned: always
+  type: list
+  elements: str
+steps:
+  description: One description per command.
+  returned: always
+  type: list
+  elements: str
+executed:
+  description: Descriptions of the steps that ran.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mvm.microvm.plugins.module_utils.ansible_glue import run_image
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str", default="default"),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            kernel=dict(type="str", default="debian"),
+            initrd=dict(type="path"),
+            rootfs_size=dict(type="raw", default=64),
+            flake=dict(type="str"),
+            state_root=dict(type="path"),
+        ),
+        supports_check_mode=True,
+    )
+    run_image(module)
+
+
+if __name__ == "__main__":
+    main()

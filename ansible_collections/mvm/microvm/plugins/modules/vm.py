@@ -1,0 +1,164 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) mvm developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: vm
+short_description: Run, stop or remove a microVM
+version_added: "0.1.0"
+description:
+  - Ensures a microVM is V(running), V(stopped) or V(absent), and recreates a running VM whose applied
+    spec differs from the requested one (the diff names the fields).
+  - The QEMU backend runs C(-M microvm) on x86_64 and C(-M virt) on aarch64, with KVM where it is
+    usable and TCG emulation otherwise (with a warning). The VMM is started with C(setsid) and writes
+    its own pid file; its QMP socket, console log and applied spec live in C(<state_root>/vms/<name>).
+  - V(running) waits for the guest's readiness marker on the console.
+  - V(stopped) presses the ACPI power button through QMP and kills the VMM after O(stop_timeout).
+author:
+  - mvm developers
+extends_documentation_fragment:
+  - mvm.microvm.state_root
+options:
+  name:
+    description: VM name; 1 to 64 letters, digits, C(.), C(_) or C(-).
+    type: str
+    required: true
+  state:
+    description: Desired state.
+    type: str
+    choices: [running, stopped, absent]
+    default: running
+  backend:
+    description:
+      - Backend to use; V(auto) picks the first that fits the host (see M(mvm.microvm.facts)).
+      - Only V(qemu) is driven by this module so far; another selection fails before anything runs.
+    type: str
+    choices: [auto, qemu, firecracker, docker, apple-container, lima]
+    default: auto
+  image:
+    description: Name of an image built with M(mvm.microvm.rootfs). Excludes O(kernel), O(initrd), O(rootfs).
+    type: str
+  kernel:
+    description: Absolute path of the guest kernel on the target.
+    type: path
+  initrd:
+    description: Absolute path of an initrd on the target.
+    type: path
+  rootfs:
+    description: Absolute path of an ext4 root file system; the VM boots a copy of it.
+    type: path
+  memory:
+    description: Guest memory, in MiB or with a unit (C(512M), C(1G)); at least 32 MiB.
+    type: raw
+    default: 256
+  cpus:
+    description: Number of vCPUs, 1 to 64.
+    type: int
+    default: 1
+  kernel_args:
+    description: Extra kernel command line arguments.
+    type: str
+    default: ""
+  hostname:
+    description: Guest hostname; defaults to O(name).
+    type: str
+  boot_timeout:
+    description: Seconds to wait for the readiness marker.
+    type: float
+    default: 60
+  stop_timeout:
+    description: Seconds to wait for an ACPI power-down before the VMM is killed.
+    type: float
+    default: 10
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+requirements:
+  - qemu-system-x86_64 or qemu-system-aarch64, setsid and python3 on the target
+"""
+
+EXAMPLES = r"""
+- name: Build the default image
+  mvm.microvm.rootfs:
+
+- name: Run a microVM from it
+  mvm.microvm.vm:
+    name: web
+    image: default
+    backend: qemu
+    memory: 512M
+    cpus: 2
+  register: web
+
+- name: Remove it
+  mvm.microvm.vm:
+    name: web
+    state: absent
+"""
+
+RETURN = r"""
+vm:
+  description: The VM after the run (in check mode, as it would be).
+  returned: success
+  type: dict
+  contains:
+    name: {description: VM name., type: str, returned: always}
+    backend: {description: Backend that runs it., type: str, returned: always}
+    state: {description: running, stopped or absent., type: str, returned: always}
+    pid: {description: VMM process id when running., type: int, returned: always}
+    console_log: {description: Path of the console log., type: str, returned: always}
+    dir: {description: State directory of the VM., type: str, returned: always}
+    changes: {description: Fields whose change made the VM be recreated., type: dict, returned: when not absent}
+commands:
+  description: The shell commands of the plan (run, or only planned in check mode).
+  returned: always
+  type: list
+  elements: str
+steps:
+  description: One description per command.
+  returned: always
+  type: list
+  elements: str
+executed:
+  description: Descriptions of the steps that ran.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mvm.microvm.plugins.module_utils.ansible_glue import run_vm
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            state=dict(type="str", default="running", choices=["running", "stopped", "absent"]),
+            backend=dict(type="str", default="auto",
+                         choices=["auto", "qemu", "firecracker", "docker", "apple-container", "lima"]),
+            image=dict(type="str"),
+            kernel=dict(type="path"),
+            initrd=dict(type="path"),
+            rootfs=dict(type="path"),
+            memory=dict(type="raw", default=256),
+            cpus=dict(type="int", default=1),
+            kernel_args=dict(type="str", default=""),
+            hostname=dict(type="str"),
+            boot_timeout=dict(type="float", default=60),
+            stop_timeout=dict(type="float", default=10),
+            state_root=dict(type="path"),
+        ),
+        supports_check_mode=True,
+    )
+    run_vm(module)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""pyinfra facts: the engine's host probe, one command per host."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from pyinfra.api import FactBase
+
+from ansible_collections.mvm.microvm.plugins.module_utils import ops, probe
+
+
+class MvmHost(FactBase):
+    """
+    Everything mvm knows of a host, from one probe: platform, KVM (present and usable), tools,
+    docker, backend selection with reasons, microVMs and images under the state root.
+
+    + state_root: mvm state directory (default ``/var/lib/mvm`` for root, else ``$XDG_STATE_HOME/mvm``)
+
+    Returns the same structure as the Ansible module ``mvm.microvm.facts`` puts in
+    ``ansible_facts.mvm``.
+    """
+
+    def command(self, state_root: str | None = None) -> str:
+        return probe.host_probe(state_root)
+
+    def process(self, output: Sequence[str]) -> dict[str, Any]:
+        return ops.host_report(probe.parse_host("\n".join(output)))
+
+
+class MvmVms(FactBase):
+    """
+    The microVMs mvm manages on a host, by name: backend, state (running or stopped), pid and the
+    applied spec. Uses the same probe as ``MvmHost``.
+
+    + state_root: mvm state directory
+    """
+
+    def command(self, state_root: str | None = None) -> str:
+        return probe.host_probe(state_root)
+
+    def process(self, output: Sequence[str]) -> dict[str, Any]:
+        return probe.parse_host("\n".join(output))["vms"]
+
+
+class MvmPaths(FactBase):
+    """
+    sha256 of the given files that exist on the host (missing files are left out).
+
+    + paths: absolute paths to look at
+    """
+
+    def command(self, paths: Sequence[str]) -> str:
+        return probe.paths_probe(paths)
+
+    def process(self, output: Sequence[str]) -> dict[str, str]:
+        return probe.parse_paths("\n".join(output))

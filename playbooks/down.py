@@ -1,0 +1,13 @@
+"""pyinfra deploy doing what down.yml does: pyinfra inventory/inventory.py playbooks/down.py -y"""
+
+from pyinfra import host
+
+from mvm_pyinfra.example import load
+from mvm_pyinfra import operations as mvm
+
+mvm.vm(
+    name="Remove the example microVM",
+    vm=load()["mvm_vm"]["name"],
+    state="absent",
+    state_root=host.data.get("mvm_state_root"),
+)

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what mvm and its tests need on a Debian host: packages, then a virtual environment
+# with the project installed (editable). Safe to run again: it only does what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(qemu-system-x86 qemu-utils busybox-static e2fsprogs cpio gzip xz-utils zstd iproute2 iptables
+          procps util-linux python3 git)
+VENV=${MVM_VENV:-.venv}
+PYTHON=${MVM_PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# apt lists are needed in any case: the rootfs operation downloads Debian's cloud kernel.
+if [ ${#missing[@]} -gt 0 ] || [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v lock)" ] \
+   || [ -n "${MVM_APT_UPDATE:-}" ]; then
+  echo "setup: apt-get update"
+  as_root apt-get update -qq
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+stamp="$VENV/.mvm-installed"
+want=$(sha256sum pyproject.toml | cut -c1-16)
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup: virtual environment $VENV"
+  "$PYTHON" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  "$VENV/bin/python" -m pip install -q -e '.[test]'
+  echo "$want" > "$stamp"
+fi
+echo "setup: ready ($("$VENV/bin/python" --version), $("$VENV/bin/ansible" --version | head -n 1), pyinfra $("$VENV/bin/python" -c 'import pyinfra.version as v; print(v.__version__)' 2>/dev/null || echo '?'))"
