@@ -70,7 +70,7 @@ def rootfs(
     + kernel: ``debian`` (default: Debian's cloud kernel with a virtio initramfs) or an absolute path
     + initrd: absolute path of an initrd to go with a kernel path
     + rootfs_size: size of rootfs.ext4, MiB or with a unit (``64M``, default 64)
-    + flake: ``FLAKEREF#ATTR`` to build with ``nix build`` instead (output: kernel, rootfs.ext4, initrd)
+    + flake: ``FLAKEREF#ATTR`` to build with ``nix build`` instead (output: kernel, rootfs.ext4)
     + state_root: mvm state directory on the host
 
     Equal inputs give the same directory: nothing is rebuilt and the operation reports no change.

@@ -47,8 +47,8 @@ options:
     default: 64
   flake:
     description:
-      - C(FLAKEREF#ATTR) built with C(nix build); its output must hold C(kernel), C(rootfs.ext4) and
-        optionally C(initrd).
+      - C(FLAKEREF#ATTR) built with C(nix build); its output must hold C(kernel) (with virtio built in,
+        booted without an initrd) and C(rootfs.ext4).
     type: str
 attributes:
   check_mode:

@@ -1,0 +1,128 @@
+"""Run one operation three ways on recorded facts: the engine, the Ansible module in check mode
+(in process, run_command answering the probes from the recording) and the pyinfra operation
+(its generator, with a host whose facts come from the same recording)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable
+from unittest import mock
+
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+from pyinfra.context import ctx_host, ctx_state
+
+from ansible_collections.mvm.microvm.plugins.module_utils import ops, probe
+from mvm_pyinfra import facts as pyinfra_facts
+from mvm_pyinfra import operations as pyinfra_ops
+
+
+@dataclass
+class Recording:
+    """Probe outputs of one host: the host probe, and sha256 of the files that exist."""
+
+    host: str
+    files: dict[str, str] = field(default_factory=dict)
+    commands: list[str] = field(default_factory=list)
+
+    def run(self, command: str) -> tuple[int, str, str]:
+        self.commands.append(command)
+        if "probe_version" in command:
+            return 0, self.host, ""
+        if "sha256sum" in command:
+            return 0, "".join(f"path\t{p}\t{s}\n" for p, s in self.files.items() if p in command), ""
+        raise AssertionError("a command other than a probe was run: %s" % command[:200])
+
+
+class ModuleExit(Exception):
+    def __init__(self, result: dict[str, Any], failed: bool) -> None:
+        super().__init__(result.get("msg"))
+        self.result, self.failed = result, failed
+
+
+def engine(kind: str, params: dict[str, Any], rec: Recording, pending: dict | None = None):
+    gather_host, gather_paths = ops.run_probe(rec.run)
+    if kind == "vm":
+        return ops.vm_plan(params, gather_host, gather_paths, pending)[1]
+    return ops.image_plan(params, gather_host, gather_paths)[1]
+
+
+ANSIBLE_MODULES = {"vm": "vm", "image": "rootfs", "facts": "facts"}
+
+
+def ansible(kind: str, params: dict[str, Any], rec: Recording, check_mode: bool = True) -> ModuleExit:
+    """The module's result (or failure) with run_command answering only probes."""
+    module = importlib.import_module("ansible_collections.mvm.microvm.plugins.modules." + ANSIBLE_MODULES[kind])
+    args = dict(params, _ansible_check_mode=check_mode, _ansible_diff=True)
+
+    def exit_json(self, **result):
+        raise ModuleExit(json.loads(json.dumps(result)), False)
+
+    def fail_json(self, msg, **result):
+        raise ModuleExit(dict(result, msg=msg), True)
+
+    def run_command(self, args, **_kwargs):
+        return rec.run(args[-1])
+
+    with patch_module_args(args), \
+            mock.patch.object(basic.AnsibleModule, "exit_json", exit_json), \
+            mock.patch.object(basic.AnsibleModule, "fail_json", fail_json), \
+            mock.patch.object(basic.AnsibleModule, "run_command", run_command):
+        try:
+            module.main()
+        except ModuleExit as done:
+            return done
+    raise AssertionError("the module returned without exit_json or fail_json")
+
+
+class FakeHost:
+    """Enough of pyinfra's Host for an operation's generator: facts from a recording, noop notes."""
+
+    def __init__(self, rec: Recording) -> None:
+        self.rec = rec
+        self.name = "@recorded"
+        self.state = object()
+        self.noops: list[str] = []
+
+    def get_fact(self, cls: Any, **kwargs: Any) -> Any:
+        fact = cls()
+        output = self.rec.run(str(fact.command(**kwargs)))[1]
+        return fact.process(output.splitlines())
+
+    def noop(self, description: str) -> None:
+        self.noops.append(description)
+
+
+PYINFRA_ARGS = {"vm": {"name": "vm"}, "image": {"name": "image", "state": None}}
+
+
+def pyinfra_kwargs(kind: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The Ansible-style parameters as the pyinfra operation spells them."""
+    kwargs = {}
+    for key, value in params.items():
+        if kind == "image" and key == "state":
+            kwargs["present"] = value != "absent"
+        else:
+            kwargs[PYINFRA_ARGS[kind].get(key, key) or key] = value
+    return kwargs
+
+
+def pyinfra(kind: str, params: dict[str, Any], rec: Recording,
+            before: Callable[[FakeHost], None] | None = None) -> tuple[list[str], FakeHost]:
+    """The commands the pyinfra operation yields (an exception propagates)."""
+    op = pyinfra_ops.vm if kind == "vm" else pyinfra_ops.rootfs
+    fake = FakeHost(rec)
+    with ctx_state.use(fake.state), ctx_host.use(fake):
+        if before:
+            before(fake)
+        commands = [str(c) for c in op._inner(**pyinfra_kwargs(kind, params))]
+    return commands, fake
+
+
+def pyinfra_fact(cls_name: str, rec: Recording, **kwargs: Any) -> Any:
+    return FakeHost(rec).get_fact(getattr(pyinfra_facts, cls_name), **kwargs)
+
+
+__all__ = ["Recording", "engine", "ansible", "pyinfra", "pyinfra_fact", "probe"]
