@@ -30,7 +30,7 @@ test-fast: setup
 	$(BIN)/python -m pytest -m "not real" $(PYTEST_ARGS)
 
 sanity: setup
-	$(BIN)/python tests/support/ansible_test.py sanity
+	$(BIN)/python tests/support/run_ansible_test.py sanity
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -4,12 +4,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, Mapping, Optional, Sequence
+import functools
+import inspect
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence
 
 from pyinfra import host, logger
 from pyinfra.api import OperationError, OperationValueError, operation
 
-from ansible_collections.mvm.microvm.plugins.module_utils import ops
+from ansible_collections.mvm.microvm.plugins.module_utils import ops, spec
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError, SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan
 from mvm_pyinfra.facts import MvmHost, MvmPaths
@@ -52,7 +54,43 @@ def _plan_errors(exc: Exception) -> Exception:
     return OperationError(str(exc))
 
 
-@operation()
+def _validated_early(to_params: Callable[..., Dict[str, Any]], make_spec: Callable[[Dict[str, Any]], Any]):
+    """An operation whose arguments are validated when the deploy calls it.
+
+    pyinfra runs an operation's body lazily (with -y, only at execution, after earlier operations
+    ran); bad input must fail before any command reaches a host, so the spec is built eagerly too.
+    """
+
+    def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
+        op = operation()(func)
+        signature = inspect.signature(func)
+
+        @functools.wraps(op)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            own = {k: v for k, v in kwargs.items() if k in signature.parameters}
+            bound = signature.bind_partial(*args, **own)
+            bound.apply_defaults()
+            try:
+                make_spec(to_params(**bound.arguments))
+            except SpecError as exc:
+                raise OperationValueError(str(exc))
+            return op(*args, **kwargs)
+
+        call._inner = func  # type: ignore[attr-defined]
+        return call
+
+    return decorator
+
+
+def _image_params(image: str, present: bool, **kwargs: Any) -> Dict[str, Any]:
+    return _given(name=image, state="present" if present else "absent", **kwargs)
+
+
+def _vm_params(vm: str, **kwargs: Any) -> Dict[str, Any]:
+    return _given(name=vm, **kwargs)
+
+
+@_validated_early(_image_params, spec.image_spec)
 def rootfs(
     image: str = "default",
     present: bool = True,
@@ -82,8 +120,7 @@ def rootfs(
         from mvm_pyinfra import operations as mvm
         mvm.rootfs(name="Build the default image", image="default")
     """
-    params = _given(name=image, state="present" if present else "absent", kernel=kernel,
-                    initrd=initrd, rootfs_size=rootfs_size, flake=flake, state_root=state_root)
+    params = _image_params(**locals())
     try:
         desired, plan, entry = ops.image_plan(params, _gather_host, _gather_paths)
     except MvmError as exc:
@@ -95,7 +132,7 @@ def rootfs(
     yield from _emit(plan, "image %s is up to date" % desired.name)
 
 
-@operation()
+@_validated_early(_vm_params, spec.vm_spec)
 def vm(
     vm: str,
     state: str = "running",
@@ -137,9 +174,7 @@ def vm(
         from mvm_pyinfra import operations as mvm
         mvm.vm(name="Run web", vm="web", image="default", backend="qemu", memory="512M")
     """
-    params = _given(name=vm, state=state, backend=backend, image=image, kernel=kernel, initrd=initrd,
-                    rootfs=rootfs, memory=memory, cpus=cpus, kernel_args=kernel_args, hostname=hostname,
-                    boot_timeout=boot_timeout, stop_timeout=stop_timeout, state_root=state_root)
+    params = _vm_params(**locals())
     try:
         desired, plan = ops.vm_plan(params, _gather_host, _gather_paths, pending=_pending())
     except MvmError as exc:

@@ -15,6 +15,7 @@ from ansible_collections.mvm.microvm.plugins.module_utils import ops
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError, SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.runner import StepFailed, execute
 
+
 def _runner(module: Any):
     def run(command: str) -> Tuple[int, str, str]:
         return module.run_command(["/bin/sh", "-c", command])

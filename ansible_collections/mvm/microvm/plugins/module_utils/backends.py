@@ -31,7 +31,7 @@ INSTALL_HINT = {
 
 def _major(version: Any) -> int:
     try:
-        return int(str(version).split(".")[0])
+        return int(str(version).split(".", maxsplit=1)[0])
     except ValueError:
         return 0
 

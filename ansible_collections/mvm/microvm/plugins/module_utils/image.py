@@ -181,5 +181,3 @@ def plan_image(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str
 def pending_entry(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str]) -> Dict[str, Any]:
     """What a VM planner needs to know of an image an earlier operation will build."""
     return {"id": image_id(inputs(spec, facts, shas)), "initrd": has_initrd(spec)}
-
-

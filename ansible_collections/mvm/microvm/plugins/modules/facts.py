@@ -15,9 +15,11 @@ description:
   - Tells usable KVM apart from KVM that is present but not usable (PVM nested virtualisation).
   - Selects the backend mvm would use and says why, and lists every backend with why it is not available.
 author:
-  - mvm developers
+  - mvm developers (@mvm-dev)
 extends_documentation_fragment:
   - mvm.microvm.state_root
+  - mvm.microvm.attributes
+  - mvm.microvm.attributes.facts
 attributes:
   check_mode:
     support: full

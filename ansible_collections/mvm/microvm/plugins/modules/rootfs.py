@@ -20,9 +20,10 @@ description:
   - The result lives in C(<state_root>/artifacts/<id>), where the id hashes every input; the image
     name is a link to it. Equal inputs find the finished directory and report no change.
 author:
-  - mvm developers
+  - mvm developers (@mvm-dev)
 extends_documentation_fragment:
   - mvm.microvm.state_root
+  - mvm.microvm.attributes
 options:
   name:
     description: Image name, used by M(mvm.microvm.vm) as O(mvm.microvm.vm#module:image).

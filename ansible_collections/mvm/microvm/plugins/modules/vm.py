@@ -19,9 +19,10 @@ description:
   - V(running) waits for the guest's readiness marker on the console.
   - V(stopped) presses the ACPI power button through QMP and kills the VMM after O(stop_timeout).
 author:
-  - mvm developers
+  - mvm developers (@mvm-dev)
 extends_documentation_fragment:
   - mvm.microvm.state_root
+  - mvm.microvm.attributes
 options:
   name:
     description: VM name; 1 to 64 letters, digits, C(.), C(_) or C(-).
@@ -108,13 +109,38 @@ vm:
   returned: success
   type: dict
   contains:
-    name: {description: VM name., type: str, returned: always}
-    backend: {description: Backend that runs it., type: str, returned: always}
-    state: {description: running, stopped or absent., type: str, returned: always}
-    pid: {description: VMM process id when running., type: int, returned: always}
-    console_log: {description: Path of the console log., type: str, returned: always}
-    dir: {description: State directory of the VM., type: str, returned: always}
-    changes: {description: Fields whose change made the VM be recreated., type: dict, returned: when not absent}
+    name:
+      description: VM name.
+      type: str
+      returned: always
+    backend:
+      description: Backend that runs it.
+      type: str
+      returned: always
+    state:
+      description: One of V(running), V(stopped) or V(absent).
+      type: str
+      returned: always
+    pid:
+      description: VMM process id when running, else null.
+      type: int
+      returned: always
+    accel:
+      description: V(kvm) or V(tcg) (emulation, slow; a warning says why KVM is not used).
+      type: str
+      returned: when not absent
+    console_log:
+      description: Path of the console log.
+      type: str
+      returned: always
+    dir:
+      description: State directory of the VM.
+      type: str
+      returned: always
+    changes:
+      description: Fields whose change made the running VM be recreated, with before and after.
+      type: dict
+      returned: when not absent
 commands:
   description: The shell commands of the plan (run, or only planned in check mode).
   returned: always

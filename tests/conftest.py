@@ -1,0 +1,40 @@
+"""Suite-wide rules: under CI=true a skipped test fails the run (a skip is not a pass)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip locally with the reason; under CI=true the skip becomes a failure (see the hook below)."""
+    if not condition:
+        pytest.skip(reason)
+
+
+def need_root() -> None:
+    need(os.geteuid() == 0, "needs root (network namespaces, bridges, TAPs)")
+
+
+def need_qemu() -> None:
+    need(shutil.which("qemu-system-x86_64") is not None, "needs qemu-system-x86_64 (make setup installs it)")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = "skipped under CI=true, which counts as a failure: %s" % reason

@@ -1,0 +1,128 @@
+"""Fixtures for tests that run real processes: QEMU guests, ansible-playbook, pyinfra."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from ansible_collections.mvm.microvm.plugins.module_utils import ops, probe, runner, spec, image
+from tests.conftest import REPO, need_qemu
+
+BIN = Path(sys.executable).parent
+ENV = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+           PATH="%s:%s" % (BIN, os.environ.get("PATH", "")))
+
+
+def sh(command: str) -> tuple[int, str, str]:
+    proc = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def processes_under(root: Path) -> list[str]:
+    """Command lines of live processes that mention the state root (our VMMs)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if str(root) in cmdline and ") Z " not in stat:
+            found.append(f"{entry.name}: {cmdline[:200]}")
+    return found
+
+
+def kill_under(root: Path) -> None:
+    for line in processes_under(root):
+        try:
+            os.kill(int(line.split(":")[0]), 9)
+        except OSError:
+            pass
+
+
+def qmp(sock: Path, command: str, **arguments: Any) -> Any:
+    """One QMP command from the test side (independent of the engine's client)."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(10)
+        s.connect(str(sock))
+        f = s.makefile("rw")
+        f.readline()
+        for cmd in ({"execute": "qmp_capabilities"}, {"execute": command, "arguments": arguments}):
+            f.write(json.dumps(cmd) + "\n")
+            f.flush()
+            while True:
+                reply = json.loads(f.readline())
+                if "return" in reply or "error" in reply:
+                    break
+        assert "return" in reply, reply
+        return reply["return"]
+
+
+def wait_for(predicate, timeout: float = 30, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def built_image(tmp_path_factory) -> Path:
+    """The default image built once per session by the engine, for tests that are not about building."""
+    need_qemu()
+    root = tmp_path_factory.mktemp("img")
+    gather_host, gather_paths = ops.run_probe(sh)
+    _spec, plan, _entry = ops.image_plan({"state_root": str(root)}, gather_host, gather_paths)
+    runner.execute(plan, sh)
+    return root
+
+
+def seed_image(built: Path, root: Path) -> None:
+    """Give a state root the session's image (artifacts are immutable; a copy keeps roots apart)."""
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    shutil.copytree(built / "artifacts", root / "artifacts", dirs_exist_ok=True)
+    for link in (built / "images").iterdir():
+        target = root / "images" / link.name
+        if not target.is_symlink():
+            target.symlink_to(os.readlink(link))
+
+
+@pytest.fixture(scope="module")
+def module_root(tmp_path_factory) -> Iterator[Path]:
+    """A state root for one test module; whatever runs under it is killed and removed at the end."""
+    need_qemu()
+    root = tmp_path_factory.mktemp("st")
+    yield root
+    kill_under(root)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def engine_apply(kind: str, params: dict[str, Any]) -> Any:
+    """Plan and run an operation through the engine with a local shell (no front-end)."""
+    gather_host, gather_paths = ops.run_probe(sh)
+    if kind == "vm":
+        _spec, plan = ops.vm_plan(params, gather_host, gather_paths)
+    else:
+        _spec, plan, _entry = ops.image_plan(params, gather_host, gather_paths)
+    runner.execute(plan, sh)
+    return plan
+
+
+def host_facts(root: Path) -> dict[str, Any]:
+    return probe.parse_host(sh(probe.host_probe(str(root)))[1])
+
+
+__all__ = ["ENV", "BIN", "sh", "qmp", "processes_under", "wait_for", "seed_image", "engine_apply", "host_facts",
+           "spec", "image"]

@@ -1,0 +1,107 @@
+"""ansible-playbook for real: up.yml builds the image and boots a QEMU microVM; idempotence, check mode,
+drift, down.yml. The tests run in order and share one booted VM (a boot under TCG costs seconds)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from tests.real.conftest import BIN, ENV, processes_under, qmp
+
+VM = "mvm-example"
+
+
+def playbook(name: str, root: Path, *extra: str) -> tuple[int, str, dict[str, int]]:
+    proc = subprocess.run([str(BIN / "ansible-playbook"), str(REPO / "playbooks" / name),
+                           "-e", f"mvm_state_root={root}", *extra],
+                          capture_output=True, text=True, env=ENV, cwd="/")
+    out = proc.stdout + proc.stderr
+    recap = re.search(r"localhost\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", out)
+    counts = dict(zip(("ok", "changed", "unreachable", "failed"), map(int, recap.groups()))) if recap else {}
+    return proc.returncode, out, counts
+
+
+@pytest.fixture(scope="module")
+def up(module_root: Path):
+    rc, out, counts = playbook("up.yml", module_root)
+    assert rc == 0, out
+    return module_root, out, counts
+
+
+def test_up_builds_image_and_boots_a_real_vm(up) -> None:
+    root, out, counts = up
+    assert counts["changed"] == 2, out  # the image and the VM
+    vm_dir = root / "vms" / VM
+    assert "MVM-READY " + VM in (vm_dir / "console.log").read_text()
+    pid = int((vm_dir / "pid").read_text())
+    assert any(line.startswith(f"{pid}:") and "qemu-system-x86_64" in line for line in processes_under(root))
+    assert qmp(vm_dir / "qmp.sock", "query-status")["status"] == "running"
+    assert f"(pid {pid})" in out
+    assert "TCG emulation" in out  # KVM here is PVM only: the warning says so
+
+
+def test_second_run_changes_nothing(up) -> None:
+    root, _, _ = up
+    pid = (root / "vms" / VM / "pid").read_text()
+    rc, out, counts = playbook("up.yml", root)
+    assert rc == 0 and counts["changed"] == 0, out
+    assert (root / "vms" / VM / "pid").read_text() == pid
+
+
+def test_check_mode_on_converged_host_changes_nothing(up) -> None:
+    rc, out, counts = playbook("up.yml", up[0], "--check")
+    assert rc == 0 and counts["changed"] == 0, out
+
+
+def test_check_mode_with_drift_reports_but_keeps_the_vm(up) -> None:
+    root, _, _ = up
+    vm_dir = root / "vms" / VM
+    pid = (vm_dir / "pid").read_text()
+    rc, out, counts = playbook("up.yml", root, "--check", "--diff", "-e", "mvm_vm_memory=384")
+    assert rc == 0 and counts["changed"] == 1, out
+    assert '-        "memory_mib": 256,' in out and '+        "memory_mib": 384,' in out
+    assert (vm_dir / "pid").read_text() == pid
+    assert qmp(vm_dir / "qmp.sock", "query-memory-size-summary")["base-memory"] == 256 * 1024 * 1024
+
+
+def test_memory_drift_recreates_the_vm(up) -> None:
+    root, _, _ = up
+    vm_dir = root / "vms" / VM
+    old_pid = (vm_dir / "pid").read_text()
+    rc, out, counts = playbook("up.yml", root, "-e", "mvm_vm_memory=384")
+    assert rc == 0 and counts["changed"] == 1, out
+    assert (vm_dir / "pid").read_text() != old_pid
+    assert qmp(vm_dir / "qmp.sock", "query-memory-size-summary")["base-memory"] == 384 * 1024 * 1024
+    rc, out, counts = playbook("up.yml", root, "-e", "mvm_vm_memory=384")
+    assert rc == 0 and counts["changed"] == 0, out
+
+
+def test_down_leaves_nothing_behind(up) -> None:
+    root, _, _ = up
+    rc, out, counts = playbook("down.yml", root)
+    assert rc == 0 and counts["changed"] == 1, out
+    assert processes_under(root / "vms") == []
+    assert not (root / "vms" / VM).exists()
+    assert list((root / "vms").iterdir()) == []
+    rc, out, counts = playbook("down.yml", root)
+    assert rc == 0 and counts["changed"] == 0, out
+
+
+def test_bad_input_fails_before_anything_runs(module_root: Path) -> None:
+    root = module_root / "bad"
+    rc, out, counts = playbook("up.yml", root, "-e", "mvm_vm_memory=lots")
+    assert rc != 0 and counts["failed"] == 1, out
+    assert "memory: expected a size such as 512 (MiB), 512M or 1G; got 'lots'" in out
+    assert not (root / "vms").exists()
+
+
+def test_ansible_doc_renders_every_module() -> None:
+    for module in ("vm", "rootfs", "facts"):
+        proc = subprocess.run([str(BIN / "ansible-doc"), f"mvm.microvm.{module}"], capture_output=True, text=True,
+                              env=ENV, cwd="/")
+        assert proc.returncode == 0, proc.stderr
+        assert f"mvm.microvm.{module}" in proc.stdout.lower() and "EXAMPLES" in proc.stdout

@@ -1,0 +1,76 @@
+"""pyinfra for real: deploy.py (what up.yml does) and down.py against @local, twice, and --dry."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from tests.real.conftest import BIN, ENV, processes_under, qmp
+
+VM = "mvm-example"
+
+
+def pyinfra(deploy: str, root: Path, *extra: str) -> tuple[int, str]:
+    proc = subprocess.run([str(BIN / "pyinfra"), str(REPO / "inventory" / "inventory.py"),
+                           str(REPO / "playbooks" / deploy), "--data", f"mvm_state_root={root}", *extra],
+                          capture_output=True, text=True, env=ENV, cwd="/")
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def deployed(module_root: Path):
+    rc, out = pyinfra("deploy.py", module_root, "-y")
+    assert rc == 0, out
+    return module_root, out
+
+
+def test_deploy_builds_and_boots(deployed) -> None:
+    root, out = deployed
+    assert out.count("[@local] Success") == 2, out
+    vm_dir = root / "vms" / VM
+    assert "MVM-READY " + VM in (vm_dir / "console.log").read_text()
+    assert qmp(vm_dir / "qmp.sock", "query-status")["status"] == "running"
+
+
+def test_second_deploy_reports_no_changes(deployed) -> None:
+    root, _ = deployed
+    rc, out = pyinfra("deploy.py", root, "-y")
+    assert rc == 0, out
+    assert out.count("[@local] No changes") == 2 and "[@local] Success" not in out, out
+
+
+def test_dry_run_on_converged_host_detects_no_change(deployed) -> None:
+    root, _ = deployed
+    rc, out = pyinfra("deploy.py", root, "--dry")
+    assert rc == 0, out
+    assert "(@local)" not in out.split("Detected changes")[-1], out
+
+
+def test_dry_run_with_drift_changes_nothing(deployed) -> None:
+    root, _ = deployed
+    pid = (root / "vms" / VM / "pid").read_text()
+    rc, out = pyinfra("deploy.py", root, "--dry", "--data", "mvm_vm_memory=320")
+    assert rc == 0, out
+    assert "differs in memory_mib" in out and "1 (@local)" in out
+    assert (root / "vms" / VM / "pid").read_text() == pid
+
+
+def test_down_leaves_nothing_behind(deployed) -> None:
+    root, _ = deployed
+    rc, out = pyinfra("down.py", root, "-y")
+    assert rc == 0 and "[@local] Success" in out, out
+    assert processes_under(root / "vms") == []
+    assert list((root / "vms").iterdir()) == []
+    rc, out = pyinfra("down.py", root, "-y")
+    assert rc == 0 and "[@local] No changes" in out, out
+
+
+def test_bad_input_raises_before_anything_runs(module_root: Path) -> None:
+    root = module_root / "bad"
+    rc, out = pyinfra("deploy.py", root, "-y", "--data", "mvm_vm_memory=lots")
+    assert rc != 0
+    assert "memory: expected a size such as 512 (MiB), 512M or 1G; got 'lots'" in out, out
+    assert not root.exists() or not (root / "images").exists()
