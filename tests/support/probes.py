@@ -9,7 +9,7 @@ ROOT = "/srv/mvm"
 
 # Recorded on this machine kind (Debian 12, kvm_pvm only, qemu installed), state root renamed.
 LINUX_PVM_QEMU = """\
-host\tprobe_version\t1
+host\tprobe_version\t2
 host\tstate_root\t/srv/mvm
 host\tuid\t0
 host\tuser\troot
@@ -28,6 +28,8 @@ tool\tip\tpath\t/usr/sbin/ip
 tool\tbusybox\tpath\t/usr/bin/busybox
 tool\tmkfs.ext4\tpath\t/usr/sbin/mkfs.ext4
 tool\tcpio\tpath\t/usr/bin/cpio
+tool\tgzip\tpath\t/usr/bin/gzip
+tool\tsetsid\tpath\t/usr/bin/setsid
 tool\tpython3\tpath\t/usr/bin/python3
 tool\tapt-get\tpath\t/usr/bin/apt-get
 tool\tdpkg-deb\tpath\t/usr/bin/dpkg-deb
@@ -87,3 +89,62 @@ def image_lines(name: str, ident: str, initrd: bool = True) -> str:
 
 def host(base: str = LINUX_PVM_QEMU, extra: Iterable[str] = ()) -> str:
     return base + "".join(extra)
+
+
+def probe_text(os: str = "Linux", arch: str = "x86_64", kernel: str = "6.1.0-28-amd64", kvm: tuple = (),
+               kvm_rw: bool = True, tools: dict[str, str] | None = None, docker_server: str = "",
+               macos: str | None = None, wsl: bool = False, container_service: bool = False,
+               lima_lines: tuple = (), extra: str = "") -> str:
+    """A probe output in the probe's format, for hosts this machine is not (macOS, WSL2, KVM servers)."""
+    lines = ["host\tprobe_version\t2", f"host\tstate_root\t{ROOT}", "host\tuid\t501", "host\tuser\tdev",
+             f"host\tos\t{os}", f"host\tarch\t{arch}", f"host\tkernel\t{kernel}"]
+    if wsl:
+        lines.append("host\twsl\t1")
+    if macos:
+        lines.append(f"host\tmacos_version\t{macos}")
+    else:
+        lines += ["host\tdistribution\tubuntu", "host\tdistribution_version\t24.04"]
+    if kvm:
+        lines.append("host\tkvm_present\t1")
+        if kvm_rw:
+            lines.append("host\tkvm_rw\t1")
+        lines += [f"host\tkvm_module\t{m}" for m in kvm]
+    for name, version in (tools or {}).items():
+        lines.append(f"tool\t{name}\tpath\t/usr/bin/{name}")
+        if version:
+            lines.append(f"tool\t{name}\tversion\t{version}")
+    if "docker" in (tools or {}):
+        lines.append(f"host\tdocker_server\t{docker_server}")
+    if container_service:
+        lines.append("host\tcontainer_service\t1")
+    lines += [f"lima\t{line}" for line in lima_lines]
+    lines.append("host\tdisk_free_kib\t52428800")
+    return "\n".join(lines) + "\n" + extra
+
+
+BASE_TOOLS = {"busybox": "", "mkfs.ext4": "", "cpio": "", "gzip": "", "python3": "", "setsid": "", "ip": "ip utility, iproute2-6.1.0"}
+FC = {"firecracker": "Firecracker v1.14.1", "jailer": "Jailer v1.14.1"}
+DOCKER = {"docker": "Docker version 27.3.1, build ce12230"}
+LIMA = {"limactl": "limactl version 1.0.7"}
+QEMU_X86 = {"qemu-system-x86_64": "QEMU emulator version 8.2.2"}
+
+HOSTS = {
+    "macos-26-arm64": probe_text("Darwin", "arm64", "25.0.0", macos="26.0.1",
+                                 tools={"container": "container CLI version 0.5.0", **LIMA, **DOCKER},
+                                 container_service=True, docker_server="27.3.1"),
+    "macos-15-arm64": probe_text("Darwin", "arm64", "24.1.0", macos="15.1", tools={**LIMA}),
+    "macos-14-x86_64": probe_text("Darwin", "x86_64", "23.6.0", macos="14.7", tools={**LIMA}),
+    "linux-x86_64-kvm-firecracker": probe_text(kvm=("kvm", "kvm_intel"), tools={**BASE_TOOLS, **FC, **DOCKER},
+                                               docker_server="27.3.1"),
+    "linux-aarch64-kvm-firecracker": probe_text(arch="aarch64", kvm=("kvm",), tools={**BASE_TOOLS, **FC}),
+    "linux-kvm-no-firecracker-docker": probe_text(kvm=("kvm", "kvm_amd"), tools={**BASE_TOOLS, **DOCKER},
+                                                  docker_server="27.3.1"),
+    "linux-no-kvm-docker": probe_text(tools={**BASE_TOOLS, **DOCKER, **LIMA}, docker_server="27.3.1"),
+    "linux-no-kvm-no-docker": probe_text(tools={**BASE_TOOLS, **LIMA, **DOCKER}, docker_server=""),
+    "wsl2-kvm": probe_text(kernel="5.15.153.1-microsoft-standard-WSL2", wsl=True, kvm=("kvm", "kvm_intel"),
+                           tools={**BASE_TOOLS, **FC}),
+    "wsl2-no-kvm": probe_text(kernel="5.15.153.1-microsoft-standard-WSL2", wsl=True,
+                              tools={**BASE_TOOLS, **DOCKER}, docker_server="27.3.1"),
+    "linux-pvm-only": probe_text(kvm=("kvm", "kvm_pvm"), tools={**BASE_TOOLS, **FC, **QEMU_X86}),
+    "nothing-fits": probe_text(tools={"busybox": ""}),
+}

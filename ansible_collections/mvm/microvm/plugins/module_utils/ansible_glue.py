@@ -83,8 +83,8 @@ def run_image(module: Any) -> None:
 def run_facts(module: Any) -> None:
     gather_host, _gather_paths = ops.run_probe(_runner(module))
     try:
-        facts = ops.host_report(gather_host(module.params.get("state_root")))
-    except RuntimeError as exc:
+        facts = ops.host_report(gather_host(module.params.get("state_root")), module.params.get("backend") or "auto")
+    except (MvmError, RuntimeError) as exc:
         module.fail_json(msg=str(exc))
         return
     for warning in facts["warnings"]:

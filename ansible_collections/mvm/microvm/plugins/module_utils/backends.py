@@ -45,6 +45,10 @@ def availability(facts: Mapping[str, Any]) -> Dict[str, Dict[str, Any]]:
     darwin = plat["os"] == "darwin"
     arm = plat["arch"] in ("arm64", "aarch64")
     qemu_bin = "qemu-system-" + ("aarch64" if arm else "x86_64")
+
+    def has(tool: str) -> bool:
+        return bool(tools.get(tool, {}).get("present"))
+
     table = {}  # type: Dict[str, Dict[str, Any]]
 
     def put(name: str, why_not: List[str]) -> None:
@@ -54,23 +58,23 @@ def availability(facts: Mapping[str, Any]) -> Dict[str, Dict[str, Any]]:
     put("firecracker", [w for w in (
         "" if linux else "not a Linux host",
         "" if not linux or kvm["usable"] else "KVM not usable: " + kvm["reason"],
-        "" if "firecracker" in tools else "the firecracker binary is not installed",
+        "" if has("firecracker") else "the firecracker binary is not installed",
     ) if w])
     put("apple-container", [w for w in (
         "" if darwin and _major(plat.get("macos_version")) >= 26 else "needs macOS 26 or later",
         "" if not darwin or arm else "needs Apple Silicon",
-        "" if "container" in tools else "Apple's container tool is not installed",
+        "" if has("container") else "Apple's container tool is not installed",
     ) if w])
     put("docker", [w for w in (
-        "" if "docker" in tools else "the docker client is not installed",
+        "" if has("docker") else "the docker client is not installed",
         "" if facts["docker"]["daemon"] else "no Docker daemon answers",
     ) if w])
     lima_host = (darwin and _major(plat.get("macos_version")) < 26) or (linux and not kvm["usable"])
     put("lima", [w for w in (
         "" if lima_host else "Lima is only chosen on macOS before 26 or Linux without usable KVM",
-        "" if "limactl" in tools else "limactl is not installed",
+        "" if has("limactl") else "limactl is not installed",
     ) if w])
-    put("qemu", [] if qemu_bin in tools else ["%s is not installed" % qemu_bin])
+    put("qemu", [] if has(qemu_bin) else ["%s is not installed" % qemu_bin])
     return table
 
 
@@ -102,11 +106,12 @@ def require(backend: str, capability: str, field: str) -> None:
     raise MvmError("%s: backend %s cannot do %s; use one of %s" % (field, backend, capability, ", ".join(able)))
 
 
-def summary(facts: Mapping[str, Any]) -> Dict[str, Any]:
+def summary(facts: Mapping[str, Any], requested: str = "auto") -> Dict[str, Any]:
     """The backend section of the facts: chosen, reason, every backend's availability."""
     table = availability(facts)
     try:
-        chosen, reason = select(facts)
+        chosen, reason = select(facts, requested)
     except MvmError as exc:
         chosen, reason = None, str(exc)
-    return {"chosen": chosen, "reason": reason, "backends": table}
+    return {"chosen": chosen, "reason": reason, "requested": requested, "backends": table,
+            "capabilities": CAPABILITIES}

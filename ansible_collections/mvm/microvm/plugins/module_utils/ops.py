@@ -12,7 +12,7 @@ __metaclass__ = type
 
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
-from ansible_collections.mvm.microvm.plugins.module_utils import backends, image, probe, spec, vm
+from ansible_collections.mvm.microvm.plugins.module_utils import backends, doctor, image, probe, spec, vm
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan
 
 GatherHost = Callable[[Optional[str]], Dict[str, Any]]
@@ -20,10 +20,16 @@ GatherPaths = Callable[[Sequence[str]], Dict[str, str]]
 Pending = Mapping[str, Mapping[str, Any]]
 
 
-def host_report(facts: Mapping[str, Any]) -> Dict[str, Any]:
-    """The facts structure users see: the probe's findings plus backend selection."""
+def host_report(facts: Mapping[str, Any], requested: str = "auto") -> Dict[str, Any]:
+    """The facts structure users see: the probe's findings, backend selection and the doctor's checks.
+
+    A requested backend that cannot run here raises MvmError with the reason and what to install.
+    """
+    if requested != "auto":
+        backends.select(facts, requested)
     report = dict(facts)
-    report["backend"] = backends.summary(facts)
+    report["backend"] = backends.summary(facts, requested)
+    report["doctor"] = doctor.report(facts, requested)
     return report
 
 

@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import quote
 
-PROBE_VERSION = 1
+PROBE_VERSION = 2
 TOOLS = (
     "qemu-system-x86_64", "qemu-system-aarch64", "firecracker", "jailer", "limactl", "container",
     "docker", "nix", "curl", "ip", "iptables", "nft", "busybox", "mkfs.ext4", "cpio", "gzip",
@@ -43,19 +43,20 @@ command -v sw_vers >/dev/null 2>&1 && t macos_version "$(sw_vers -productVersion
 [ -r /dev/kvm ] && [ -w /dev/kvm ] && t kvm_rw 1
 for m in kvm kvm_intel kvm_amd kvm_pvm; do [ -d /sys/module/$m ] && t kvm_module $m; done
 for x in %(tools)s; do p=$(command -v $x 2>/dev/null) && printf 'tool\t%%s\tpath\t%%s\n' $x "$p"; done
-for q in qemu-system-x86_64 qemu-system-aarch64; do
-  command -v $q >/dev/null 2>&1 && printf 'tool\t%%s\tversion\t%%s\n' $q "$($q --version 2>/dev/null | head -n 1)"
-done
-command -v firecracker >/dev/null 2>&1 && printf 'tool\tfirecracker\tversion\t%%s\n' "$(firecracker --version 2>/dev/null | head -n 1)"
-command -v limactl >/dev/null 2>&1 && printf 'tool\tlimactl\tversion\t%%s\n' "$(limactl --version 2>/dev/null | head -n 1)"
-command -v nix >/dev/null 2>&1 && printf 'tool\tnix\tversion\t%%s\n' "$(nix --version 2>/dev/null | head -n 1)"
-if command -v docker >/dev/null 2>&1; then
-  printf 'tool\tdocker\tversion\t%%s\n' "$(docker --version 2>/dev/null | head -n 1)"
-  t docker_server "$(timeout 5 docker version --format '{{.Server.Version}}' 2>/dev/null | head -n 1)"
+if command -v timeout >/dev/null 2>&1; then T="timeout 5"; else T=""; fi
+v() { command -v "$1" >/dev/null 2>&1 && printf 'tool\t%%s\tversion\t%%s\n' "$1" "$($T "$@" 2>&1 | head -n 1)"; }
+v qemu-system-x86_64 --version; v qemu-system-aarch64 --version; v firecracker --version; v jailer --version
+v limactl --version; v nix --version; v docker --version; v container --version; v curl --version
+v ip -V; v iptables --version; v nft --version
+if command -v docker >/dev/null 2>&1; then t docker_server "$($T docker version --format '{{.Server.Version}}' 2>/dev/null | head -n 1)"; fi
+if command -v container >/dev/null 2>&1; then $T container system status >/dev/null 2>&1 && t container_service 1; fi
+if command -v nix >/dev/null 2>&1; then
+  t nix_features "$($T nix config show experimental-features 2>/dev/null || $T nix show-config 2>/dev/null | sed -n 's/^experimental-features = //p')"
 fi
-if command -v container >/dev/null 2>&1; then
-  container system status >/dev/null 2>&1 && t container_service 1
+if command -v limactl >/dev/null 2>&1; then
+  $T limactl list --json 2>/dev/null | while IFS= read -r l; do printf 'lima\t%%s\n' "$l"; done
 fi
+command -v ip >/dev/null 2>&1 && printf 'links\t%%s\n' "$(ip -j -d addr show 2>/dev/null)"
 d="$r"; while [ ! -d "$d" ]; do d=$(dirname "$d"); done
 t disk_free_kib "$(df -Pk "$d" 2>/dev/null | awk 'NR==2{print $4}')"
 for v in "$r"/vms/*/; do
@@ -114,16 +115,16 @@ def parse_paths(output: str) -> Dict[str, str]:
     return found
 
 
-def _json_or_none(text: str, warnings: List[str], what: str) -> Optional[Dict[str, Any]]:
+def _json_or_none(text: str, warnings: List[str], what: str) -> Optional[Any]:
     try:
-        value = json.loads(text)
+        return json.loads(text)
     except ValueError:
         warnings.append("%s is not valid JSON; treated as unknown" % what)
         return None
-    return value if isinstance(value, dict) else None
 
 
 _VERSION = re.compile(r"(\d+\.\d+(?:\.\d+)?)")
+LIMA_STATUSES = ("Running", "Stopped", "Broken", "Uninitialized", "Installing")
 
 
 def _version(line: str) -> str:
@@ -160,6 +161,81 @@ def _kvm(host: Dict[str, List[str]], arch: str) -> Dict[str, Any]:
             "usable": not why, "reason": why or "usable"}
 
 
+def _platform(one: Any, host: Dict[str, List[str]]) -> Dict[str, Any]:
+    os_name = one("os", "unknown").lower()
+    kernel = one("kernel", "unknown")
+    wsl = bool(host.get("wsl"))
+    if os_name == "darwin":
+        kind = "macos"
+    elif wsl:
+        kind = "wsl2" if "wsl2" in kernel.lower() or "microsoft-standard" in kernel.lower() else "wsl1"
+    else:
+        kind = os_name
+    return {
+        "os": os_name,
+        "kind": kind,
+        "arch": one("arch", "unknown"),
+        "kernel": kernel,
+        "wsl": wsl,
+        "distribution": one("distribution", "unknown"),
+        "distribution_version": one("distribution_version", "unknown"),
+        "macos_version": one("macos_version") or None,
+    }
+
+
+def _tools(raw: Dict[str, Dict[str, str]], warnings: List[str]) -> Dict[str, Dict[str, Any]]:
+    """Every tool mvm knows, present or not, with a version where it prints one."""
+    tools = {}  # type: Dict[str, Dict[str, Any]]
+    for name in TOOLS:
+        found = raw.get(name, {})
+        entry = {"present": "path" in found, "path": found.get("path"), "version": None}  # type: Dict[str, Any]
+        if "version" in found:
+            entry["version"] = _version(found["version"])
+            if entry["version"] == "unknown":
+                warnings.append("%s printed an unexpected version line %r" % (name, found["version"][:80]))
+        if name == "iptables" and "version" in found:
+            entry["variant"] = "nft" if "nf_tables" in found["version"] else "legacy"
+        tools[name] = entry
+    return tools
+
+
+def _lima(lines: List[str], warnings: List[str]) -> List[Dict[str, Any]]:
+    """`limactl list --json` prints one object per line (not an array)."""
+    instances = []
+    for line in lines:
+        if not line.strip():
+            continue
+        item = _json_or_none(line, warnings, "a limactl list line")
+        if not isinstance(item, dict) or not item.get("name"):
+            continue
+        status = item.get("status")
+        if status not in LIMA_STATUSES:
+            warnings.append("Lima instance %s has an unexpected status %r" % (item.get("name"), status))
+            status = "unknown"
+        instances.append({"name": item["name"], "status": status, "arch": item.get("arch"),
+                          "cpus": item.get("cpus"), "memory": item.get("memory"), "dir": item.get("dir")})
+    return instances
+
+
+def _network(text: Optional[str], warnings: List[str]) -> Dict[str, Any]:
+    """Bridges and TAP devices from `ip -j -d addr show`."""
+    links = _json_or_none(text, warnings, "ip -j addr output") if text else None
+    bridges, taps = [], []
+    for link in links if isinstance(links, list) else []:
+        info = link.get("linkinfo", {})
+        kind = info.get("info_kind")
+        up = "UP" in link.get("flags", [])
+        addresses = ["%s/%s" % (a.get("local"), a.get("prefixlen")) for a in link.get("addr_info", [])
+                     if a.get("family") == "inet"]
+        if kind == "bridge":
+            bridges.append({"name": link.get("ifname"), "up": up, "addresses": addresses, "members": []})
+        elif kind == "tun" and info.get("info_data", {}).get("type") == "tap":
+            taps.append({"name": link.get("ifname"), "up": up, "master": link.get("master")})
+    for bridge in bridges:
+        bridge["members"] = sorted(t["name"] for t in taps if t["master"] == bridge["name"])
+    return {"bridges": bridges, "taps": taps}
+
+
 def parse_host(output: str) -> Dict[str, Any]:
     """Turn the probe's records into the facts structure (never raises on odd tool output)."""
     warnings = []  # type: List[str]
@@ -168,61 +244,64 @@ def parse_host(output: str) -> Dict[str, Any]:
     vms = {}  # type: Dict[str, Dict[str, str]]
     images = {}  # type: Dict[str, Dict[str, str]]
     artifacts = {}  # type: Dict[str, str]
+    lima = []  # type: List[str]
+    links = None  # type: Optional[str]
+    width = {"host": 3, "tool": 4, "vm": 4, "image": 4, "artifact": 4, "lima": 2, "links": 2}
     for line in output.splitlines():
         parts = line.split("\t")
-        if parts[0] == "host" and len(parts) == 3:
+        kind = parts[0]
+        if kind not in width:
+            if line.strip():
+                warnings.append("unexpected probe line ignored: %r" % line[:120])
+            continue
+        parts += [""] * (width[kind] - len(parts))  # a transport may strip trailing empty fields
+        if kind == "host":
             host.setdefault(parts[1], []).append(parts[2])
-        elif parts[0] == "tool" and len(parts) == 4:
+        elif kind == "tool":
             tools.setdefault(parts[1], {})[parts[2]] = parts[3]
-        elif parts[0] == "vm" and len(parts) == 4:
+        elif kind == "vm":
             vms.setdefault(parts[1], {})[parts[2]] = parts[3]
-        elif parts[0] == "image" and len(parts) == 4:
+        elif kind == "image":
             images.setdefault(parts[1], {})[parts[2]] = parts[3]
-        elif parts[0] == "artifact" and len(parts) == 4:
+        elif kind == "artifact":
             artifacts[parts[1]] = parts[3]
-        elif line.strip():
-            warnings.append("unexpected probe line ignored: %r" % line[:120])
+        elif kind == "lima":
+            lima.append(parts[1])
+        else:
+            links = parts[1]
 
     def one(key: str, default: str = "") -> str:
         return host.get(key, [default])[-1]
 
-    arch = one("arch", "unknown")
-    for name, tool in tools.items():
-        if "version" in tool:
-            version = _version(tool["version"])
-            if version == "unknown":
-                warnings.append("%s printed an unexpected version line %r" % (name, tool["version"][:80]))
-            tool["version"] = version
+    platform = _platform(one, host)
     docker_server = one("docker_server")
+    nix_features = one("nix_features")
+    free = one("disk_free_kib")
     facts = {
         "probe_version": int(one("probe_version", "0") or 0),
         "state_root": one("state_root"),
         "user": {"uid": int(one("uid", "-1") or -1), "name": one("user")},
-        "platform": {
-            "os": one("os", "unknown").lower(),
-            "arch": arch,
-            "kernel": one("kernel", "unknown"),
-            "wsl": bool(host.get("wsl")),
-            "distribution": one("distribution", "unknown"),
-            "distribution_version": one("distribution_version", "unknown"),
-            "macos_version": one("macos_version") or None,
-        },
-        "kvm": _kvm(host, arch),
-        "tools": tools,
+        "platform": platform,
+        "kvm": _kvm(host, platform["arch"]),
+        "tools": _tools(tools, warnings),
         "docker": {
             "client": "docker" in tools,
             "daemon": bool(docker_server),
             "server_version": _version(docker_server) if docker_server else None,
         },
+        "nix": {"present": "nix" in tools, "flakes": "flakes" in nix_features.split()},
         "apple_container_service": bool(host.get("container_service")),
-        "disk_free_mib": int(one("disk_free_kib", "0") or 0) // 1024 if one("disk_free_kib").isdigit() else None,
+        "lima": _lima(lima, warnings),
+        "network": _network(links, warnings),
+        "disk_free_mib": int(free) // 1024 if free.isdigit() else None,
         "vms": {},
         "images": {},
         "artifacts": sorted(artifacts),
         "warnings": warnings,
     }  # type: Dict[str, Any]
     for name, raw in sorted(vms.items()):
-        spec = _json_or_none(raw["spec"], warnings, "spec.json of VM %s" % name) if "spec" in raw else None
+        spec = _json_or_none(raw["spec"], warnings, "spec.json of VM %s" % name) if raw.get("spec") else None
+        spec = spec if isinstance(spec, dict) else None
         pid = int(raw["pid"]) if raw.get("pid", "").isdigit() else None
         facts["vms"][name] = {
             "name": name,
@@ -234,7 +313,8 @@ def parse_host(output: str) -> Dict[str, Any]:
             "qmp_socket": raw.get("qmp"),
         }
     for name, raw in sorted(images.items()):
-        manifest = _json_or_none(raw["manifest"], warnings, "manifest of image %s" % name) if "manifest" in raw else None
+        manifest = _json_or_none(raw["manifest"], warnings, "manifest of image %s" % name) if raw.get("manifest") else None
+        manifest = manifest if isinstance(manifest, dict) else None
         facts["images"][name] = {
             "name": name,
             "id": raw.get("target", "").rstrip("/").split("/")[-1],

@@ -6,6 +6,7 @@ from __future__ import absolute_import, division, print_function, annotations
 
 __metaclass__ = type
 
+import subprocess
 from typing import Callable, List, Tuple
 
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError
@@ -32,3 +33,10 @@ def execute(plan: Plan, run: Run, check_mode: bool = False) -> List[str]:
             raise StepFailed(step.description, step.command, rc, out, err)
         done.append(step.description)
     return done
+
+
+def local(command: str) -> Tuple[int, str, str]:
+    """Run a command on this machine (for command-line tools and tests that act on the local host)."""
+    proc = subprocess.run(["/bin/sh", "-c", command], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, check=False)
+    return proc.returncode, proc.stdout, proc.stderr

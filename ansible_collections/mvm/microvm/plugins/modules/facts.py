@@ -16,6 +16,14 @@ description:
   - Selects the backend mvm would use and says why, and lists every backend with why it is not available.
 author:
   - mvm developers (@mvm-dev)
+options:
+  backend:
+    description:
+      - Backend to check the host for; V(auto) reports the one mvm would choose.
+      - A backend that cannot run on the host fails the task with the reason and what to install.
+    type: str
+    choices: [auto, qemu, firecracker, docker, apple-container, lima]
+    default: auto
 extends_documentation_fragment:
   - mvm.microvm.state_root
   - mvm.microvm.attributes
@@ -45,7 +53,12 @@ ansible_facts:
   type: dict
   contains:
     mvm:
-      description: Platform, KVM, tools, docker, backend selection, VMs and images of the host.
+      description:
+        - Platform (OS, kind such as V(wsl2) or V(macos), arch, kernel, distribution, macOS version), KVM
+          (present, read-write, kind, usable and why not), tools with path and version, docker daemon,
+          nix flakes, Lima instances, bridges and TAP devices, microVMs and images under the state root.
+        - C(backend) holds the chosen backend, the reason, every backend's availability and the capability matrix.
+        - C(doctor) holds C(checks) (name, category, ok, info, needed) and C(all_ok) for the chosen backend.
       returned: always
       type: dict
       sample:
@@ -60,7 +73,14 @@ from ansible_collections.mvm.microvm.plugins.module_utils.ansible_glue import ru
 
 
 def main():
-    module = AnsibleModule(argument_spec=dict(state_root=dict(type="path")), supports_check_mode=True)
+    module = AnsibleModule(
+        argument_spec=dict(
+            state_root=dict(type="path"),
+            backend=dict(type="str", default="auto",
+                         choices=["auto", "qemu", "firecracker", "docker", "apple-container", "lima"]),
+        ),
+        supports_check_mode=True,
+    )
     run_facts(module)
 
 
