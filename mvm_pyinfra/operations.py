@@ -11,6 +11,7 @@ from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence
 from pyinfra import host, logger
 from pyinfra.api import OperationError, OperationValueError, operation
 
+from ansible_collections.mvm.microvm.plugins.module_utils import network as net_engine
 from ansible_collections.mvm.microvm.plugins.module_utils import ops, spec
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError, SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan
@@ -19,6 +20,7 @@ from mvm_pyinfra.facts import MvmHost, MvmPaths
 # Images that an earlier rootfs operation of this deploy will build, per host: during pyinfra's
 # prepare phase they do not exist yet, and a VM operation after them must not call them missing.
 _PENDING: Dict[str, Dict[str, Dict[str, Any]]] = {}
+_PENDING_KINDS = ("images", "networks")
 
 
 def _gather_host(state_root: Optional[str]) -> Dict[str, Any]:
@@ -30,7 +32,15 @@ def _gather_paths(paths: Sequence[str]) -> Dict[str, str]:
 
 
 def _pending() -> Dict[str, Dict[str, Any]]:
-    return _PENDING.setdefault("%s:%s" % (id(host.state), host.name), {})
+    """{"images": {name: entry}, "networks": {bridge: record}} for the current host and deploy."""
+    return _PENDING.setdefault("%s:%s" % (id(host.state), host.name), {k: {} for k in _PENDING_KINDS})
+
+
+def _remember(kind: str, name: str, entry: Dict[str, Any]) -> None:
+    if entry:
+        _pending()[kind][name] = entry
+    else:
+        _pending()[kind].pop(name, None)
 
 
 def _given(**kwargs: Any) -> Dict[str, Any]:
@@ -125,10 +135,7 @@ def rootfs(
         desired, plan, entry = ops.image_plan(params, _gather_host, _gather_paths)
     except MvmError as exc:
         raise _plan_errors(exc)
-    if entry:
-        _pending()[desired.name] = entry
-    else:
-        _pending().pop(desired.name, None)
+    _remember("images", desired.name, entry)
     yield from _emit(plan, "image %s is up to date" % desired.name)
 
 
@@ -148,6 +155,9 @@ def vm(
     boot_timeout: Optional[float] = None,
     stop_timeout: Optional[float] = None,
     state_root: Optional[str] = None,
+    network: Optional[str] = None,
+    ports: Optional[Sequence[Any]] = None,
+    tap: Optional[str] = None,
 ):
     """
     Run, stop or remove a microVM; recreate a running one whose applied spec differs.
@@ -166,6 +176,9 @@ def vm(
     + boot_timeout: seconds to wait for the guest's readiness marker, default 60
     + stop_timeout: seconds to wait for an ACPI power-down before killing the VMM, default 10
     + state_root: mvm state directory on the host
+    + network: bridge made by ``bridge`` to put the VM on (it gets a leased address, a MAC and a TAP)
+    + ports: host ports to publish, ``["8080:80", "5353:53/udp"]`` (needs ``network``)
+    + tap: name of the VM's TAP (default derived from the state root and VM name)
 
     **Example:**
 
@@ -183,3 +196,111 @@ def vm(
     if changes and plan.steps:
         logger.info("%s: microVM %s differs in %s", host.name, desired.name, ", ".join(sorted(changes)))
     yield from _emit(plan, "microVM %s is %s" % (desired.name, desired.state))
+
+
+def _bridge_params(bridge: str, present: bool, **kwargs: Any) -> Dict[str, Any]:
+    return _given(name=bridge, state="present" if present else "absent", **kwargs)
+
+
+def _tap_params(tap: str, present: bool, **kwargs: Any) -> Dict[str, Any]:
+    return _given(name=tap, state="present" if present else "absent", **kwargs)
+
+
+def _forward_params(present: bool, **kwargs: Any) -> Dict[str, Any]:
+    return _given(state="present" if present else "absent", **kwargs)
+
+
+@_validated_early(_bridge_params, net_engine.bridge_spec)
+def bridge(
+    bridge: str,
+    present: bool = True,
+    subnet: Optional[str] = None,
+    gateway: Optional[str] = None,
+    nat: Optional[bool] = None,
+    uplink: Optional[str] = None,
+    firewall: Optional[str] = None,
+    state_root: Optional[str] = None,
+):
+    """
+    Ensure a bridge for microVMs: gateway address, up, optional outbound NAT, network record.
+
+    + bridge: bridge interface name (1-15 bytes)
+    + present: whether the bridge, its rules and its record should exist
+    + subnet: IPv4 subnet in CIDR form, ``10.77.0.0/24`` (required when present)
+    + gateway: bridge address inside the subnet (default: its first host address)
+    + nat: masquerade the subnet out of the uplink, with forward rules and IPv4 forwarding (default off)
+    + uplink: interface to masquerade to (default: the default route's interface)
+    + firewall: ``auto`` (iptables, else nft), ``iptables`` or ``nft``
+    + state_root: mvm state directory on the host
+
+    **Example:**
+
+    .. code:: python
+
+        mvm.bridge(name="VM network", bridge="mvmbr0", subnet="10.77.0.0/24", nat=True)
+    """
+    params = _bridge_params(**locals())
+    try:
+        desired, plan, entry = ops.bridge_plan(params, _gather_host)
+    except MvmError as exc:
+        raise _plan_errors(exc)
+    _remember("networks", desired.name, entry)
+    yield from _emit(plan, "bridge %s is %s" % (desired.name, desired.state))
+
+
+@_validated_early(_tap_params, net_engine.tap_spec)
+def tap(
+    tap: str,
+    present: bool = True,
+    bridge: Optional[str] = None,
+    user: Optional[str] = None,
+    group: Optional[str] = None,
+    state_root: Optional[str] = None,
+):
+    """
+    Ensure a TAP device: owner, attached to a bridge, up.
+
+    + tap: TAP interface name (1-15 bytes)
+    + present: whether the TAP should exist
+    + bridge: bridge to attach it to
+    + user: user (name or uid) allowed to open it
+    + group: group (name or gid) allowed to open it
+    + state_root: mvm state directory on the host
+    """
+    params = _tap_params(**locals())
+    try:
+        desired, plan = ops.tap_plan(params, _gather_host, _pending())
+    except MvmError as exc:
+        raise _plan_errors(exc)
+    yield from _emit(plan, "TAP %s is %s" % (desired.name, desired.state))
+
+
+@_validated_early(_forward_params, net_engine.forward_spec)
+def port_forward(
+    host_port: int,
+    guest: Optional[str] = None,
+    guest_port: Optional[int] = None,
+    proto: Optional[str] = None,
+    network: Optional[str] = None,
+    present: bool = True,
+    firewall: Optional[str] = None,
+    state_root: Optional[str] = None,
+):
+    """
+    Forward a host port to a guest address and port (DNAT from other hosts and from the host itself).
+
+    + host_port: port on the host
+    + guest: guest IPv4 address (required when present)
+    + guest_port: port in the guest (required when present)
+    + proto: ``tcp`` (default) or ``udp``
+    + network: bridge the guest is on; the guest address must be inside its subnet
+    + present: whether the forward should exist
+    + firewall: ``auto`` (iptables, else nft), ``iptables`` or ``nft``
+    + state_root: mvm state directory on the host
+    """
+    params = _forward_params(**locals())
+    try:
+        desired, plan = ops.forward_plan(params, _gather_host, _pending())
+    except MvmError as exc:
+        raise _plan_errors(exc)
+    yield from _emit(plan, "port %s/%d forward is %s" % (desired.proto, desired.host_port, desired.state))

@@ -80,6 +80,22 @@ def run_image(module: Any) -> None:
     _finish(module, plan, {"image": plan.result})
 
 
+def run_network(module: Any, kind: str) -> None:
+    """bridge, tap and port_forward: plan from the host facts, run unless in check mode."""
+    gather_host, _gather_paths = ops.run_probe(_runner(module))
+    try:
+        if kind == "bridge":
+            _desired, plan, _entry = ops.bridge_plan(_params(module), gather_host)
+        elif kind == "tap":
+            _desired, plan = ops.tap_plan(_params(module), gather_host)
+        else:
+            _desired, plan = ops.forward_plan(_params(module), gather_host)
+    except (MvmError, RuntimeError) as exc:
+        _fail(module, exc)
+        return
+    _finish(module, plan, {kind: plan.result})
+
+
 def run_facts(module: Any) -> None:
     gather_host, _gather_paths = ops.run_probe(_runner(module))
     try:

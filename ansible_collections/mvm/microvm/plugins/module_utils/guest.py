@@ -56,6 +56,13 @@ if [ -e /sys/class/net/eth0 ]; then
   ip link set eth0 up
   a=$(arg mvm.ip); [ -n "$a" ] && ip addr add "$a" dev eth0
   g=$(arg mvm.gw); [ -n "$g" ] && ip route add default via "$g"
+  if [ -n "$g" ]; then
+    if ping -c 1 -W 3 "$g" >/dev/null 2>&1; then echo "MVM-NET gateway $g reachable"; else echo "MVM-NET gateway $g unreachable"; fi
+  fi
+fi
+p=$(arg mvm.httpd)
+if [ -n "$p" ]; then
+  mkdir -p /run/www && echo "mvm guest $(hostname)" > /run/www/index.html && httpd -p "$p" -h /run/www
 fi
 acpid -f -c /etc/acpi -a /etc/acpid.conf -l /run/acpid.log -p /run/acpid.pid </dev/null >/dev/null 2>&1 &
 [ -x /etc/mvm/rc.local ] && /etc/mvm/rc.local

@@ -12,7 +12,7 @@ __metaclass__ = type
 
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
-from ansible_collections.mvm.microvm.plugins.module_utils import backends, doctor, image, probe, spec, vm
+from ansible_collections.mvm.microvm.plugins.module_utils import backends, doctor, image, network, probe, spec, vm
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan
 
 GatherHost = Callable[[Optional[str]], Dict[str, Any]]
@@ -52,6 +52,28 @@ def image_plan(params: Mapping[str, Any], gather_host: GatherHost,
     plan = image.plan_image(desired, facts, shas)
     entry = image.pending_entry(desired, facts, shas) if desired.state == "present" else {}
     return desired, plan, entry
+
+
+def bridge_plan(params: Mapping[str, Any], gather_host: GatherHost) -> Tuple[network.BridgeSpec, Plan, Dict[str, Any]]:
+    """Also returns the network record a later VM operation may count on."""
+    desired = network.bridge_spec(params)
+    facts = gather_host(desired.state_root)
+    plan = network.plan_bridge(desired, facts)
+    entry = {} if desired.state == "absent" else dict(desired.record(desired.uplink or facts["network"]["uplink"]),
+                                                         leases={})
+    return desired, plan, entry
+
+
+def tap_plan(params: Mapping[str, Any], gather_host: GatherHost,
+             pending: Optional[Pending] = None) -> Tuple[network.TapSpec, Plan]:
+    desired = network.tap_spec(params)
+    return desired, network.plan_tap(desired, gather_host(desired.state_root), pending)
+
+
+def forward_plan(params: Mapping[str, Any], gather_host: GatherHost,
+                 pending: Optional[Pending] = None) -> Tuple[network.ForwardSpec, Plan]:
+    desired = network.forward_spec(params)
+    return desired, network.plan_forward(desired, gather_host(desired.state_root), pending)
 
 
 def run_probe(run: Callable[[str], Tuple[int, str, str]]) -> Tuple[GatherHost, GatherPaths]:

@@ -14,9 +14,10 @@ import json
 import re
 from typing import Any, Dict, List, Optional, Sequence
 
+from ansible_collections.mvm.microvm.plugins.module_utils import firewall
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import quote
 
-PROBE_VERSION = 2
+PROBE_VERSION = 3
 TOOLS = (
     "qemu-system-x86_64", "qemu-system-aarch64", "firecracker", "jailer", "limactl", "container",
     "docker", "nix", "curl", "ip", "iptables", "nft", "busybox", "mkfs.ext4", "cpio", "gzip",
@@ -57,6 +58,17 @@ if command -v limactl >/dev/null 2>&1; then
   $T limactl list --json 2>/dev/null | while IFS= read -r l; do printf 'lima\t%%s\n' "$l"; done
 fi
 command -v ip >/dev/null 2>&1 && printf 'links\t%%s\n' "$(ip -j -d addr show 2>/dev/null)"
+command -v ip >/dev/null 2>&1 && t uplink "$(ip route show default 2>/dev/null | awk '{for(i=1;i<NF;i++) if($i=="dev"){print $(i+1); exit}}')"
+t ip_forward "$(cat /proc/sys/net/ipv4/ip_forward 2>/dev/null)"
+if command -v iptables >/dev/null 2>&1; then
+  for tb in nat filter; do
+    iptables -w -t $tb -S 2>/dev/null | grep -F 'mvm:' | while IFS= read -r l; do printf 'ipt\t%%s\t%%s\n' $tb "$l"; done
+  done
+fi
+if command -v nft >/dev/null 2>&1 && nft list table ip mvm >/dev/null 2>&1; then
+  t nft_table 1
+  nft -a list table ip mvm 2>/dev/null | while IFS= read -r l; do printf 'nft\t%%s\n' "$l"; done
+fi
 d="$r"; while [ ! -d "$d" ]; do d=$(dirname "$d"); done
 t disk_free_kib "$(df -Pk "$d" 2>/dev/null | awk 'NR==2{print $4}')"
 for v in "$r"/vms/*/; do
@@ -77,6 +89,11 @@ for i in "$r"/images/*; do
   printf 'image\t%%s\ttarget\t%%s\n' "$n" "$(readlink "$i")"
   [ -f "$i/manifest.json" ] && printf 'image\t%%s\tmanifest\t%%s\n' "$n" "$(cat "$i/manifest.json")"
 done
+for n in "$r"/networks/*.json; do [ -f "$n" ] && printf 'net\t%%s\t%%s\n' "$(basename "$n" .json)" "$(cat "$n")"; done
+for l in "$r"/networks/*/leases/*; do
+  [ -f "$l" ] && printf 'lease\t%%s\t%%s\t%%s\n' "$(basename "$(dirname "$(dirname "$l")")")" "$(basename "$l")" "$(cat "$l")"
+done
+[ -f "$r/networks/.ip_forward" ] && t ip_forward_saved "$(cat "$r/networks/.ip_forward")"
 for a in "$r"/artifacts/*/; do
   [ -f "$a/manifest.json" ] && printf 'artifact\t%%s\tdir\t%%s\n' "$(basename "$a")" "${a%%/}"
 done
@@ -230,10 +247,28 @@ def _network(text: Optional[str], warnings: List[str]) -> Dict[str, Any]:
         if kind == "bridge":
             bridges.append({"name": link.get("ifname"), "up": up, "addresses": addresses, "members": []})
         elif kind == "tun" and info.get("info_data", {}).get("type") == "tap":
-            taps.append({"name": link.get("ifname"), "up": up, "master": link.get("master")})
+            data = info.get("info_data", {})
+            taps.append({"name": link.get("ifname"), "up": up, "master": link.get("master"),
+                         "user": data.get("user"), "group": data.get("group")})
     for bridge in bridges:
         bridge["members"] = sorted(t["name"] for t in taps if t["master"] == bridge["name"])
     return {"bridges": bridges, "taps": taps}
+
+
+def _networks(nets: Dict[str, str], leases: Dict[str, Dict[str, str]], warnings: List[str]) -> Dict[str, Any]:
+    """Networks mvm made (records under the state root) and their address leases."""
+    found = {}  # type: Dict[str, Any]
+    for name, text in sorted(nets.items()):
+        record = _json_or_none(text, warnings, "network record %s" % name)
+        if not isinstance(record, dict):
+            continue
+        record = dict(record, leases={})
+        for vm_name, lease_text in sorted(leases.get(name, {}).items()):
+            lease = _json_or_none(lease_text, warnings, "lease %s/%s" % (name, vm_name))
+            if isinstance(lease, dict):
+                record["leases"][vm_name] = lease
+        found[name] = record
+    return found
 
 
 def parse_host(output: str) -> Dict[str, Any]:
@@ -246,7 +281,12 @@ def parse_host(output: str) -> Dict[str, Any]:
     artifacts = {}  # type: Dict[str, str]
     lima = []  # type: List[str]
     links = None  # type: Optional[str]
-    width = {"host": 3, "tool": 4, "vm": 4, "image": 4, "artifact": 4, "lima": 2, "links": 2}
+    width = {"host": 3, "tool": 4, "vm": 4, "image": 4, "artifact": 4, "lima": 2, "links": 2, "ipt": 3, "nft": 2,
+             "net": 3, "lease": 4}
+    ipt = {}  # type: Dict[str, List[str]]
+    nft = []  # type: List[str]
+    nets = {}  # type: Dict[str, str]
+    leases = {}  # type: Dict[str, Dict[str, str]]
     for line in output.splitlines():
         parts = line.split("\t")
         kind = parts[0]
@@ -267,6 +307,14 @@ def parse_host(output: str) -> Dict[str, Any]:
             artifacts[parts[1]] = parts[3]
         elif kind == "lima":
             lima.append(parts[1])
+        elif kind == "ipt":
+            ipt.setdefault(parts[1], []).append(parts[2])
+        elif kind == "nft":
+            nft.append("\t".join(parts[1:]))  # nft indents with tabs
+        elif kind == "net":
+            nets[parts[1]] = parts[2]
+        elif kind == "lease":
+            leases.setdefault(parts[1], {})[parts[2]] = parts[3]
         else:
             links = parts[1]
 
@@ -293,12 +341,21 @@ def parse_host(output: str) -> Dict[str, Any]:
         "apple_container_service": bool(host.get("container_service")),
         "lima": _lima(lima, warnings),
         "network": _network(links, warnings),
+        "networks": _networks(nets, leases, warnings),
         "disk_free_mib": int(free) // 1024 if free.isdigit() else None,
         "vms": {},
         "images": {},
         "artifacts": sorted(artifacts),
         "warnings": warnings,
     }  # type: Dict[str, Any]
+    facts["network"]["uplink"] = one("uplink") or None
+    facts["network"]["ip_forward"] = one("ip_forward") or None
+    facts["network"]["ip_forward_saved"] = one("ip_forward_saved") or None
+    facts["network"]["firewall"] = {
+        "nft_table": bool(host.get("nft_table")),
+        "rules": firewall.parse_iptables("nat", ipt.get("nat", [])) + firewall.parse_iptables("filter", ipt.get("filter", []))
+        + firewall.parse_nft(nft),
+    }
     for name, raw in sorted(vms.items()):
         spec = _json_or_none(raw["spec"], warnings, "spec.json of VM %s" % name) if raw.get("spec") else None
         spec = spec if isinstance(spec, dict) else None

@@ -39,6 +39,9 @@ def argv(applied: Mapping[str, Any], vm_dir: str) -> List[str]:
     if kvm or m["machine"] == "virt":
         args += ["-cpu", "host" if kvm else "max"]
     cmdline = "console=%s root=/dev/vda rw panic=-1 quiet mvm.hostname=%s" % (m["console"], applied["hostname"])
+    net = applied.get("network")
+    if net:
+        cmdline += " mvm.ip=%s/%s mvm.gw=%s" % (net["ip"], net["prefix"], net["gateway"])
     if applied["kernel_args"]:
         cmdline += " " + applied["kernel_args"]
     args += ["-m", "%dM" % applied["memory_mib"], "-smp", str(applied["cpus"]),
@@ -49,9 +52,11 @@ def argv(applied: Mapping[str, Any], vm_dir: str) -> List[str]:
     args += ["-append", cmdline,
              "-drive", "id=root,file=%s,format=raw,if=none" % f["disk"],
              "-device", "virtio-blk-device,drive=root",
-             "-serial", "file:" + f["console"],
-             "-qmp", "unix:%s,server=on,wait=off" % f["qmp"],
-             "-pidfile", f["pid"]]
+             "-serial", "file:" + f["console"]]
+    if net:
+        args += ["-netdev", "tap,id=net0,ifname=%s,script=no,downscript=no" % net["tap"],
+                 "-device", "virtio-net-device,netdev=net0,mac=%s" % net["mac"]]
+    args += ["-qmp", "unix:%s,server=on,wait=off" % f["qmp"], "-pidfile", f["pid"]]
     return args
 
 

@@ -8,7 +8,7 @@ __metaclass__ = type
 
 import re
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from ansible_collections.mvm.microvm.plugins.module_utils import validate
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
@@ -32,6 +32,9 @@ VM_DEFAULTS = {
     "boot_timeout": 60,
     "stop_timeout": 10,
     "state_root": None,
+    "network": None,
+    "ports": None,
+    "tap": None,
 }
 
 IMAGE_DEFAULTS = {
@@ -62,6 +65,9 @@ class VmSpec:
     boot_timeout: float
     stop_timeout: float
     state_root: Optional[str]
+    network: Optional[str] = None
+    ports: Tuple[Any, ...] = ()
+    tap: Optional[str] = None
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -124,7 +130,19 @@ def vm_spec(params: Mapping[str, Any]) -> VmSpec:
         boot_timeout=validate.number("boot_timeout", p["boot_timeout"], 1, 3600),
         stop_timeout=validate.number("stop_timeout", p["stop_timeout"], 0, 3600),
         state_root=validate.abs_path("state_root", p["state_root"], optional=True),
+        network=validate.ifname("network", p["network"]) if p["network"] else None,
+        ports=_ports(p),
+        tap=validate.ifname("tap", p["tap"]) if p["tap"] else None,
     )
+
+
+def _ports(p: Mapping[str, Any]) -> Tuple[Any, ...]:
+    from ansible_collections.mvm.microvm.plugins.module_utils import network
+
+    published = network.ports("ports", p["ports"])
+    if published and not p["network"]:
+        raise SpecError("ports", "publishing ports needs network: BRIDGE (ports reach the guest through its TAP)")
+    return published
 
 
 def image_spec(params: Mapping[str, Any]) -> ImageSpec:

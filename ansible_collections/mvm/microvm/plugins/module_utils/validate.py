@@ -95,3 +95,39 @@ def text_line(field: str, value: Any) -> str:
     if any(ord(c) < 32 or ord(c) == 127 for c in text):
         raise SpecError(field, "expected one line of printable text; got %r" % (text,))
     return text.strip()
+
+
+_IFNAME_BAD = set("/ :%\t\n\0")
+
+
+def ifname(field: str, value: Any) -> str:
+    """A Linux interface name: 1 to 15 bytes, no '/', ':', '%' or whitespace."""
+    text = "" if value is None else str(value)
+    if not text or len(text.encode()) > 15 or _IFNAME_BAD & set(text) or text in (".", ".."):
+        raise SpecError(field, "expected an interface name of 1 to 15 bytes without '/', ':', '%%' or spaces; "
+                               "got %r" % (text,))
+    return text
+
+
+def ipv4_network(field: str, value: Any) -> Any:
+    """An IPv4 subnet in CIDR form, host bits clear (10.77.0.0/24)."""
+    import ipaddress
+    try:
+        net = ipaddress.IPv4Network(str(value), strict=True)
+    except ValueError as exc:
+        raise SpecError(field, "expected an IPv4 subnet such as 10.77.0.0/24; got %r (%s)" % (value, exc))
+    if net.prefixlen > 30:
+        raise SpecError(field, "expected a prefix of /30 or shorter, to leave room for a gateway and VMs; got %r" % (value,))
+    return net
+
+
+def ipv4_address(field: str, value: Any) -> Any:
+    import ipaddress
+    try:
+        return ipaddress.IPv4Address(str(value))
+    except ValueError:
+        raise SpecError(field, "expected an IPv4 address such as 10.77.0.1; got %r" % (value,))
+
+
+def port(field: str, value: Any) -> int:
+    return integer(field, value, 1, 65535)

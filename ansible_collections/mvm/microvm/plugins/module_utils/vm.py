@@ -8,7 +8,7 @@ __metaclass__ = type
 
 from typing import Any, Dict, Mapping, Optional
 
-from ansible_collections.mvm.microvm.plugins.module_utils import backends, image, qemu
+from ansible_collections.mvm.microvm.plugins.module_utils import backends, firewall, image, network, qemu
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError, SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, quote, write_file
 from ansible_collections.mvm.microvm.plugins.module_utils.spec import VmSpec
@@ -16,7 +16,7 @@ from ansible_collections.mvm.microvm.plugins.module_utils.spec import VmSpec
 APPLIED_FORMAT = 1
 # Fields whose change means the running VM is not the one asked for.
 DRIFT_FIELDS = ("backend", "arch", "memory_mib", "cpus", "kernel", "initrd", "rootfs", "image",
-                "image_id", "kernel_args", "hostname")
+                "image_id", "kernel_args", "hostname", "network")
 MAX_SOCKET_PATH = 107
 SUPPORTED = ("qemu",)
 
@@ -42,8 +42,8 @@ def _resolve_image(spec: VmSpec, facts: Mapping[str, Any], shas: Mapping[str, st
     found = facts["images"].get(spec.image)
     if found and found["complete"]:
         ident, with_initrd = found["id"], bool(found["manifest"].get("initrd"))
-    elif spec.image in pending:
-        ident, with_initrd = pending[spec.image]["id"], pending[spec.image]["initrd"]
+    elif spec.image in pending.get("images", {}):
+        ident, with_initrd = pending["images"][spec.image]["id"], pending["images"][spec.image]["initrd"]
     else:
         raise SpecError("image", "no image named %r under %s/images; build it first with the rootfs "
                                  "operation (mvm.microvm.rootfs)" % (spec.image, facts["state_root"]))
@@ -75,7 +75,20 @@ def desired_applied(spec: VmSpec, facts: Mapping[str, Any], shas: Mapping[str, s
         "hostname": spec.hostname,
     }
     applied.update(_resolve_image(spec, facts, shas, pending))
+    applied["network"] = _resolve_network(spec, facts, pending) if spec.network else None
+    applied["ports"] = [str(p) for p in spec.ports]
     return applied
+
+
+def _resolve_network(spec: VmSpec, facts: Mapping[str, Any], pending: Mapping[str, Mapping[str, Any]]) -> Dict[str, Any]:
+    """Address, MAC and TAP of the VM on its network (its lease, or the next free one)."""
+    record = facts["networks"].get(spec.network) or pending.get("networks", {}).get(str(spec.network))
+    if not record:
+        raise SpecError("network", "no network named %s under %s/networks; create it first with mvm.microvm.bridge"
+                        % (spec.network, facts["state_root"]))
+    lease = network.lease_for(facts, spec.network, record, spec.name)
+    return {"name": spec.network, "ip": lease["ip"], "prefix": record["prefix"], "gateway": record["gateway"],
+            "mac": lease["mac"], "tap": spec.tap or lease["tap"], "slot": lease["slot"]}
 
 
 def drift(before: Optional[Mapping[str, Any]], after: Mapping[str, Any]) -> Dict[str, Any]:
@@ -92,6 +105,40 @@ def _create_steps(plan: Plan, applied: Mapping[str, Any], directory: str) -> Non
     plan.add("copy rootfs to the VM's own disk", "cp --sparse=always %s %s" % (
         quote(applied["rootfs"]), quote(f["disk"])))
     plan.add("record applied spec", write_file(f["spec"], _json(applied)))
+
+
+def _network_steps(plan: Plan, spec: VmSpec, applied: Mapping[str, Any], facts: Mapping[str, Any],
+                   current: Optional[Mapping[str, Any]]) -> None:
+    """Lease, TAP and published ports of a VM; a TAP or lease it no longer uses is released."""
+    old = (current or {}).get("applied") or {}
+    old_net = old.get("network")
+    new_net = applied["network"]
+    root = facts["state_root"]
+    if old_net and (not new_net or (old_net["name"], old_net["tap"]) != (new_net["name"], new_net["tap"])):
+        _release_network(plan, facts, spec.name, old_net)
+    if new_net:
+        held = facts["networks"].get(new_net["name"], {}).get("leases", {}).get(spec.name)
+        lease = {k: new_net[k] for k in ("slot", "ip", "mac", "tap")}
+        if held != lease:
+            path = network.lease_path(root, new_net["name"], spec.name)
+            plan.add("lease %s on %s to %s" % (new_net["ip"], new_net["name"], spec.name), "mkdir -p %s && %s" % (
+                quote(path.rsplit("/", 1)[0]), write_file(path, _json(lease))))
+        network.tap_commands(plan, facts, new_net["tap"], new_net["name"])
+    owner = "vm:" + spec.name
+    desired = network.vm_rules(spec.name, new_net["ip"], spec.ports) if new_net else []
+    backend = firewall.choose_backend(facts) if desired else None
+    for fw in ("iptables", "nft"):
+        if (desired and fw == backend) or any(r["tag"].startswith("mvm:%s:" % owner) for r in firewall.present_rules(facts, fw)):
+            firewall.reconcile(plan, facts, fw, [owner], desired if fw == backend else [])
+
+
+def _release_network(plan: Plan, facts: Mapping[str, Any], vm_name: str, net: Mapping[str, Any]) -> None:
+    for tap in facts["network"]["taps"]:
+        if tap["name"] == net["tap"]:
+            plan.add("delete TAP %s" % net["tap"], "ip link del %s" % quote(net["tap"]))
+    if vm_name in facts["networks"].get(net["name"], {}).get("leases", {}):
+        plan.add("release %s on %s" % (net["ip"], net["name"]), "rm -f %s" % quote(
+            network.lease_path(facts["state_root"], net["name"], vm_name)))
 
 
 def _json(value: Mapping[str, Any]) -> str:
@@ -118,7 +165,18 @@ def plan_vm(spec: VmSpec, facts: Mapping[str, Any], shas: Optional[Mapping[str, 
         if current:
             if current["pid"]:
                 plan.add("stop VM %s (pid %d)" % (spec.name, current["pid"]), qemu.kill_command(directory, current["pid"]))
-            plan.add("remove state directory %s" % directory, "rm -rf %s" % quote(directory))
+            net = (current["applied"] or {}).get("network")
+            if net:
+                _release_network(plan, facts, spec.name, net)
+            owner = "vm:" + spec.name
+            for fw in ("iptables", "nft"):
+                owned = [r for r in firewall.present_rules(facts, fw) if r["tag"].startswith("mvm:%s:" % owner)]
+                for found in owned:
+                    plan.add("delete firewall rule %s" % found["tag"], firewall.delete_command(fw, found))
+                if owned:
+                    firewall.drop_empty_table(plan, facts, fw, [owner])
+            plan.add("remove state directory %s" % directory, "rm -rf %s && rmdir %s 2>/dev/null; true" % (
+                quote(directory), quote(facts["state_root"] + "/vms")))
         plan.result = dict(result, state="absent", backend=current["backend"] if current else None, pid=None)
         return plan
 
@@ -130,15 +188,19 @@ def plan_vm(spec: VmSpec, facts: Mapping[str, Any], shas: Optional[Mapping[str, 
     if applied["accel"] == "tcg":
         plan.warnings.append("KVM is not usable (%s): %s runs under TCG emulation, which is slow"
                              % (facts["kvm"]["reason"], spec.name))
+    if applied["network"]:
+        backends.require(applied["backend"], "tap", "network")
+        plan.result["ip"] = applied["network"]["ip"]
     running = bool(current and current["pid"])
-    if current and changes:
-        if running:
-            plan.add("stop VM %s to apply: %s" % (spec.name, ", ".join(sorted(changes))),
-                     qemu.kill_command(directory, current["pid"]))
-            running = False
+    if current and changes and running:
+        plan.add("stop VM %s to apply: %s" % (spec.name, ", ".join(sorted(changes))),
+                 qemu.kill_command(directory, current["pid"]))
+        running = False
+    _network_steps(plan, spec, applied, facts, current)
+    if not current or changes:
         _create_steps(plan, applied, directory)
-    elif not current:
-        _create_steps(plan, applied, directory)
+    elif current["applied"] != applied:
+        plan.add("record applied spec", write_file(qemu.files(directory)["spec"], _json(applied)))
     if spec.state == "running":
         if running:
             plan.result["pid"] = current["pid"]

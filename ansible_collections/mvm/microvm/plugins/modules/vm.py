@@ -75,6 +75,20 @@ options:
     description: Seconds to wait for an ACPI power-down before the VMM is killed.
     type: float
     default: 10
+  network:
+    description:
+      - Bridge made by M(mvm.microvm.bridge) to put the VM on. The VM gets a free address of the
+        network (kept while it exists), a MAC derived from the network and slot, and its own TAP; the
+        guest learns address and gateway from the kernel arguments C(mvm.ip) and C(mvm.gw).
+    type: str
+  ports:
+    description:
+      - Host ports to publish to the guest, as V(HOST:GUEST) or V(HOST:GUEST/udp). Needs O(network).
+    type: list
+    elements: raw
+  tap:
+    description: Name of the VM's TAP device; defaults to one derived from the state root and VM name.
+    type: str
 attributes:
   check_mode:
     support: full
@@ -137,6 +151,10 @@ vm:
       description: State directory of the VM.
       type: str
       returned: always
+    ip:
+      description: The guest's address on its network.
+      type: str
+      returned: when O(network) is set
     changes:
       description: Fields whose change made the running VM be recreated, with before and after.
       type: dict
@@ -179,6 +197,9 @@ def main():
             hostname=dict(type="str"),
             boot_timeout=dict(type="float", default=60),
             stop_timeout=dict(type="float", default=10),
+            network=dict(type="str"),
+            ports=dict(type="list", elements="raw"),
+            tap=dict(type="str"),
             state_root=dict(type="path"),
         ),
         supports_check_mode=True,

@@ -1,0 +1,205 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mvm developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Firewall rules as data, rendered for iptables (nft or legacy variant) or nft.
+
+Every rule mvm makes carries a comment `mvm:<owner>:<purpose>:<digest>`: the facts find our rules by
+it, a changed rule gets a new digest (old one deleted, new one added), and removal takes exactly
+what the owner made, nothing else.
+"""
+from __future__ import absolute_import, division, print_function, annotations
+
+__metaclass__ = type
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
+from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, join, quote
+
+NFT_TABLE = "mvm"
+_NFT_CHAINS = {
+    "prerouting": "type nat hook prerouting priority dstnat; policy accept;",
+    "output": "type nat hook output priority -100; policy accept;",
+    "postrouting": "type nat hook postrouting priority srcnat; policy accept;",
+    "forward": "type filter hook forward priority filter; policy accept;",
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule: an owner (bridge, forward or VM), a purpose, and backend-neutral match fields."""
+
+    owner: str
+    purpose: str
+    kind: str  # masquerade | forward_out | forward_back | dnat_prerouting | dnat_output | accept_to
+    fields: tuple  # sorted (key, value) pairs
+
+    @property
+    def tag(self) -> str:
+        digest = hashlib.sha256(repr((self.kind, self.fields)).encode()).hexdigest()[:8]
+        return "mvm:%s:%s:%s" % (self.owner, self.purpose, digest)
+
+    def get(self, key: str) -> Any:
+        return dict(self.fields)[key]
+
+
+def rule(owner: str, purpose: str, kind: str, **fields: Any) -> Rule:
+    return Rule(owner, purpose, kind, tuple(sorted(fields.items())))
+
+
+def choose_backend(facts: Mapping[str, Any], requested: str = "auto") -> str:
+    tools = facts["tools"]
+    have = {name: bool(tools.get(name, {}).get("present")) for name in ("iptables", "nft")}
+    if requested != "auto":
+        if not have[requested]:
+            raise SpecError("firewall", "%s is not installed on the host" % requested)
+        return requested
+    if have["iptables"]:
+        return "iptables"
+    if have["nft"]:
+        return "nft"
+    raise SpecError("firewall", "neither iptables nor nft is installed on the host (Debian: apt-get install iptables)")
+
+
+def _iptables(r: Rule) -> tuple:
+    """(table, chain, args) of a rule for iptables."""
+    f = dict(r.fields)
+    if r.kind == "masquerade":
+        return "nat", "POSTROUTING", ["-s", f["subnet"], "-o", f["uplink"], "-j", "MASQUERADE"]
+    if r.kind == "forward_out":
+        return "filter", "FORWARD", ["-i", f["bridge"], "-o", f["uplink"], "-j", "ACCEPT"]
+    if r.kind == "forward_back":
+        return "filter", "FORWARD", ["-i", f["uplink"], "-o", f["bridge"], "-m", "conntrack", "--ctstate",
+                                     "RELATED,ESTABLISHED", "-j", "ACCEPT"]
+    if r.kind == "dnat_prerouting":
+        return "nat", "PREROUTING", ["-p", f["proto"], "-m", "addrtype", "--dst-type", "LOCAL", "--dport",
+                                     str(f["host_port"]), "-j", "DNAT", "--to-destination",
+                                     "%s:%s" % (f["guest"], f["guest_port"])]
+    if r.kind == "dnat_output":
+        return "nat", "OUTPUT", ["-p", f["proto"], "!", "-d", "127.0.0.0/8", "-m", "addrtype", "--dst-type", "LOCAL",
+                                 "--dport", str(f["host_port"]), "-j", "DNAT", "--to-destination",
+                                 "%s:%s" % (f["guest"], f["guest_port"])]
+    if r.kind == "accept_to":
+        return "filter", "FORWARD", ["-d", f["guest"], "-p", f["proto"], "--dport", str(f["guest_port"]), "-j", "ACCEPT"]
+    raise ValueError(r.kind)
+
+
+def _nft(r: Rule) -> tuple:
+    """(chain, expression) of a rule for nft, in table ip mvm."""
+    f = dict(r.fields)
+    if r.kind == "masquerade":
+        return "postrouting", 'ip saddr %s oifname "%s" masquerade' % (f["subnet"], f["uplink"])
+    if r.kind == "forward_out":
+        return "forward", 'iifname "%s" oifname "%s" accept' % (f["bridge"], f["uplink"])
+    if r.kind == "forward_back":
+        return "forward", 'iifname "%s" oifname "%s" ct state related,established accept' % (f["uplink"], f["bridge"])
+    if r.kind == "dnat_prerouting":
+        return "prerouting", "fib daddr type local %s dport %s dnat to %s:%s" % (
+            f["proto"], f["host_port"], f["guest"], f["guest_port"])
+    if r.kind == "dnat_output":
+        return "output", "ip daddr != 127.0.0.0/8 fib daddr type local %s dport %s dnat to %s:%s" % (
+            f["proto"], f["host_port"], f["guest"], f["guest_port"])
+    if r.kind == "accept_to":
+        return "forward", "ip daddr %s %s dport %s accept" % (f["guest"], f["proto"], f["guest_port"])
+    raise ValueError(r.kind)
+
+
+def add_command(backend: str, r: Rule) -> str:
+    if backend == "iptables":
+        table, chain, args = _iptables(r)
+        # FORWARD accepts go first so a host's DROP policy rules (docker) do not shadow them.
+        where = ["-I", chain, "1"] if chain == "FORWARD" else ["-A", chain]
+        return join(["iptables", "-w", "-t", table] + where + args + ["-m", "comment", "--comment", r.tag])
+    chain, expression = _nft(r)
+    return "nft %s" % quote("add rule ip %s %s %s comment \"%s\"" % (NFT_TABLE, chain, expression, r.tag))
+
+
+def delete_command(backend: str, present: Mapping[str, Any]) -> str:
+    """Delete a rule found by the facts (iptables: its -S line as -D; nft: by handle)."""
+    if backend == "iptables":
+        return "iptables -w -t %s %s" % (present["table"], re.sub(r"^-A ", "-D ", present["line"]))
+    return "nft delete rule ip %s %s handle %s" % (NFT_TABLE, present["chain"], present["handle"])
+
+
+def nft_setup_command() -> str:
+    parts = ["add table ip %s" % NFT_TABLE] + [
+        "add chain ip %s %s { %s }" % (NFT_TABLE, chain, spec) for chain, spec in sorted(_NFT_CHAINS.items())]
+    return "nft %s" % quote("; ".join(parts))
+
+
+def present_rules(facts: Mapping[str, Any], backend: str) -> List[Dict[str, Any]]:
+    return [r for r in facts["network"]["firewall"]["rules"] if r["backend"] == backend]
+
+
+def reconcile(plan: Plan, facts: Mapping[str, Any], backend: str, owners: Sequence[str],
+              desired: Sequence[Rule]) -> None:
+    """Add the desired rules that are missing; delete rules of these owners that are not desired."""
+    present = present_rules(facts, backend)
+    tags = {r["tag"] for r in present}
+    wanted = {r.tag for r in desired}
+    owned = [r for r in present if any(r["tag"].startswith("mvm:%s:" % o) for o in owners)]
+    for found in owned:
+        if found["tag"] not in wanted:
+            plan.add("delete firewall rule %s" % found["tag"], delete_command(backend, found))
+    missing = [r for r in desired if r.tag not in tags]
+    if missing and backend == "nft" and not facts["network"]["firewall"]["nft_table"]:
+        plan.add("create nft table ip %s" % NFT_TABLE, nft_setup_command())
+    for r in missing:
+        plan.add("add firewall rule %s" % r.tag, add_command(backend, r))
+
+
+def remaining_after(facts: Mapping[str, Any], backend: str, owners: Sequence[str]) -> int:
+    """How many mvm rules stay once the owners' rules are gone (to drop an empty nft table)."""
+    return len([r for r in present_rules(facts, backend)
+                if not any(r["tag"].startswith("mvm:%s:" % o) for o in owners)])
+
+
+def drop_empty_table(plan: Plan, facts: Mapping[str, Any], backend: str, owners: Sequence[str],
+                     adds: int = 0) -> None:
+    if backend == "nft" and facts["network"]["firewall"]["nft_table"] and not adds \
+            and remaining_after(facts, backend, owners) == 0:
+        plan.add("delete nft table ip %s" % NFT_TABLE, "nft delete table ip %s" % NFT_TABLE)
+
+
+def forward_rules(owner: str, proto: str, host_port: int, guest: str, guest_port: int) -> List[Rule]:
+    fields = dict(proto=proto, host_port=host_port, guest=guest, guest_port=guest_port)
+    purpose = "%s%d" % (proto, host_port)
+    return [rule(owner, purpose, "dnat_prerouting", **fields), rule(owner, purpose, "dnat_output", **fields),
+            rule(owner, purpose, "accept_to", proto=proto, guest=guest, guest_port=guest_port)]
+
+
+def nat_rules(bridge: str, subnet: str, uplink: str) -> List[Rule]:
+    owner = "br:" + bridge
+    return [rule(owner, "nat", "masquerade", subnet=subnet, uplink=uplink),
+            rule(owner, "out", "forward_out", bridge=bridge, uplink=uplink),
+            rule(owner, "back", "forward_back", bridge=bridge, uplink=uplink)]
+
+
+_COMMENT = re.compile(r'--comment "?(mvm:[^"\s]+)"?')
+_NFT_COMMENT = re.compile(r'comment "(mvm:[^"]+)" # handle (\d+)')
+
+
+def parse_iptables(table: str, lines: Sequence[str]) -> List[Dict[str, Any]]:
+    found = []
+    for line in lines:
+        match = _COMMENT.search(line)
+        if match and line.startswith("-A "):
+            found.append({"backend": "iptables", "table": table, "chain": line.split()[1], "tag": match.group(1),
+                          "line": line.strip()})
+    return found
+
+
+def parse_nft(lines: Sequence[str]) -> List[Dict[str, Any]]:
+    found, chain = [], None  # type: List[Dict[str, Any]], Optional[str]
+    for line in lines:
+        stripped = line.strip()
+        if stripped.startswith("chain "):
+            chain = stripped.split()[1]
+        match = _NFT_COMMENT.search(stripped)
+        if match and chain:
+            found.append({"backend": "nft", "table": NFT_TABLE, "chain": chain, "tag": match.group(1),
+                          "handle": match.group(2)})
+    return found

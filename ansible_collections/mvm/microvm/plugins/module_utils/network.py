@@ -1,0 +1,400 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mvm developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Bridges, TAP devices, port forwards and address leases: specs and planners.
+
+A network is a bridge plus a record `<root>/networks/<bridge>.json` (subnet, gateway, NAT, uplink);
+a VM on it holds a lease `<root>/networks/<bridge>/leases/<vm>` (slot, address, MAC, TAP).
+"""
+from __future__ import absolute_import, division, print_function, annotations
+
+__metaclass__ = type
+
+import hashlib
+import ipaddress
+import json
+import re
+from dataclasses import asdict, dataclass
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from ansible_collections.mvm.microvm.plugins.module_utils import firewall, validate
+from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
+from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, join, quote, write_file
+
+PROTOCOLS = ("tcp", "udp")
+_PORT_MAP = re.compile(r"^(\d+):(\d+)(?:/(tcp|udp))?$")
+
+
+@dataclass(frozen=True)
+class BridgeSpec:
+    name: str
+    state: str
+    subnet: Optional[str]
+    gateway: Optional[str]
+    prefix: Optional[int]
+    nat: bool
+    uplink: Optional[str]
+    firewall: str
+    state_root: Optional[str]
+
+    def record(self, uplink: Optional[str]) -> Dict[str, Any]:
+        """What the network record says (and what a VM planner reads back)."""
+        return {"subnet": self.subnet, "gateway": self.gateway, "prefix": self.prefix, "nat": self.nat,
+                "uplink": uplink if self.nat else self.uplink}
+
+
+@dataclass(frozen=True)
+class TapSpec:
+    name: str
+    state: str
+    bridge: Optional[str]
+    user: Optional[str]
+    group: Optional[str]
+    state_root: Optional[str]
+
+
+@dataclass(frozen=True)
+class Port:
+    host_port: int
+    guest_port: int
+    proto: str
+
+    def __str__(self) -> str:
+        return "%d:%d/%s" % (self.host_port, self.guest_port, self.proto)
+
+
+@dataclass(frozen=True)
+class ForwardSpec:
+    host_port: int
+    guest: str
+    guest_port: int
+    proto: str
+    network: Optional[str]
+    state: str
+    firewall: str
+    state_root: Optional[str]
+
+    @property
+    def owner(self) -> str:
+        return "fwd"
+
+
+def _bool(field: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("yes", "true", "1", "on"):
+        return True
+    if text in ("no", "false", "0", "off"):
+        return False
+    raise SpecError(field, "expected true or false; got %r" % (value,))
+
+
+def _merged(params: Mapping[str, Any], defaults: Mapping[str, Any]) -> Dict[str, Any]:
+    merged = dict(defaults)
+    merged.update({k: v for k, v in params.items() if v is not None})
+    unknown = sorted(set(merged) - set(defaults))
+    if unknown:
+        raise SpecError(unknown[0], "unknown option; accepted: %s" % ", ".join(sorted(defaults)))
+    return merged
+
+
+BRIDGE_DEFAULTS = {"name": None, "state": "present", "subnet": None, "gateway": None, "nat": False,
+                   "uplink": None, "firewall": "auto", "state_root": None}
+TAP_DEFAULTS = {"name": None, "state": "present", "bridge": None, "user": None, "group": None, "state_root": None}
+FORWARD_DEFAULTS = {"host_port": None, "guest": None, "guest_port": None, "proto": "tcp", "network": None,
+                    "state": "present", "firewall": "auto", "state_root": None}
+
+
+def bridge_spec(params: Mapping[str, Any]) -> BridgeSpec:
+    p = _merged(params, BRIDGE_DEFAULTS)
+    name = validate.ifname("name", p["name"])
+    state = validate.choice("state", p["state"], ("present", "absent"))
+    firewall_choice = validate.choice("firewall", p["firewall"], ("auto", "iptables", "nft"))
+    uplink = validate.ifname("uplink", p["uplink"]) if p["uplink"] else None
+    nat = _bool("nat", p["nat"])
+    subnet = gateway = prefix = None
+    if state == "present":
+        if p["subnet"] is None:
+            raise SpecError("subnet", "expected an IPv4 subnet such as 10.77.0.0/24 for a present bridge")
+        net = validate.ipv4_network("subnet", p["subnet"])
+        hosts = list(net.hosts())
+        gw = validate.ipv4_address("gateway", p["gateway"]) if p["gateway"] else hosts[0]
+        if gw not in hosts:
+            raise SpecError("gateway", "expected an address inside %s other than its network and broadcast "
+                                       "addresses; got %s" % (net, gw))
+        subnet, gateway, prefix = str(net), str(gw), net.prefixlen
+    return BridgeSpec(name, state, subnet, gateway, prefix, nat, uplink, firewall_choice,
+                      validate.abs_path("state_root", p["state_root"], optional=True))
+
+
+def tap_spec(params: Mapping[str, Any]) -> TapSpec:
+    p = _merged(params, TAP_DEFAULTS)
+    owner = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$")
+    for field in ("user", "group"):
+        if p[field] is not None and not owner.match(str(p[field])):
+            raise SpecError(field, "expected a user or group name or number; got %r" % (p[field],))
+    return TapSpec(
+        name=validate.ifname("name", p["name"]),
+        state=validate.choice("state", p["state"], ("present", "absent")),
+        bridge=validate.ifname("bridge", p["bridge"]) if p["bridge"] else None,
+        user=str(p["user"]) if p["user"] is not None else None,
+        group=str(p["group"]) if p["group"] is not None else None,
+        state_root=validate.abs_path("state_root", p["state_root"], optional=True),
+    )
+
+
+def forward_spec(params: Mapping[str, Any]) -> ForwardSpec:
+    p = _merged(params, FORWARD_DEFAULTS)
+    state = validate.choice("state", p["state"], ("present", "absent"))
+    host_port = validate.port("host_port", p["host_port"])
+    proto = validate.choice("proto", p["proto"], PROTOCOLS)
+    guest = str(validate.ipv4_address("guest", p["guest"])) if state == "present" or p["guest"] else ""
+    guest_port = validate.port("guest_port", p["guest_port"]) if state == "present" or p["guest_port"] else 0
+    return ForwardSpec(host_port, guest, guest_port, proto,
+                       validate.ifname("network", p["network"]) if p["network"] else None, state,
+                       validate.choice("firewall", p["firewall"], ("auto", "iptables", "nft")),
+                       validate.abs_path("state_root", p["state_root"], optional=True))
+
+
+def ports(field: str, value: Any) -> Tuple[Port, ...]:
+    """`ports:` as docker writes them: "8080:80", "5353:53/udp"; or dicts with host_port, guest_port, proto."""
+    if value is None:
+        return ()
+    if not isinstance(value, (list, tuple)):
+        raise SpecError(field, "expected a list such as ['8080:80', '5353:53/udp']; got %r" % (value,))
+    found = []
+    for item in value:
+        if isinstance(item, Mapping):
+            port = Port(validate.port(field + ".host_port", item.get("host_port")),
+                        validate.port(field + ".guest_port", item.get("guest_port")),
+                        validate.choice(field + ".proto", item.get("proto", "tcp"), PROTOCOLS))
+        else:
+            match = _PORT_MAP.match(str(item).strip())
+            if not match:
+                raise SpecError(field, "expected HOST:GUEST or HOST:GUEST/udp such as 8080:80; got %r" % (item,))
+            port = Port(validate.port(field, match.group(1)), validate.port(field, match.group(2)),
+                        match.group(3) or "tcp")
+        found.append(port)
+    keys = [(p.host_port, p.proto) for p in found]
+    if len(set(keys)) != len(keys):
+        raise SpecError(field, "a host port is published twice: %s" % ", ".join(str(p) for p in found))
+    return tuple(found)
+
+
+# ---- leases -------------------------------------------------------------------------------------------
+
+def tap_name(state_root: str, vm: str) -> str:
+    """A stable TAP name per VM and state root, within Linux's 15 bytes."""
+    return "mvm" + hashlib.sha256(("%s/%s" % (state_root, vm)).encode()).hexdigest()[:10]
+
+
+def mac_for(network: str, slot: int) -> str:
+    """A locally administered unicast MAC derived from the network and slot: stable across runs."""
+    digest = hashlib.sha256(("%s/%d" % (network, slot)).encode()).digest()
+    return "02:" + ":".join("%02x" % b for b in digest[:4]) + ":%02x" % (slot % 256)
+
+
+def lease_for(facts: Mapping[str, Any], network: str, record: Mapping[str, Any], vm: str) -> Dict[str, Any]:
+    """The VM's lease: the one it holds, else the lowest free slot. Two VMs never share an address."""
+    leases = record.get("leases", {})
+    if vm in leases:
+        return dict(leases[vm])
+    net = ipaddress.IPv4Network(record["subnet"])
+    taken = {lease["ip"] for lease in leases.values()} | {record["gateway"]}
+    for slot, address in enumerate(net.hosts(), start=1):
+        if str(address) not in taken:
+            return {"slot": slot, "ip": str(address), "mac": mac_for(network, slot),
+                    "tap": tap_name(facts["state_root"], vm)}
+    raise SpecError("network", "no free address left in %s (%d leases)" % (net, len(leases)))
+
+
+def lease_path(state_root: str, network: str, vm: str) -> str:
+    return "%s/networks/%s/leases/%s" % (state_root, network, vm)
+
+
+# ---- planners -----------------------------------------------------------------------------------------
+
+def _bridge_link(facts: Mapping[str, Any], name: str) -> Optional[Dict[str, Any]]:
+    for bridge in facts["network"]["bridges"]:
+        if bridge["name"] == name:
+            return bridge
+    return None
+
+
+def _tap_link(facts: Mapping[str, Any], name: str) -> Optional[Dict[str, Any]]:
+    for tap in facts["network"]["taps"]:
+        if tap["name"] == name:
+            return tap
+    return None
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _ip_forward_on(plan: Plan, facts: Mapping[str, Any], root: str) -> None:
+    """Turn IPv4 forwarding on, remembering what it was so the last network's removal restores it."""
+    current = facts["network"]["ip_forward"]
+    if current == "1":
+        return
+    if facts["network"]["ip_forward_saved"] is None:
+        plan.add("remember net.ipv4.ip_forward=%s" % current, "mkdir -p %s && %s" % (
+            quote(root + "/networks"), write_file(root + "/networks/.ip_forward", str(current or "0"))))
+    plan.add("enable IPv4 forwarding", "sysctl -q -w net.ipv4.ip_forward=1")
+
+
+def _ip_forward_restore(plan: Plan, facts: Mapping[str, Any], root: str, leaving: str) -> None:
+    saved = facts["network"]["ip_forward_saved"]
+    others = [n for n in facts["networks"] if n != leaving]
+    if saved is not None and not others:
+        plan.add("restore net.ipv4.ip_forward=%s" % saved, "sysctl -q -w net.ipv4.ip_forward=%s && rm -f %s && "
+                 "{ rmdir %s 2>/dev/null; true; }" % (quote(saved), quote(root + "/networks/.ip_forward"),
+                                                     quote(root + "/networks")))
+
+
+def plan_bridge(spec: BridgeSpec, facts: Mapping[str, Any]) -> Plan:
+    root = facts["state_root"]
+    plan = Plan()
+    link = _bridge_link(facts, spec.name)
+    record = facts["networks"].get(spec.name)
+    owner = "br:" + spec.name
+    plan.before = {"bridge": link, "record": {k: v for k, v in (record or {}).items() if k != "leases"} or None}
+    if spec.state == "absent":
+        plan.after = {"bridge": None, "record": None}
+        for backend in ("iptables", "nft"):
+            owned = [r for r in firewall.present_rules(facts, backend) if r["tag"].startswith("mvm:%s:" % owner)]
+            for found in owned:
+                plan.add("delete firewall rule %s" % found["tag"], firewall.delete_command(backend, found))
+            if owned:
+                firewall.drop_empty_table(plan, facts, backend, [owner])
+        if link:
+            plan.add("delete bridge %s" % spec.name, "ip link del %s" % quote(spec.name))
+        if record:
+            plan.add("remove network record %s" % spec.name, "rm -rf %s %s" % (
+                quote("%s/networks/%s.json" % (root, spec.name)), quote("%s/networks/%s" % (root, spec.name))))
+            _ip_forward_restore(plan, facts, root, spec.name)
+            plan.add("remove %s/networks if empty" % root, "rmdir %s 2>/dev/null; true" % quote(root + "/networks"))
+        plan.result = {"name": spec.name, "state": "absent"}
+        return plan
+
+    uplink = spec.uplink or facts["network"]["uplink"]
+    if spec.nat and not uplink:
+        raise SpecError("uplink", "NAT needs an uplink and the host has no default route; give uplink: IFNAME")
+    backend = firewall.choose_backend(facts, spec.firewall) if spec.nat else None
+    address = "%s/%d" % (spec.gateway, spec.prefix)
+    if not link:
+        plan.add("create bridge %s" % spec.name, "ip link add %s type bridge" % quote(spec.name))
+    if not link or address not in link["addresses"]:
+        plan.add("address %s on %s" % (address, spec.name), "ip addr add %s dev %s" % (address, quote(spec.name)))
+    if not link or not link["up"]:
+        plan.add("bring %s up" % spec.name, "ip link set %s up" % quote(spec.name))
+    wanted = spec.record(uplink)
+    current = {k: v for k, v in (record or {}).items() if k != "leases"}
+    if current != wanted:
+        plan.add("record network %s" % spec.name, "mkdir -p %s && %s" % (
+            quote(root + "/networks/" + spec.name + "/leases"),
+            write_file("%s/networks/%s.json" % (root, spec.name), _compact(wanted))))
+    if spec.nat:
+        _ip_forward_on(plan, facts, root)
+    for fw in ("iptables", "nft"):
+        desired = firewall.nat_rules(spec.name, spec.subnet, uplink) if spec.nat and fw == backend else []
+        if desired or any(r["tag"].startswith("mvm:%s:" % owner) for r in firewall.present_rules(facts, fw)):
+            firewall.reconcile(plan, facts, fw, [owner], desired)
+    plan.after = {"bridge": {"name": spec.name, "up": True, "addresses": [address]}, "record": wanted}
+    plan.result = dict(wanted, name=spec.name, state="present", firewall=backend)
+    return plan
+
+
+def tap_commands(plan: Plan, facts: Mapping[str, Any], name: str, bridge: Optional[str],
+                 user: Optional[str] = None, group: Optional[str] = None) -> None:
+    """Create or fix one TAP: owner, bridge membership, up."""
+    link = _tap_link(facts, name)
+    wrong_owner = link and ((user is not None and str(link.get("user")) != user)
+                            or (group is not None and str(link.get("group")) != group))
+    if link and wrong_owner:
+        plan.add("recreate TAP %s for its owner" % name, "ip link del %s" % quote(name))
+        link = None
+    if not link:
+        argv = ["ip", "tuntap", "add", "dev", name, "mode", "tap"]
+        argv += ["user", user] if user is not None else []
+        argv += ["group", group] if group is not None else []
+        plan.add("create TAP %s" % name, join(argv))
+    if bridge and (not link or link["master"] != bridge):
+        plan.add("attach %s to %s" % (name, bridge), "ip link set %s master %s" % (quote(name), quote(bridge)))
+    if not link or not link["up"]:
+        plan.add("bring %s up" % name, "ip link set %s up" % quote(name))
+
+
+def plan_tap(spec: TapSpec, facts: Mapping[str, Any], pending: Optional[Mapping[str, Any]] = None) -> Plan:
+    plan = Plan()
+    link = _tap_link(facts, spec.name)
+    plan.before = {"tap": link}
+    if spec.state == "absent":
+        if link:
+            plan.add("delete TAP %s" % spec.name, "ip link del %s" % quote(spec.name))
+        plan.after = {"tap": None}
+        plan.result = {"name": spec.name, "state": "absent"}
+        return plan
+    if spec.bridge and not _bridge_link(facts, spec.bridge) and spec.bridge not in (pending or {}).get("networks", {}):
+        raise SpecError("bridge", "no bridge named %s on the host; create it first (mvm.microvm.bridge)" % spec.bridge)
+    tap_commands(plan, facts, spec.name, spec.bridge, spec.user, spec.group)
+    plan.after = {"tap": {"name": spec.name, "up": True, "master": spec.bridge, "user": spec.user, "group": spec.group}}
+    plan.result = {"name": spec.name, "state": "present", "bridge": spec.bridge}
+    return plan
+
+
+def _check_guest_in(network: Optional[str], guest: str, facts: Mapping[str, Any],
+                    pending: Mapping[str, Mapping[str, Any]]) -> None:
+    if not network:
+        return
+    record = facts["networks"].get(network) or pending.get("networks", {}).get(network)
+    if not record:
+        raise SpecError("network", "no network named %s under %s/networks; create it with mvm.microvm.bridge"
+                        % (network, facts["state_root"]))
+    subnet = ipaddress.IPv4Network(record["subnet"])
+    if ipaddress.IPv4Address(guest) not in subnet:
+        raise SpecError("guest", "%s is outside network %s (%s)" % (guest, network, subnet))
+
+
+def plan_forward(spec: ForwardSpec, facts: Mapping[str, Any],
+                 pending: Optional[Mapping[str, Mapping[str, Any]]] = None) -> Plan:
+    owner = "fwd:%s%d" % (spec.proto, spec.host_port)
+    plan = Plan()
+    present = [r for fw in ("iptables", "nft") for r in firewall.present_rules(facts, fw)
+               if r["tag"].startswith("mvm:%s:" % owner)]
+    plan.before = {"rules": sorted(r["tag"] for r in present)}
+    if spec.state == "absent":
+        for found in present:
+            plan.add("delete firewall rule %s" % found["tag"], firewall.delete_command(found["backend"], found))
+        for fw in ("iptables", "nft"):
+            if any(r["backend"] == fw for r in present):
+                firewall.drop_empty_table(plan, facts, fw, [owner])
+        if present and not facts["networks"] and not any(
+                firewall.remaining_after(facts, fw, [owner]) for fw in ("iptables", "nft")):
+            _ip_forward_restore(plan, facts, facts["state_root"], "")
+        plan.after = {"rules": []}
+        plan.result = {"host_port": spec.host_port, "proto": spec.proto, "state": "absent"}
+        return plan
+    _check_guest_in(spec.network, spec.guest, facts, pending or {})
+    backend = firewall.choose_backend(facts, spec.firewall)
+    desired = firewall.forward_rules(owner, spec.proto, spec.host_port, spec.guest, spec.guest_port)
+    _ip_forward_on(plan, facts, facts["state_root"])
+    for fw in ("iptables", "nft"):
+        firewall.reconcile(plan, facts, fw, [owner], desired if fw == backend else [])
+    plan.after = {"rules": sorted(r.tag for r in desired)}
+    plan.result = {"host_port": spec.host_port, "guest": spec.guest, "guest_port": spec.guest_port,
+                   "proto": spec.proto, "state": "present", "firewall": backend}
+    return plan
+
+
+def vm_rules(vm: str, guest: str, published: Sequence[Port]) -> List[firewall.Rule]:
+    owner = "vm:" + vm
+    found = []  # type: List[firewall.Rule]
+    for port in published:
+        found += firewall.forward_rules(owner, port.proto, port.host_port, guest, port.guest_port)
+    return found
+
+
+def as_dict(spec: Any) -> Dict[str, Any]:
+    return asdict(spec)

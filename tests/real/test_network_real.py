@@ -1,0 +1,98 @@
+"""Networking for real inside network namespaces: bridge + NAT, a QEMU guest on a TAP, port forwards,
+idempotence measured on the firewall, and removal compared against the state before."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.conftest import REPO, need_qemu, need_root
+from tests.real.conftest import BIN, ENV, seed_image, wait_for
+from tests.real.netns import Netns
+
+PLAYBOOKS = Path(__file__).parent / "playbooks"
+
+
+def snapshot_root(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+@pytest.fixture(scope="module")
+def ns() -> Iterator[Netns]:
+    need_root()
+    need_qemu()
+    netns = Netns.create()
+    yield netns
+    netns.destroy()
+
+
+def playbook(ns: Netns, name: str, root: Path, *extra: str) -> tuple[int, str, int]:
+    proc = ns.exec(str(BIN / "ansible-playbook"), str(PLAYBOOKS / name), "-e", f"mvm_state_root={root}", *extra,
+                   check=False, env=ENV, cwd="/")
+    out = proc.stdout + proc.stderr
+    match = re.search(r"localhost\s+:\s+ok=\d+\s+changed=(\d+)", out)
+    return proc.returncode, out, int(match.group(1)) if match else -1
+
+
+def http(ns: Netns, url: str, client: bool) -> str:
+    argv = ("curl", "-s", "--max-time", "5", url)
+    proc = ns.client_exec(*argv, check=False) if client else ns.exec(*argv, check=False)
+    return proc.stdout
+
+
+@pytest.fixture(scope="module", params=["iptables", "nft"])
+def converged(request, ns: Netns, tmp_path_factory, built_image: Path):
+    fw = request.param
+    root = tmp_path_factory.mktemp("net")
+    seed_image(built_image, root)
+    before = {"links": ns.links(), "rules": ns.rules(), "root": snapshot_root(root), "ip_forward": ns.ip_forward()}
+    rc, out, changed = playbook(ns, "net_up.yml", root, "-e", f"fw={fw}")
+    assert rc == 0, out
+    yield fw, root, before, out, changed
+    playbook(ns, "net_down.yml", root)
+
+
+def test_first_run_changes_everything(converged) -> None:
+    _, _, _, out, changed = converged
+    assert changed == 3, out
+
+
+def test_host_pings_guest_and_guest_pings_gateway(converged, ns: Netns) -> None:
+    _, root, _, _, _ = converged
+    assert ns.exec("ping", "-c", "1", "-W", "3", "10.77.0.2", check=False).returncode == 0
+    console = (root / "vms/web/console.log").read_text()
+    assert "MVM-NET gateway 10.77.0.1 reachable" in console
+
+
+def test_published_ports_answer(converged, ns: Netns) -> None:
+    wait_for(lambda: "mvm guest web" in http(ns, f"http://{ns.host_ip}:8080/", client=True), 20, "httpd in the guest")
+    assert "mvm guest web" in http(ns, f"http://{ns.host_ip}:9090/", client=True)  # the standalone forward
+    assert "mvm guest web" in http(ns, f"http://{ns.host_ip}:8080/", client=False)  # from the host itself
+
+
+def test_second_run_changes_nothing_and_adds_no_rule(converged, ns: Netns) -> None:
+    fw, root, before, _, _ = converged
+    rules = ns.rules()
+    rc, out, changed = playbook(ns, "net_up.yml", root, "-e", f"fw={fw}")
+    assert rc == 0 and changed == 0, out
+    assert ns.rules() == rules
+    rc, out, changed = playbook(ns, "net_up.yml", root, "-e", f"fw={fw}", "--check")
+    assert rc == 0 and changed == 0, out
+
+
+def test_absent_restores_links_rules_and_state(converged, ns: Netns) -> None:
+    fw, root, before, _, _ = converged
+    if fw == "iptables":
+        assert len([r for r in ns.rules() if "mvm:" in r]) == 3 + 3 + 3  # NAT + two forwards
+    rc, out, changed = playbook(ns, "net_down.yml", root)
+    assert rc == 0 and changed == 3, out
+    assert ns.links() == before["links"]
+    assert ns.rules() == before["rules"]
+    assert snapshot_root(root) == before["root"]
+    assert ns.ip_forward() == before["ip_forward"]
+    rc, out, changed = playbook(ns, "net_down.yml", root)
+    assert rc == 0 and changed == 0, out
