@@ -49,7 +49,8 @@ def engine(kind: str, params: dict[str, Any], rec: Recording, pending: dict | No
     return ops.image_plan(params, gather_host, gather_paths)[1]
 
 
-ANSIBLE_MODULES = {"vm": "vm", "image": "rootfs", "facts": "facts"}
+ANSIBLE_MODULES = {"vm": "vm", "image": "rootfs", "facts": "facts", "bridge": "bridge", "tap": "tap",
+                   "port_forward": "port_forward"}
 
 
 def ansible(kind: str, params: dict[str, Any], rec: Recording, check_mode: bool = True) -> ModuleExit:
@@ -95,30 +96,38 @@ class FakeHost:
         self.noops.append(description)
 
 
-PYINFRA_ARGS = {"vm": {"name": "vm"}, "image": {"name": "image", "state": None}}
+# How each pyinfra operation names the resource (pyinfra keeps `name=` for the operation's label).
+PYINFRA_NAME = {"vm": "vm", "image": "image", "bridge": "bridge", "tap": "tap", "port_forward": None}
+PYINFRA_OPS = {"vm": "vm", "image": "rootfs", "bridge": "bridge", "tap": "tap", "port_forward": "port_forward"}
 
 
 def pyinfra_kwargs(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     """The Ansible-style parameters as the pyinfra operation spells them."""
     kwargs = {}
     for key, value in params.items():
-        if kind == "image" and key == "state":
+        if key == "state" and kind != "vm":
             kwargs["present"] = value != "absent"
+        elif key == "name" and PYINFRA_NAME[kind]:
+            kwargs[PYINFRA_NAME[kind]] = value
         else:
-            kwargs[PYINFRA_ARGS[kind].get(key, key) or key] = value
+            kwargs[key] = value
     return kwargs
 
 
 def pyinfra(kind: str, params: dict[str, Any], rec: Recording,
             before: Callable[[FakeHost], None] | None = None) -> tuple[list[str], FakeHost]:
     """The commands the pyinfra operation yields (an exception propagates)."""
-    op = pyinfra_ops.vm if kind == "vm" else pyinfra_ops.rootfs
+    op = getattr(pyinfra_ops, PYINFRA_OPS[kind])
     fake = FakeHost(rec)
     with ctx_state.use(fake.state), ctx_host.use(fake):
         if before:
             before(fake)
         commands = [str(c) for c in op._inner(**pyinfra_kwargs(kind, params))]
     return commands, fake
+
+
+ansible_module = ansible
+pyinfra_op = pyinfra
 
 
 def pyinfra_fact(cls_name: str, rec: Recording, **kwargs: Any) -> Any:

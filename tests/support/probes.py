@@ -25,6 +25,8 @@ host\tkvm_module\tkvm_pvm
 tool\tqemu-system-x86_64\tpath\t/usr/bin/qemu-system-x86_64
 tool\tdocker\tpath\t/usr/local/bin/docker
 tool\tip\tpath\t/usr/sbin/ip
+tool\tiptables\tpath\t/usr/sbin/iptables
+tool\tiptables\tversion\tiptables v1.8.9 (nf_tables)
 tool\tbusybox\tpath\t/usr/bin/busybox
 tool\tmkfs.ext4\tpath\t/usr/sbin/mkfs.ext4
 tool\tcpio\tpath\t/usr/bin/cpio
