@@ -13,6 +13,7 @@ from pyinfra.api import OperationError, OperationValueError, operation
 
 from ansible_collections.mvm.microvm.plugins.module_utils import network as net_engine
 from ansible_collections.mvm.microvm.plugins.module_utils import ops, spec
+from ansible_collections.mvm.microvm.plugins.module_utils import snapshot as snap_engine
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError, SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan
 from mvm_pyinfra.facts import MvmHost, MvmPaths
@@ -20,7 +21,7 @@ from mvm_pyinfra.facts import MvmHost, MvmPaths
 # Images that an earlier rootfs operation of this deploy will build, per host: during pyinfra's
 # prepare phase they do not exist yet, and a VM operation after them must not call them missing.
 _PENDING: Dict[str, Dict[str, Dict[str, Any]]] = {}
-_PENDING_KINDS = ("images", "networks")
+_PENDING_KINDS = ("images", "networks", "snapshots")
 
 
 def _gather_host(state_root: Optional[str]) -> Dict[str, Any]:
@@ -158,12 +159,13 @@ def vm(
     network: Optional[str] = None,
     ports: Optional[Sequence[Any]] = None,
     tap: Optional[str] = None,
+    snapshot: Optional[str] = None,
 ):
     """
     Run, stop or remove a microVM; recreate a running one whose applied spec differs.
 
     + vm: VM name (1-64 letters, digits, ``.``, ``_``, ``-``)
-    + state: ``running`` (default), ``stopped`` or ``absent``
+    + state: ``running`` (default), ``paused``, ``stopped`` or ``absent``
     + backend: ``auto`` (default), ``qemu``, ``firecracker``, ``docker``, ``apple-container``, ``lima``
     + image: name of an image built with ``rootfs`` (or give kernel/initrd/rootfs paths)
     + kernel: absolute kernel path on the host
@@ -179,6 +181,7 @@ def vm(
     + network: bridge made by ``bridge`` to put the VM on (it gets a leased address, a MAC and a TAP)
     + ports: host ports to publish, ``["8080:80", "5353:53/udp"]`` (needs ``network``)
     + tap: name of the VM's TAP (default derived from the state root and VM name)
+    + snapshot: start the VM from this snapshot when it has to be created (a template snapshot)
 
     **Example:**
 
@@ -304,3 +307,43 @@ def port_forward(
     except MvmError as exc:
         raise _plan_errors(exc)
     yield from _emit(plan, "port %s/%d forward is %s" % (desired.proto, desired.host_port, desired.state))
+
+
+def _snapshot_params(snapshot: str, **kwargs: Any) -> Dict[str, Any]:
+    return _given(name=snapshot, **kwargs)
+
+
+@_validated_early(_snapshot_params, snap_engine.snapshot_spec)
+def snapshot(
+    snapshot: str,
+    vm: Optional[str] = None,
+    state: str = "present",
+    resume: Optional[bool] = None,
+    state_root: Optional[str] = None,
+):
+    """
+    Snapshot a microVM (``present``), start a VM from a snapshot (``restored``) or remove one (``absent``).
+
+    + snapshot: snapshot name
+    + vm: VM to snapshot, or to restore into (default: the snapshotted VM's name)
+    + state: ``present`` (default), ``restored`` or ``absent``
+    + resume: resume the VM after taking the snapshot (default true)
+    + state_root: mvm state directory on the host
+
+    **Example:**
+
+    .. code:: python
+
+        mvm.snapshot(name="Snapshot the template", snapshot="tpl", vm="tpl")
+        mvm.vm(name="Instance a", vm="a", image="default", backend="qemu", snapshot="tpl")
+    """
+    params = _snapshot_params(**locals())
+    try:
+        desired, plan, meta = ops.snapshot_plan(params, _gather_host, _gather_paths, _pending())
+    except MvmError as exc:
+        raise _plan_errors(exc)
+    if desired.state == "present":
+        _remember("snapshots", desired.name, meta)
+    elif desired.state == "absent":
+        _remember("snapshots", desired.name, {})
+    yield from _emit(plan, "snapshot %s is %s" % (desired.name, desired.state))

@@ -64,7 +64,7 @@ def applied(name: str, memory: int = 256, cpus: int = 1, image: str = "default",
         "format": 1, "name": name, "backend": "qemu", "arch": arch, "accel": accel, "memory_mib": memory,
         "cpus": cpus, "image": image, "image_id": image_id, "kernel_args": "", "hostname": name,
         "kernel": f"{ROOT}/images/{image}/vmlinuz", "initrd": f"{ROOT}/images/{image}/initrd.img",
-        "rootfs": f"{ROOT}/images/{image}/rootfs.ext4", "network": None, "ports": [],
+        "rootfs": f"{ROOT}/images/{image}/rootfs.ext4", "network": None, "ports": [], "snapshot": None,
     }
     spec.update(extra)
     return spec

@@ -96,6 +96,16 @@ def run_network(module: Any, kind: str) -> None:
     _finish(module, plan, {kind: plan.result})
 
 
+def run_snapshot(module: Any) -> None:
+    gather_host, gather_paths = ops.run_probe(_runner(module))
+    try:
+        _desired, plan, _meta = ops.snapshot_plan(_params(module), gather_host, gather_paths)
+    except (MvmError, RuntimeError) as exc:
+        _fail(module, exc)
+        return
+    _finish(module, plan, {"snapshot": plan.result})
+
+
 def run_facts(module: Any) -> None:
     gather_host, _gather_paths = ops.run_probe(_runner(module))
     try:

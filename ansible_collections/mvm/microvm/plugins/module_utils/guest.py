@@ -67,6 +67,26 @@ fi
 acpid -f -c /etc/acpi -a /etc/acpid.conf -l /run/acpid.log -p /run/acpid.pid </dev/null >/dev/null 2>&1 &
 [ -x /etc/mvm/rc.local ] && /etc/mvm/rc.local
 trap '/etc/acpi/poweroff' TERM USR2
+# The guest agent: the host writes lines to the virtio console (after a snapshot restore, to give this
+# instance its own name, MAC and address).
+if [ -e /dev/hvc0 ]; then
+  (
+    while :; do
+      while read -r cmd a b c; do
+        case "$cmd" in
+          net)
+            ip link set eth0 down; ip link set eth0 address "$a"; ip addr flush dev eth0
+            ip addr add "$b" dev eth0; ip link set eth0 up
+            [ -n "$c" ] && ip route replace default via "$c"
+            echo "MVM-NET configured $b";;
+          hostname)
+            hostname "$a"; echo "%(marker)s $a";;
+        esac
+      done < /dev/hvc0
+      sleep 0.2
+    done
+  ) &
+fi
 echo "%(marker)s $(hostname)"
 if [ "$(arg mvm.tick)" = 1 ]; then
   n=0; while :; do n=$((n+1)); echo "mvm-tick $n"; sleep 1; done &

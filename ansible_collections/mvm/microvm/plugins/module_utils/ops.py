@@ -12,7 +12,8 @@ __metaclass__ = type
 
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
-from ansible_collections.mvm.microvm.plugins.module_utils import backends, doctor, image, network, probe, spec, vm
+from ansible_collections.mvm.microvm.plugins.module_utils import backends, doctor, image, network, probe, snapshot, spec, vm
+from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan
 
 GatherHost = Callable[[Optional[str]], Dict[str, Any]]
@@ -74,6 +75,37 @@ def forward_plan(params: Mapping[str, Any], gather_host: GatherHost,
                  pending: Optional[Pending] = None) -> Tuple[network.ForwardSpec, Plan]:
     desired = network.forward_spec(params)
     return desired, network.plan_forward(desired, gather_host(desired.state_root), pending)
+
+
+def snapshot_plan(params: Mapping[str, Any], gather_host: GatherHost, gather_paths: GatherPaths,
+                  pending: Optional[Pending] = None) -> Tuple[snapshot.SnapshotSpec, Plan, Dict[str, Any]]:
+    """present/absent snapshot a VM; restored starts a VM from it. Also returns the metadata a later
+    operation may count on (pyinfra's prepare phase)."""
+    desired = snapshot.snapshot_spec(params)
+    facts = gather_host(desired.state_root)
+    if desired.state != "restored":
+        plan = snapshot.plan_snapshot(desired, facts)
+        return desired, plan, dict((plan.after or {}).get("snapshot") or {})
+    meta = facts["snapshots"].get(desired.name) or (pending or {}).get("snapshots", {}).get(desired.name)
+    if not meta:
+        raise SpecError("name", "no snapshot named %r under %s/snapshots" % (desired.name, facts["state_root"]))
+    _vm_spec, plan = vm_plan(restore_params(meta, desired), lambda _root: facts, gather_paths, pending)
+    return desired, plan, dict(meta)
+
+
+def restore_params(meta: Mapping[str, Any], desired: snapshot.SnapshotSpec) -> Dict[str, Any]:
+    """The VM a snapshot restores into: the snapshotted machine, under the requested name."""
+    applied = meta.get("applied") or {}
+    name = desired.vm or meta.get("vm")
+    params = {"name": name, "state": "running", "backend": applied.get("backend"), "memory": applied.get("memory_mib"),
+              "cpus": applied.get("cpus"), "kernel_args": applied.get("kernel_args"), "snapshot": desired.name,
+              "state_root": desired.state_root, "network": (applied.get("network") or {}).get("name"),
+              "ports": applied.get("ports") or None}
+    if applied.get("image"):
+        params["image"] = applied["image"]
+    else:
+        params.update(kernel=applied.get("kernel"), initrd=applied.get("initrd"), rootfs=applied.get("rootfs"))
+    return params
 
 
 def run_probe(run: Callable[[str], Tuple[int, str, str]]) -> Tuple[GatherHost, GatherPaths]:

@@ -14,10 +14,10 @@ import json
 import re
 from typing import Any, Dict, List, Optional, Sequence
 
-from ansible_collections.mvm.microvm.plugins.module_utils import firewall
+from ansible_collections.mvm.microvm.plugins.module_utils import firewall, qmp
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import quote
 
-PROBE_VERSION = 3
+PROBE_VERSION = 4
 TOOLS = (
     "qemu-system-x86_64", "qemu-system-aarch64", "firecracker", "jailer", "limactl", "container",
     "docker", "nix", "curl", "ip", "iptables", "nft", "busybox", "mkfs.ext4", "cpio", "gzip",
@@ -71,17 +71,23 @@ if command -v nft >/dev/null 2>&1 && nft list table ip mvm >/dev/null 2>&1; then
 fi
 d="$r"; while [ ! -d "$d" ]; do d=$(dirname "$d"); done
 t disk_free_kib "$(df -Pk "$d" 2>/dev/null | awk 'NR==2{print $4}')"
+qmps=""
 for v in "$r"/vms/*/; do
   [ -d "$v" ] || continue
   n=$(basename "$v")
   printf 'vm\t%%s\tdir\t%%s\n' "$n" "${v%%/}"
-  pid=$(cat "$v/pid" 2>/dev/null)
+  pid=$(cat "$v/pid" 2>/dev/null); c=""
   if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
     if [ -r /proc/$pid/cmdline ]; then c=$(tr '\0' ' ' </proc/$pid/cmdline); else c=$(ps -o command= -p "$pid" 2>/dev/null); fi
     case "$c" in *"${v%%/}/"*) printf 'vm\t%%s\tpid\t%%s\n' "$n" "$pid";; esac
   fi
   [ -f "$v/spec.json" ] && printf 'vm\t%%s\tspec\t%%s\n' "$n" "$(cat "$v/spec.json")"
   [ -S "$v/qmp.sock" ] && printf 'vm\t%%s\tqmp\t%%s\n' "$n" "${v%%/}/qmp.sock"
+  case "$c" in *"${v%%/}/"*) [ -S "$v/qmp.sock" ] && qmps="$qmps $n=${v%%/}/qmp.sock";; esac
+done
+[ -n "$qmps" ] && command -v python3 >/dev/null 2>&1 && %(status)s
+for s in "$r"/snapshots/*/metadata.json; do
+  [ -f "$s" ] && printf 'snapshot\t%%s\t%%s\n' "$(basename "$(dirname "$s")")" "$(cat "$s")"
 done
 for i in "$r"/images/*; do
   [ -L "$i" ] || continue
@@ -114,6 +120,7 @@ def host_probe(state_root: Optional[str] = None) -> str:
         "root": quote(state_root or ""),
         "version": PROBE_VERSION,
         "tools": " ".join(TOOLS),
+        "status": qmp.status_command("$qmps").replace("%", "%%"),
     }
 
 
@@ -282,7 +289,8 @@ def parse_host(output: str) -> Dict[str, Any]:
     lima = []  # type: List[str]
     links = None  # type: Optional[str]
     width = {"host": 3, "tool": 4, "vm": 4, "image": 4, "artifact": 4, "lima": 2, "links": 2, "ipt": 3, "nft": 2,
-             "net": 3, "lease": 4}
+             "net": 3, "lease": 4, "snapshot": 3}
+    snapshots = {}  # type: Dict[str, str]
     ipt = {}  # type: Dict[str, List[str]]
     nft = []  # type: List[str]
     nets = {}  # type: Dict[str, str]
@@ -315,6 +323,8 @@ def parse_host(output: str) -> Dict[str, Any]:
             nets[parts[1]] = parts[2]
         elif kind == "lease":
             leases.setdefault(parts[1], {})[parts[2]] = parts[3]
+        elif kind == "snapshot":
+            snapshots[parts[1]] = parts[2]
         else:
             links = parts[1]
 
@@ -360,15 +370,24 @@ def parse_host(output: str) -> Dict[str, Any]:
         spec = _json_or_none(raw["spec"], warnings, "spec.json of VM %s" % name) if raw.get("spec") else None
         spec = spec if isinstance(spec, dict) else None
         pid = int(raw["pid"]) if raw.get("pid", "").isdigit() else None
+        state = "stopped"
+        if pid:
+            state = "paused" if raw.get("status") in ("paused", "postmigrate", "suspended") else "running"
         facts["vms"][name] = {
             "name": name,
             "dir": raw.get("dir"),
             "pid": pid,
-            "state": "running" if pid else "stopped",
+            "state": state,
+            "vmm_status": raw.get("status"),
             "backend": (spec or {}).get("backend", "unknown"),
             "applied": spec,
             "qmp_socket": raw.get("qmp"),
         }
+    facts["snapshots"] = {}
+    for name, text in sorted(snapshots.items()):
+        meta = _json_or_none(text, warnings, "metadata of snapshot %s" % name)
+        if isinstance(meta, dict):
+            facts["snapshots"][name] = meta
     for name, raw in sorted(images.items()):
         manifest = _json_or_none(raw["manifest"], warnings, "manifest of image %s" % name) if raw.get("manifest") else None
         manifest = manifest if isinstance(manifest, dict) else None

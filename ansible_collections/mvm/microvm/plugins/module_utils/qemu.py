@@ -6,7 +6,7 @@ from __future__ import absolute_import, division, print_function, annotations
 
 __metaclass__ = type
 
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, List, Mapping, Optional
 
 from ansible_collections.mvm.microvm.plugins.module_utils import qmp
 from ansible_collections.mvm.microvm.plugins.module_utils.guest import READY_MARKER
@@ -27,7 +27,19 @@ def files(vm_dir: str) -> Dict[str, str]:
     """The state directory layout of one VM."""
     return {name: "%s/%s" % (vm_dir, leaf) for name, leaf in (
         ("spec", "spec.json"), ("pid", "pid"), ("qmp", "qmp.sock"), ("console", "console.log"),
-        ("vmm_log", "vmm.log"), ("disk", "disk.ext4"))}
+        ("vmm_log", "vmm.log"), ("disk", "disk.ext4"), ("agent", "agent.sock"))}
+
+
+def cmdline(applied: Mapping[str, Any]) -> str:
+    """The guest kernel command line: console, root, hostname, network, the user's extra arguments."""
+    m = MACHINE[applied["arch"]]
+    line = "console=%s root=/dev/vda rw panic=-1 quiet mvm.hostname=%s" % (m["console"], applied["hostname"])
+    net = applied.get("network")
+    if net:
+        line += " mvm.ip=%s/%s mvm.gw=%s" % (net["ip"], net["prefix"], net["gateway"])
+    if applied["kernel_args"]:
+        line += " " + applied["kernel_args"]
+    return line
 
 
 def argv(applied: Mapping[str, Any], vm_dir: str) -> List[str]:
@@ -38,31 +50,33 @@ def argv(applied: Mapping[str, Any], vm_dir: str) -> List[str]:
     args = [m["binary"], "-name", applied["name"], "-M", m["machine"], "-accel", applied["accel"]]
     if kvm or m["machine"] == "virt":
         args += ["-cpu", "host" if kvm else "max"]
-    cmdline = "console=%s root=/dev/vda rw panic=-1 quiet mvm.hostname=%s" % (m["console"], applied["hostname"])
     net = applied.get("network")
-    if net:
-        cmdline += " mvm.ip=%s/%s mvm.gw=%s" % (net["ip"], net["prefix"], net["gateway"])
-    if applied["kernel_args"]:
-        cmdline += " " + applied["kernel_args"]
     args += ["-m", "%dM" % applied["memory_mib"], "-smp", str(applied["cpus"]),
              "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
              "-kernel", applied["kernel"]]
     if applied["initrd"]:
         args += ["-initrd", applied["initrd"]]
-    args += ["-append", cmdline,
+    args += ["-append", cmdline(applied),
              "-drive", "id=root,file=%s,format=raw,if=none" % f["disk"],
              "-device", "virtio-blk-device,drive=root",
              "-serial", "file:" + f["console"]]
     if net:
         args += ["-netdev", "tap,id=net0,ifname=%s,script=no,downscript=no" % net["tap"],
                  "-device", "virtio-net-device,netdev=net0,mac=%s" % net["mac"]]
-    args += ["-qmp", "unix:%s,server=on,wait=off" % f["qmp"], "-pidfile", f["pid"]]
+    args += ["-device", "virtio-serial-device",
+             "-chardev", "socket,id=agent,path=%s,server=on,wait=off" % f["agent"],
+             "-device", "virtconsole,chardev=agent",
+             "-qmp", "unix:%s,server=on,wait=off" % f["qmp"], "-pidfile", f["pid"]]
     return args
 
 
-def start_command(applied: Mapping[str, Any], vm_dir: str) -> str:
-    """Start the VMM in its own session; QEMU writes its own pid file (no -daemonize: it breaks migrate)."""
+def start_command(applied: Mapping[str, Any], vm_dir: str, incoming: Optional[str] = None) -> str:
+    """Start the VMM in its own session; QEMU writes its own pid file (no -daemonize: it breaks migrate).
+
+    With `incoming`, the guest's state comes from a saved snapshot file instead of a boot.
+    """
     f = files(vm_dir)
+    command = argv(applied, vm_dir) + (["-incoming", "exec:cat %s" % quote(incoming)] if incoming else [])
     return (
         "rm -f %(pid)s %(qmp)s %(con)s; cd %(dir)s && "
         "setsid %(argv)s </dev/null >>%(log)s 2>&1 & "
@@ -70,7 +84,7 @@ def start_command(applied: Mapping[str, Any], vm_dir: str) -> str:
         "if [ $i -gt 300 ] || ! kill -0 $! 2>/dev/null; then echo 'qemu did not start:' >&2; "
         "cat %(log)s >&2; exit 1; fi; sleep 0.1; done"
     ) % {"pid": quote(f["pid"]), "qmp": quote(f["qmp"]), "con": quote(f["console"]), "dir": quote(vm_dir),
-         "argv": join(argv(applied, vm_dir)), "log": quote(f["vmm_log"])}
+         "argv": join(command), "log": quote(f["vmm_log"])}
 
 
 def wait_ready_command(vm_dir: str, timeout: float) -> str:
@@ -105,3 +119,25 @@ def kill_command(vm_dir: str, pid: int) -> str:
         "while alive %(pid)d; do i=$((i+1)); [ $i -gt 20 ] && kill -9 %(pid)d 2>/dev/null; sleep 0.1; done; "
         "rm -f %(pidf)s %(qmp)s"
     ) % {"quit": qmp.command(f["qmp"], ["quit"]), "pid": pid, "pidf": quote(f["pid"]), "qmp": quote(f["qmp"])}
+
+
+def pause_command(vm_dir: str) -> str:
+    return qmp.command(files(vm_dir)["qmp"], ["stop"])
+
+
+def resume_command(vm_dir: str) -> str:
+    return qmp.command(files(vm_dir)["qmp"], ["cont"])
+
+
+def save_command(vm_dir: str, memory_file: str) -> str:
+    """Stop the guest and write its state to a file (the guest stays stopped)."""
+    return qmp.save_command(files(vm_dir)["qmp"], memory_file)
+
+
+def incoming_command(vm_dir: str, timeout: float) -> str:
+    return qmp.incoming_command(files(vm_dir)["qmp"], timeout)
+
+
+def agent_command(vm_dir: str, lines: List[str]) -> str:
+    """Tell the guest agent who it is now (after a restore), one line each."""
+    return qmp.agent_command(files(vm_dir)["agent"], "\n".join(lines))

@@ -1,31 +1,81 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) mvm developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A QMP client small enough to travel inside a shell command (`python3 -c`)."""
+"""A QMP client small enough to travel inside a shell command (`python3 -c`).
+
+Modes (first argument after the program):
+  run SOCK CMD...        send commands (a name, or a JSON object), print each reply as a JSON line
+  status NAME=SOCK...    print `vm<TAB>NAME<TAB>status<TAB>STATUS` for each VM that answers (probe use)
+  save SOCK FILE         stop the guest, migrate its state to FILE, wait until done (guest stays stopped)
+  incoming SOCK TIMEOUT  wait for an -incoming migration to finish, then resume the guest
+  agent SOCK LINE        write one line to the guest agent's socket
+"""
 from __future__ import absolute_import, division, print_function, annotations
 
 __metaclass__ = type
 
 from typing import Sequence
 
-from ansible_collections.mvm.microvm.plugins.module_utils.shell import join
+from ansible_collections.mvm.microvm.plugins.module_utils.shell import join, quote
 
-# Arguments: socket path, then QMP commands (a name, or a JSON object for commands with arguments).
-_CLIENT = """import json,socket,sys
-s=socket.socket(socket.AF_UNIX);s.settimeout(30);s.connect(sys.argv[1]);f=s.makefile('rw')
-f.readline()
-for c in ['qmp_capabilities']+sys.argv[2:]:
-    f.write((c if c.startswith('{') else json.dumps({'execute':c}))+'\\n');f.flush()
+_PROGRAM = r"""import json,socket,sys,time
+def connect(path, timeout=30):
+    s=socket.socket(socket.AF_UNIX);s.settimeout(timeout);s.connect(path);f=s.makefile('rw')
+    f.readline();call(f,'qmp_capabilities');return f
+def call(f,c):
+    f.write((c if c.startswith('{') else json.dumps({'execute':c}))+'\n');f.flush()
     while True:
         line=f.readline()
         if not line: sys.exit('qmp: connection closed')
         r=json.loads(line)
         if 'return' in r or 'error' in r: break
     if 'error' in r: sys.exit('qmp: %s' % r['error'].get('desc'))
-    if c!='qmp_capabilities': print(json.dumps(r['return']))
+    return r['return']
+mode=sys.argv[1]
+if mode=='run':
+    f=connect(sys.argv[2])
+    for c in sys.argv[3:]: print(json.dumps(call(f,c)))
+elif mode=='status':
+    for item in sys.argv[2:]:
+        name,path=item.split('=',1)
+        try: print('vm\t%s\tstatus\t%s' % (name, call(connect(path,2),'query-status')['status']))
+        except Exception: pass
+elif mode=='save':
+    f=connect(sys.argv[2]);call(f,'stop')
+    call(f,json.dumps({'execute':'migrate','arguments':{'uri':'exec:cat > '+sys.argv[3]}}))
+    while True:
+        st=call(f,'query-migrate').get('status')
+        if st=='completed': break
+        if st in ('failed','cancelled'): sys.exit('qmp: migration %s' % st)
+        time.sleep(0.05)
+elif mode=='incoming':
+    f=connect(sys.argv[2]);end=time.time()+float(sys.argv[3])
+    while call(f,'query-status')['status']=='inmigrate':
+        if time.time()>end: sys.exit('qmp: incoming migration did not finish')
+        time.sleep(0.05)
+    if call(f,'query-status')['status']!='running': call(f,'cont')
+elif mode=='agent':
+    s=socket.socket(socket.AF_UNIX);s.settimeout(10);s.connect(sys.argv[2]);s.sendall((sys.argv[3]+'\n').encode());s.close()
 """
 
 
 def command(socket_path: str, commands: Sequence[str]) -> str:
-    """A shell command that sends QMP commands and prints each reply as one JSON line."""
-    return join(["python3", "-c", _CLIENT, socket_path] + list(commands))
+    """Send QMP commands; print each reply as one JSON line."""
+    return join(["python3", "-c", _PROGRAM, "run", socket_path] + list(commands))
+
+
+def status_command(sockets: str) -> str:
+    """For the probe: `$qmps` holds NAME=SOCK words gathered by the shell."""
+    return "python3 -c %s status %s" % (quote(_PROGRAM), sockets)
+
+
+def save_command(socket_path: str, path: str) -> str:
+    return join(["python3", "-c", _PROGRAM, "save", socket_path, path])
+
+
+def incoming_command(socket_path: str, timeout: float) -> str:
+    return join(["python3", "-c", _PROGRAM, "incoming", socket_path, str(timeout)])
+
+
+def agent_command(socket_path: str, line: str) -> str:
+    return join(["python3", "-c", _PROGRAM, "agent", socket_path, line])

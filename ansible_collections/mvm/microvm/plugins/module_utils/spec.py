@@ -14,7 +14,7 @@ from ansible_collections.mvm.microvm.plugins.module_utils import validate
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
 
 BACKENDS = ("auto", "qemu", "firecracker", "docker", "apple-container", "lima")
-VM_STATES = ("running", "stopped", "absent")
+VM_STATES = ("running", "paused", "stopped", "absent")
 IMAGE_STATES = ("present", "absent")
 _FLAKE = re.compile(r"^[^\s#'\"]+#[A-Za-z0-9_.+-]+$")
 
@@ -35,6 +35,7 @@ VM_DEFAULTS = {
     "network": None,
     "ports": None,
     "tap": None,
+    "snapshot": None,
 }
 
 IMAGE_DEFAULTS = {
@@ -68,6 +69,7 @@ class VmSpec:
     network: Optional[str] = None
     ports: Tuple[Any, ...] = ()
     tap: Optional[str] = None
+    snapshot: Optional[str] = None
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -133,6 +135,7 @@ def vm_spec(params: Mapping[str, Any]) -> VmSpec:
         network=validate.ifname("network", p["network"]) if p["network"] else None,
         ports=_ports(p),
         tap=validate.ifname("tap", p["tap"]) if p["tap"] else None,
+        snapshot=validate.name("snapshot", p["snapshot"]) if p["snapshot"] else None,
     )
 
 

@@ -8,7 +8,7 @@ __metaclass__ = type
 
 from typing import Any, Dict, Mapping, Optional
 
-from ansible_collections.mvm.microvm.plugins.module_utils import backends, firewall, image, network, qemu
+from ansible_collections.mvm.microvm.plugins.module_utils import backends, firewall, image, network, qemu, snapshot
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError, SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, quote, write_file
 from ansible_collections.mvm.microvm.plugins.module_utils.spec import VmSpec
@@ -98,12 +98,12 @@ def drift(before: Optional[Mapping[str, Any]], after: Mapping[str, Any]) -> Dict
             for k in DRIFT_FIELDS if before.get(k) != after.get(k)}
 
 
-def _create_steps(plan: Plan, applied: Mapping[str, Any], directory: str) -> None:
+def _create_steps(plan: Plan, applied: Mapping[str, Any], directory: str, disk: str) -> None:
     f = qemu.files(directory)
     plan.add("create state directory %s" % directory, "mkdir -p %s && rm -f %s" % (
         quote(directory), quote(f["disk"])))
-    plan.add("copy rootfs to the VM's own disk", "cp --sparse=always %s %s" % (
-        quote(applied["rootfs"]), quote(f["disk"])))
+    plan.add("copy %s to the VM's own disk" % ("rootfs" if disk == applied["rootfs"] else "the snapshot's disk"),
+             "cp --sparse=always %s %s" % (quote(disk), quote(f["disk"])))
     plan.add("record applied spec", write_file(f["spec"], _json(applied)))
 
 
@@ -191,24 +191,73 @@ def plan_vm(spec: VmSpec, facts: Mapping[str, Any], shas: Optional[Mapping[str, 
     if applied["network"]:
         backends.require(applied["backend"], "tap", "network")
         plan.result["ip"] = applied["network"]["ip"]
+    if spec.state == "paused":
+        backends.require(applied["backend"], "pause", "state")
+    snap = _snapshot_for(spec, facts, pending, applied)
     running = bool(current and current["pid"])
+    paused = bool(current and current["state"] == "paused")
+    fresh = not current or bool(changes)
+    restore = snap is not None and fresh and spec.state != "stopped"
+    applied["snapshot"] = spec.snapshot if restore else ((current or {}).get("applied") or {}).get("snapshot")
     if current and changes and running:
         plan.add("stop VM %s to apply: %s" % (spec.name, ", ".join(sorted(changes))),
                  qemu.kill_command(directory, current["pid"]))
-        running = False
+        running = paused = False
     _network_steps(plan, spec, applied, facts, current)
-    if not current or changes:
-        _create_steps(plan, applied, directory)
+    if fresh:
+        disk = "%s/%s" % (snapshot.snapshot_dir(facts["state_root"], spec.snapshot or ""), snapshot.DISK_FILE) \
+            if restore else applied["rootfs"]
+        _create_steps(plan, applied, directory, disk)
     elif current["applied"] != applied:
         plan.add("record applied spec", write_file(qemu.files(directory)["spec"], _json(applied)))
-    if spec.state == "running":
-        if running:
-            plan.result["pid"] = current["pid"]
+    if spec.state in ("running", "paused"):
+        if not running:
+            _start_steps(plan, spec, applied, directory, facts["state_root"] if restore else None)
+            if spec.state == "paused":
+                plan.add("pause VM %s" % spec.name, qemu.pause_command(directory))
         else:
-            plan.add("start VM %s (qemu, %s)" % (spec.name, applied["accel"]), qemu.start_command(applied, directory))
-            plan.add("wait for %s to be ready (%gs)" % (spec.name, spec.boot_timeout),
-                     qemu.wait_ready_command(directory, spec.boot_timeout))
+            plan.result["pid"] = current["pid"]
+            if spec.state == "running" and paused:
+                plan.add("resume VM %s" % spec.name, qemu.resume_command(directory))
+            elif spec.state == "paused" and not paused:
+                plan.add("pause VM %s" % spec.name, qemu.pause_command(directory))
     elif running:
+        if paused:
+            plan.add("resume VM %s so it can power down" % spec.name, qemu.resume_command(directory))
         plan.add("power down VM %s (pid %d)" % (spec.name, current["pid"]),
                  qemu.stop_command(directory, current["pid"], spec.stop_timeout))
     return plan
+
+
+def _snapshot_for(spec: VmSpec, facts: Mapping[str, Any], pending: Mapping[str, Mapping[str, Any]],
+                  applied: Mapping[str, Any]) -> Optional[Mapping[str, Any]]:
+    """The snapshot a VM starts from, checked against the VM it would become."""
+    if not spec.snapshot:
+        return None
+    backends.require(applied["backend"], "snapshots", "snapshot")
+    snap = facts["snapshots"].get(spec.snapshot) or pending.get("snapshots", {}).get(spec.snapshot)
+    if not snap:
+        raise SpecError("snapshot", "no snapshot named %r under %s/snapshots; take one with mvm.microvm.snapshot"
+                        % (spec.snapshot, facts["state_root"]))
+    snapshot.check_compatible(snap, applied)
+    return snap
+
+
+def _start_steps(plan: Plan, spec: VmSpec, applied: Mapping[str, Any], directory: str,
+                 restore_root: Optional[str]) -> None:
+    """Boot, or resume from a snapshot and tell the guest agent its name and address; then wait for ready."""
+    if restore_root is None:
+        plan.add("start VM %s (qemu, %s)" % (spec.name, applied["accel"]), qemu.start_command(applied, directory))
+    else:
+        memory = "%s/%s" % (snapshot.snapshot_dir(restore_root, str(spec.snapshot)), snapshot.MEMORY_FILE)
+        plan.add("start VM %s from snapshot %s" % (spec.name, spec.snapshot),
+                 qemu.start_command(applied, directory, incoming=memory))
+        plan.add("resume %s once its state is loaded" % spec.name, qemu.incoming_command(directory, spec.boot_timeout))
+        lines = []
+        net = applied.get("network")
+        if net:
+            lines.append("net %s %s/%s %s" % (net["mac"], net["ip"], net["prefix"], net["gateway"]))
+        lines.append("hostname %s" % applied["hostname"])
+        plan.add("tell %s who it is now" % spec.name, qemu.agent_command(directory, lines))
+    plan.add("wait for %s to be ready (%gs)" % (spec.name, spec.boot_timeout),
+             qemu.wait_ready_command(directory, spec.boot_timeout))

@@ -18,6 +18,9 @@ description:
     its own pid file; its QMP socket, console log and applied spec live in C(<state_root>/vms/<name>).
   - V(running) waits for the guest's readiness marker on the console.
   - V(stopped) presses the ACPI power button through QMP and kills the VMM after O(stop_timeout).
+  - V(paused) stops the guest's vCPUs (QMP C(stop)); V(running) resumes a paused guest.
+  - With O(snapshot), a VM that has to be created starts from that snapshot (made by
+    M(mvm.microvm.snapshot)) instead of booting, with its own disk copy, TAP, address and sockets.
 author:
   - mvm developers (@mvm-dev)
 extends_documentation_fragment:
@@ -31,7 +34,7 @@ options:
   state:
     description: Desired state.
     type: str
-    choices: [running, stopped, absent]
+    choices: [running, paused, stopped, absent]
     default: running
   backend:
     description:
@@ -89,6 +92,12 @@ options:
   tap:
     description: Name of the VM's TAP device; defaults to one derived from the state root and VM name.
     type: str
+  snapshot:
+    description:
+      - Name of a snapshot to start the VM from when it has to be created (a template snapshot).
+      - The VM must have the snapshot's machine (memory, cpus, kernel, image, kernel arguments and whether
+        it has a network device); a difference fails naming the field.
+    type: str
 attributes:
   check_mode:
     support: full
@@ -132,7 +141,7 @@ vm:
       type: str
       returned: always
     state:
-      description: One of V(running), V(stopped) or V(absent).
+      description: One of V(running), V(paused), V(stopped) or V(absent).
       type: str
       returned: always
     pid:
@@ -184,7 +193,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             name=dict(type="str", required=True),
-            state=dict(type="str", default="running", choices=["running", "stopped", "absent"]),
+            state=dict(type="str", default="running", choices=["running", "paused", "stopped", "absent"]),
             backend=dict(type="str", default="auto",
                          choices=["auto", "qemu", "firecracker", "docker", "apple-container", "lima"]),
             image=dict(type="str"),
@@ -200,6 +209,7 @@ def main():
             network=dict(type="str"),
             ports=dict(type="list", elements="raw"),
             tap=dict(type="str"),
+            snapshot=dict(type="str"),
             state_root=dict(type="path"),
         ),
         supports_check_mode=True,
