@@ -114,6 +114,8 @@ def engine_apply(kind: str, params: dict[str, Any]) -> Any:
     gather_host, gather_paths = ops.run_probe(sh)
     if kind == "vm":
         _spec, plan = ops.vm_plan(params, gather_host, gather_paths)
+    elif kind == "snapshot":
+        _spec, plan, _meta = ops.snapshot_plan(params, gather_host, gather_paths)
     else:
         _spec, plan, _entry = ops.image_plan(params, gather_host, gather_paths)
     runner.execute(plan, sh)

@@ -120,7 +120,7 @@ def host_probe(state_root: Optional[str] = None) -> str:
         "root": quote(state_root or ""),
         "version": PROBE_VERSION,
         "tools": " ".join(TOOLS),
-        "status": qmp.status_command("$qmps").replace("%", "%%"),
+        "status": qmp.status_command("$qmps"),
     }
 
 
