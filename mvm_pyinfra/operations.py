@@ -14,6 +14,7 @@ from pyinfra.api import OperationError, OperationValueError, operation
 from ansible_collections.mvm.microvm.plugins.module_utils import network as net_engine
 from ansible_collections.mvm.microvm.plugins.module_utils import ops, spec
 from ansible_collections.mvm.microvm.plugins.module_utils import snapshot as snap_engine
+from ansible_collections.mvm.microvm.plugins.module_utils import template as template_engine
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError, SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan
 from mvm_pyinfra.facts import MvmHost, MvmPaths
@@ -347,3 +348,48 @@ def snapshot(
     elif desired.state == "absent":
         _remember("snapshots", desired.name, {})
     yield from _emit(plan, "snapshot %s is %s" % (desired.name, desired.state))
+
+
+def _template_params(template: str, present: bool, **kwargs: Any) -> Dict[str, Any]:
+    return _given(name=template, state="present" if present else "absent", **kwargs)
+
+
+@_validated_early(_template_params, template_engine.template_params)
+def vm_template(
+    template: str,
+    present: bool = True,
+    backend: Optional[str] = None,
+    image: Optional[str] = None,
+    kernel: Optional[str] = None,
+    initrd: Optional[str] = None,
+    rootfs: Optional[str] = None,
+    memory: Optional[Any] = None,
+    cpus: Optional[int] = None,
+    kernel_args: Optional[str] = None,
+    network: Optional[str] = None,
+    boot_timeout: Optional[float] = None,
+    state_root: Optional[str] = None,
+):
+    """
+    Make a template snapshot once: boot a builder VM, snapshot it, remove the builder.
+
+    + template: template (snapshot) name
+    + present: whether the template should exist
+    + backend, image, kernel, initrd, rootfs, memory, cpus, kernel_args, network, boot_timeout: the
+      builder VM's machine, as for ``vm`` (instances must have the same machine)
+    + state_root: mvm state directory on the host
+
+    **Example:**
+
+    .. code:: python
+
+        mvm.vm_template(name="Web template", template="web", image="default", backend="qemu", network="mvmbr0")
+        mvm.vm(name="web-a", vm="web-a", image="default", backend="qemu", network="mvmbr0", snapshot="web")
+    """
+    params = _template_params(**locals())
+    try:
+        desired, plan, meta = ops.template_plan(params, _gather_host, _gather_paths, _pending())
+    except MvmError as exc:
+        raise _plan_errors(exc)
+    _remember("snapshots", desired["name"], meta if desired["state"] == "present" else {})
+    yield from _emit(plan, "template %s is %s" % (desired["name"], desired["state"]))

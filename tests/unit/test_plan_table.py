@@ -67,7 +67,7 @@ CASES = [
     Case("vm-memory-drift", "vm", {"name": "web", "image": "default", "backend": "qemu", "memory": "384M"},
          host(extra=[image_lines("default", IMG), vm_lines("web", applied("web", image_id=IMG), 4242)]),
          ["stop VM web to apply: memory_mib", "create state directory", "copy rootfs", "record applied spec",
-          "start VM web", "wait for web"], {0: ["quit", "kill -9 4242"], 4: ["-m 384M"]}),
+          "start VM web", "wait for web"], {0: ["quit", "p=4242;", "kill -9"], 4: ["-m 384M"]}),
     Case("vm-image-rebuilt", "vm", {"name": "web", "image": "default", "backend": "qemu"},
          host(extra=[image_lines("default", IMG), vm_lines("web", applied("web", image_id="00000000deadbeef"), 7)]),
          ["stop VM web to apply: image_id", "create state directory", "copy rootfs", "record applied spec",

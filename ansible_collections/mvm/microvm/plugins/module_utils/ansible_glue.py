@@ -106,6 +106,16 @@ def run_snapshot(module: Any) -> None:
     _finish(module, plan, {"snapshot": plan.result})
 
 
+def run_template(module: Any) -> None:
+    gather_host, gather_paths = ops.run_probe(_runner(module))
+    try:
+        _desired, plan, _meta = ops.template_plan(_params(module), gather_host, gather_paths)
+    except (MvmError, RuntimeError) as exc:
+        _fail(module, exc)
+        return
+    _finish(module, plan, {"template": plan.result})
+
+
 def run_facts(module: Any) -> None:
     gather_host, _gather_paths = ops.run_probe(_runner(module))
     try:

@@ -12,7 +12,7 @@ __metaclass__ = type
 
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
-from ansible_collections.mvm.microvm.plugins.module_utils import backends, doctor, image, network, probe, snapshot, spec, vm
+from ansible_collections.mvm.microvm.plugins.module_utils import backends, doctor, image, network, probe, snapshot, spec, template, vm
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan
 
@@ -91,6 +91,17 @@ def snapshot_plan(params: Mapping[str, Any], gather_host: GatherHost, gather_pat
         raise SpecError("name", "no snapshot named %r under %s/snapshots" % (desired.name, facts["state_root"]))
     _vm_spec, plan = vm_plan(restore_params(meta, desired), lambda _root: facts, gather_paths, pending)
     return desired, plan, dict(meta)
+
+
+def template_plan(params: Mapping[str, Any], gather_host: GatherHost, gather_paths: GatherPaths,
+                  pending: Optional[Pending] = None) -> Tuple[Dict[str, Any], Plan, Dict[str, Any]]:
+    """Returns the validated parameters, the plan and the snapshot metadata it makes."""
+    desired = template.template_params(params)
+    facts = gather_host(desired.get("state_root"))
+    wanted = [x for x in (desired.get("kernel"), desired.get("initrd"), desired.get("rootfs")) if x]
+    shas = gather_paths(wanted) if wanted and desired["state"] == "present" else {}
+    plan = template.plan_template(desired, facts, shas, pending)
+    return desired, plan, dict((plan.after or {}).get("snapshot") or {})
 
 
 def restore_params(meta: Mapping[str, Any], desired: snapshot.SnapshotSpec) -> Dict[str, Any]:

@@ -111,14 +111,18 @@ def stop_command(vm_dir: str, pid: int, timeout: float) -> str:
          "pidf": quote(f["pid"]), "qmp": quote(f["qmp"])}
 
 
-def kill_command(vm_dir: str, pid: int) -> str:
-    """Immediate end, for removal and recreation: QMP quit, SIGKILL if it lingers."""
+def kill_command(vm_dir: str, pid: Optional[int] = None) -> str:
+    """Immediate end, for removal and recreation: QMP quit, SIGKILL if it lingers.
+
+    Without a pid (a VM this same plan started), the VMM's own pid file says which process it is.
+    """
     f = files(vm_dir)
+    who = str(pid) if pid else "$(cat %s)" % quote(f["pid"])
     return (
-        _ALIVE + "%(quit)s >/dev/null 2>&1; i=0; "
-        "while alive %(pid)d; do i=$((i+1)); [ $i -gt 20 ] && kill -9 %(pid)d 2>/dev/null; sleep 0.1; done; "
+        _ALIVE + "p=%(who)s; %(quit)s >/dev/null 2>&1; i=0; "
+        "while alive \"$p\"; do i=$((i+1)); [ $i -gt 20 ] && kill -9 \"$p\" 2>/dev/null; sleep 0.1; done; "
         "rm -f %(pidf)s %(qmp)s"
-    ) % {"quit": qmp.command(f["qmp"], ["quit"]), "pid": pid, "pidf": quote(f["pid"]), "qmp": quote(f["qmp"])}
+    ) % {"who": who, "quit": qmp.command(f["qmp"], ["quit"]), "pidf": quote(f["pid"]), "qmp": quote(f["qmp"])}
 
 
 def pause_command(vm_dir: str) -> str:

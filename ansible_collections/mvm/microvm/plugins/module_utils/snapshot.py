@@ -91,21 +91,29 @@ def plan_snapshot(spec: SnapshotSpec, facts: Mapping[str, Any]) -> Plan:
     backend = applied.get("backend", "unknown")
     if backend not in backends.CAPABILITIES or not backends.CAPABILITIES[backend]["snapshots"]:
         backends.require(backend if backend in backends.CAPABILITIES else "docker", "snapshots", "vm")
-    tmp = directory + ".tmp"
-    vm_dir = vm["dir"]
-    meta = {"format": SNAPSHOT_FORMAT, "name": spec.name, "vm": spec.vm, "backend": backend, "applied": applied,
-            "memory_mib": applied.get("memory_mib"), "cpus": applied.get("cpus"),
-            "image_id": applied.get("image_id"), "boot_args": qemu.cmdline(applied) if backend == "qemu" else None}
-    plan.add("prepare %s" % tmp, "rm -rf %s && mkdir -p %s" % (quote(tmp), quote(tmp)))
-    plan.add("save the state of %s" % spec.vm, qemu.save_command(vm_dir, tmp + "/" + MEMORY_FILE))
-    plan.add("copy the disk of %s" % spec.vm, "cp --sparse=always %s %s" % (
-        quote(qemu.files(vm_dir)["disk"]), quote(tmp + "/" + DISK_FILE)))
-    plan.add("write snapshot metadata", join(["python3", "-c", _METADATA, tmp, json.dumps(meta, sort_keys=True)]))
-    plan.add("publish snapshot %s" % spec.name, "mv %s %s" % (quote(tmp), quote(directory)))
+    meta = save_steps(plan, spec.name, str(spec.vm), vm["dir"], applied, directory)
     if spec.resume and vm["state"] == "running":
-        plan.add("resume %s" % spec.vm, qemu.resume_command(vm_dir))
+        plan.add("resume %s" % spec.vm, qemu.resume_command(vm["dir"]))
     plan.after = {"snapshot": meta}
     return plan
+
+
+def save_steps(plan: Plan, name: str, vm_name: str, vm_dir: str, applied: Mapping[str, Any],
+               directory: str) -> Dict[str, Any]:
+    """Save a QEMU VM's state and disk into `directory` (published whole, by rename). Returns the metadata."""
+    tmp = directory + ".tmp"
+    backend = applied.get("backend")
+    meta = {"format": SNAPSHOT_FORMAT, "name": name, "vm": vm_name, "backend": backend, "applied": dict(applied),
+            "memory_mib": applied.get("memory_mib"), "cpus": applied.get("cpus"),
+            "image_id": applied.get("image_id"), "boot_args": qemu.cmdline(applied)}
+    plan.add("prepare %s" % tmp, "rm -rf %s && mkdir -p %s" % (quote(tmp), quote(tmp)))
+    plan.add("save the state of %s" % vm_name, qemu.save_command(vm_dir, tmp + "/" + MEMORY_FILE))
+    plan.add("copy the disk of %s" % vm_name, "cp --sparse=always %s %s" % (
+        quote(qemu.files(vm_dir)["disk"]), quote(tmp + "/" + DISK_FILE)))
+    plan.add("write snapshot metadata", join(["python3", "-c", _METADATA, tmp, json.dumps(meta, sort_keys=True)]))
+    plan.add("publish snapshot %s" % name, "mkdir -p %s && mv %s %s" % (
+        quote(directory.rsplit("/", 1)[0]), quote(tmp), quote(directory)))
+    return meta
 
 
 def check_compatible(snapshot: Mapping[str, Any], applied: Mapping[str, Any]) -> None:
