@@ -44,13 +44,33 @@ class ModuleExit(Exception):
 
 def engine(kind: str, params: dict[str, Any], rec: Recording, pending: dict | None = None):
     gather_host, gather_paths = ops.run_probe(rec.run)
-    if kind == "vm":
-        return ops.vm_plan(params, gather_host, gather_paths, pending)[1]
-    return ops.image_plan(params, gather_host, gather_paths)[1]
+    planners = {
+        "vm": lambda: ops.vm_plan(params, gather_host, gather_paths, pending)[1],
+        "image": lambda: ops.image_plan(params, gather_host, gather_paths)[1],
+        "bridge": lambda: ops.bridge_plan(params, gather_host)[1],
+        "tap": lambda: ops.tap_plan(params, gather_host, pending)[1],
+        "port_forward": lambda: ops.forward_plan(params, gather_host, pending)[1],
+        "snapshot": lambda: ops.snapshot_plan(params, gather_host, gather_paths, pending)[1],
+        "template": lambda: ops.template_plan(params, gather_host, gather_paths, pending)[1],
+    }
+    return planners[kind]()
+
+
+def three_ways(kind: str, params: dict[str, Any], facts: str, files: dict[str, str] | None = None) -> list[str]:
+    """Commands from the engine, the Ansible module (check mode) and the pyinfra operation; asserts all equal."""
+    commands = engine(kind, params, Recording(facts, dict(files or {}))).commands
+    module = ansible(kind, params, Recording(facts, dict(files or {})))
+    assert not module.failed, module.result
+    assert module.result["commands"] == commands
+    assert module.result["changed"] is bool(commands)
+    got, fake = pyinfra(kind, params, Recording(facts, dict(files or {})))
+    assert got == commands
+    assert bool(fake.noops) is not bool(commands)
+    return commands
 
 
 ANSIBLE_MODULES = {"vm": "vm", "image": "rootfs", "facts": "facts", "bridge": "bridge", "tap": "tap",
-                   "port_forward": "port_forward"}
+                   "port_forward": "port_forward", "snapshot": "snapshot", "template": "vm_template"}
 
 
 def ansible(kind: str, params: dict[str, Any], rec: Recording, check_mode: bool = True) -> ModuleExit:
@@ -97,15 +117,19 @@ class FakeHost:
 
 
 # How each pyinfra operation names the resource (pyinfra keeps `name=` for the operation's label).
-PYINFRA_NAME = {"vm": "vm", "image": "image", "bridge": "bridge", "tap": "tap", "port_forward": None}
-PYINFRA_OPS = {"vm": "vm", "image": "rootfs", "bridge": "bridge", "tap": "tap", "port_forward": "port_forward"}
+PYINFRA_NAME = {"vm": "vm", "image": "image", "bridge": "bridge", "tap": "tap", "port_forward": None,
+                "snapshot": "snapshot", "template": "template"}
+PYINFRA_OPS = {"vm": "vm", "image": "rootfs", "bridge": "bridge", "tap": "tap", "port_forward": "port_forward",
+               "snapshot": "snapshot", "template": "vm_template"}
+# Operations whose pyinfra form says present=True/False instead of state=.
+PYINFRA_PRESENT = ("image", "bridge", "tap", "port_forward", "template")
 
 
 def pyinfra_kwargs(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     """The Ansible-style parameters as the pyinfra operation spells them."""
     kwargs = {}
     for key, value in params.items():
-        if key == "state" and kind != "vm":
+        if key == "state" and kind in PYINFRA_PRESENT:
             kwargs["present"] = value != "absent"
         elif key == "name" and PYINFRA_NAME[kind]:
             kwargs[PYINFRA_NAME[kind]] = value

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from pyinfra.api import OperationValueError
 
-from ansible_collections.mvm.microvm.plugins.module_utils import ops
 from tests.support import frontends
 from tests.support.probes import ROOT, applied, host, image_lines, vm_lines
 
@@ -30,20 +29,7 @@ def nat_rule_lines(bridge: str = "mvmbr0") -> str:
 
 
 def run_all(kind: str, params: dict[str, Any], facts: str) -> list[str]:
-    """Commands from the engine, the Ansible module (check mode) and the pyinfra operation; all equal."""
-    gather_host, _ = ops.run_probe(frontends.Recording(facts).run)
-    planners = {"bridge": lambda: ops.bridge_plan(params, gather_host)[1],
-                "tap": lambda: ops.tap_plan(params, gather_host)[1],
-                "port_forward": lambda: ops.forward_plan(params, gather_host)[1],
-                "vm": lambda: ops.vm_plan(params, gather_host, lambda p: {})[1]}
-    commands = planners[kind]().commands
-    module = frontends.ansible_module(kind, params, frontends.Recording(facts))
-    assert not module.failed, module.result
-    assert module.result["commands"] == commands
-    assert module.result["changed"] is bool(commands)
-    got, _ = frontends.pyinfra_op(kind, params, frontends.Recording(facts))
-    assert got == commands
-    return commands
+    return frontends.three_ways(kind, params, facts)
 
 
 def test_bridge_fresh_with_nat() -> None:
