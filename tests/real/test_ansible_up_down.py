@@ -86,7 +86,7 @@ def test_down_leaves_nothing_behind(up) -> None:
     assert rc == 0 and counts["changed"] == 1, out
     assert processes_under(root / "vms") == []
     assert not (root / "vms" / VM).exists()
-    assert list((root / "vms").iterdir()) == []
+    assert not (root / "vms").exists()  # the last VM's removal takes the vms directory too
     rc, out, counts = playbook("down.yml", root)
     assert rc == 0 and counts["changed"] == 0, out
 

@@ -14,7 +14,7 @@ __metaclass__ = type
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Sequence
 
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, join, quote
@@ -193,7 +193,8 @@ def parse_iptables(table: str, lines: Sequence[str]) -> List[Dict[str, Any]]:
 
 
 def parse_nft(lines: Sequence[str]) -> List[Dict[str, Any]]:
-    found, chain = [], None  # type: List[Dict[str, Any]], Optional[str]
+    found = []  # type: List[Dict[str, Any]]
+    chain = ""
     for line in lines:
         stripped = line.strip()
         if stripped.startswith("chain "):

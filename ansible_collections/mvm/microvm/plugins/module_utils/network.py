@@ -248,9 +248,9 @@ def _ip_forward_restore(plan: Plan, facts: Mapping[str, Any], root: str, leaving
     saved = facts["network"]["ip_forward_saved"]
     others = [n for n in facts["networks"] if n != leaving]
     if saved is not None and not others:
-        plan.add("restore net.ipv4.ip_forward=%s" % saved, "sysctl -q -w net.ipv4.ip_forward=%s && rm -f %s && "
-                 "{ rmdir %s 2>/dev/null; true; }" % (quote(saved), quote(root + "/networks/.ip_forward"),
-                                                     quote(root + "/networks")))
+        command = "sysctl -q -w net.ipv4.ip_forward=%s && rm -f %s && { rmdir %s 2>/dev/null; true; }" % (
+            quote(saved), quote(root + "/networks/.ip_forward"), quote(root + "/networks"))
+        plan.add("restore net.ipv4.ip_forward=%s" % saved, command)
 
 
 def plan_bridge(spec: BridgeSpec, facts: Mapping[str, Any]) -> Plan:

@@ -60,8 +60,9 @@ def bridge_plan(params: Mapping[str, Any], gather_host: GatherHost) -> Tuple[net
     desired = network.bridge_spec(params)
     facts = gather_host(desired.state_root)
     plan = network.plan_bridge(desired, facts)
-    entry = {} if desired.state == "absent" else dict(desired.record(desired.uplink or facts["network"]["uplink"]),
-                                                         leases={})
+    entry = {}  # type: Dict[str, Any]
+    if desired.state == "present":
+        entry = dict(desired.record(desired.uplink or facts["network"]["uplink"]), leases={})
     return desired, plan, entry
 
 

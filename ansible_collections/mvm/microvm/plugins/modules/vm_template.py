@@ -13,7 +13,7 @@ version_added: "0.1.0"
 description:
   - When snapshot O(name) does not exist, boots a builder VM (C(tpl-<name>)) with the given machine,
     waits for it to be ready, snapshots it into C(<state_root>/snapshots/<name>) and removes the builder.
-    When it exists, nothing happens: the builder boots once.
+    When it exists, nothing happens - the builder boots once.
   - Instances start from it with M(mvm.microvm.vm) and O(mvm.microvm.vm#module:snapshot); each gets
     its own disk copy, TAP, address and sockets, and the guest agent gives it its own name and address.
 author:
