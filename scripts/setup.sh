@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(qemu-system-x86 qemu-utils busybox-static e2fsprogs cpio gzip xz-utils zstd iproute2 iptables nftables curl iputils-ping
+PACKAGES=(qemu-system-x86 qemu-utils busybox-static e2fsprogs cpio gzip xz-utils zstd iproute2 iptables nftables curl iputils-ping docker.io
           procps util-linux python3 git)
 VENV=${MVM_VENV:-.venv}
 PYTHON=${MVM_PYTHON:-python3.11}
@@ -25,6 +25,17 @@ fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# dockerd: the docker backend's tests need a daemon. It is started without touching the host's
+# firewall (--iptables=false): published ports go through docker-proxy.
+if ! docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then
+  if command -v dockerd >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "setup: starting dockerd"
+    nohup dockerd --iptables=false --ip-masq=false >/var/log/mvm-dockerd.log 2>&1 &
+    for _ in $(seq 60); do docker version >/dev/null 2>&1 && break; sleep 0.5; done
+    docker version --format 'setup: dockerd {{.Server.Version}} answers' || { tail -n 20 /var/log/mvm-dockerd.log; exit 1; }
+  fi
 fi
 
 stamp="$VENV/.mvm-installed"

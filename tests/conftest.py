@@ -30,6 +30,14 @@ def need_qemu() -> None:
     need(shutil.which("qemu-system-x86_64") is not None, "needs qemu-system-x86_64 (make setup installs it)")
 
 
+def need_dockerd() -> None:
+    import subprocess
+
+    ok = shutil.which("docker") is not None and subprocess.run(
+        ["docker", "version", "--format", "{{.Server.Version}}"], capture_output=True).returncode == 0
+    need(ok, "needs a running dockerd (make setup starts one)")
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield

@@ -139,13 +139,13 @@ BAD = [
     ("port_forward", {"host_port": 8080, "guest": "10.88.0.2", "guest_port": 80, "network": "mvmbr0"}, "guest"),
     ("vm", {"name": "web", "image": "default", "ports": ["80:"]}, "ports"),
     ("vm", {"name": "web", "image": "default", "network": "mvmbr0", "ports": ["a:b"]}, "ports"),
-    ("vm", {"name": "web", "image": "default", "ports": ["8080:80"]}, "ports"),
+    ("vm", {"name": "web", "image": "default", "backend": "qemu", "ports": ["8080:80"]}, "ports"),
 ]
 
 
 @pytest.mark.parametrize("kind,params,field", BAD, ids=["%s-%s" % (k, f) for k, _, f in BAD])
 def test_bad_network_input(kind: str, params: dict[str, Any], field: str) -> None:
-    facts = host(extra=[UPLINK, BR_LINKS, RECORD])
+    facts = host(extra=[UPLINK, BR_LINKS, RECORD, image_lines("default", "0123456789abcdef")])
     rec = frontends.Recording(facts)
     result = frontends.ansible_module(kind, params, rec, check_mode=False)
     assert result.failed and result.result["msg"].startswith(field + ":"), result.result

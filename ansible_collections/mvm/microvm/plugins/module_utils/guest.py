@@ -48,7 +48,8 @@ mkdir -p /dev/pts /dev/shm 2>/dev/null
 mount -t devpts devpts /dev/pts 2>/dev/null
 mount -t tmpfs tmpfs /tmp 2>/dev/null
 mount -t tmpfs tmpfs /run 2>/dev/null
-arg() { for w in $(cat /proc/cmdline); do case "$w" in "$1="*) echo "${w#*=}"; return;; esac; done; }
+# Arguments come from the kernel command line, or from $MVM_ARGS where there is no kernel of ours (docker).
+arg() { for w in $MVM_ARGS $(cat /proc/cmdline); do case "$w" in "$1="*) echo "${w#*=}"; return;; esac; done; }
 h=$(arg mvm.hostname)
 [ -n "$h" ] && hostname "$h"
 ip link set lo up 2>/dev/null

@@ -19,10 +19,11 @@ from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, quote, write_file
 from ansible_collections.mvm.microvm.plugins.module_utils.spec import ImageSpec
 
-IMAGE_FORMAT = 1
+IMAGE_FORMAT = 2
 KERNEL_FILE = "vmlinuz"
 INITRD_FILE = "initrd.img"
 ROOTFS_FILE = "rootfs.ext4"
+ROOTFS_TAR = "rootfs.tar"  # the same tree, for backends that import a file system (docker)
 DEBIAN_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
 
@@ -66,6 +67,7 @@ def paths(state_root: str, name: str, with_initrd: bool) -> Dict[str, Optional[s
         "kernel": "%s/%s" % (base, KERNEL_FILE),
         "initrd": "%s/%s" % (base, INITRD_FILE) if with_initrd else None,
         "rootfs": "%s/%s" % (base, ROOTFS_FILE),
+        "rootfs_tar": "%s/%s" % (base, ROOTFS_TAR),
     }
 
 
@@ -117,6 +119,7 @@ def _rootfs_step(plan: Plan, spec: ImageSpec, work: str) -> None:
         write_file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"),
         write_file("etc/group", "root:x:0:\n"),
         "mkfs.ext4 -q -F -L mvmroot -d . %s %dM" % (quote(work + "/out/" + ROOTFS_FILE), spec.rootfs_size_mib),
+        "tar --numeric-owner -cf %s ." % quote(work + "/out/" + ROOTFS_TAR),
     ]))
 
 
@@ -166,7 +169,8 @@ def plan_image(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str
         for step in kernel_plan.steps:
             plan.add(step.description, env + step.command if "$BUSYBOX" in step.command else step.command)
         manifest = {"format": IMAGE_FORMAT, "id": ident, "inputs": found, "kernel": KERNEL_FILE,
-                    "initrd": INITRD_FILE if has_initrd(spec) else None, "rootfs": ROOTFS_FILE}
+                    "initrd": INITRD_FILE if has_initrd(spec) else None, "rootfs": ROOTFS_FILE,
+                    "rootfs_tar": ROOTFS_TAR if not spec.flake else None}
         plan.add("publish artifact %s" % ident, " && ".join([
             write_file(work + "/out/manifest.json", json.dumps(manifest, sort_keys=True)),
             "rm -rf %s" % quote(adir),

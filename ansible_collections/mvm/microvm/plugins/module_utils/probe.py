@@ -49,7 +49,16 @@ v() { command -v "$1" >/dev/null 2>&1 && printf 'tool\t%%s\tversion\t%%s\n' "$1"
 v qemu-system-x86_64 --version; v qemu-system-aarch64 --version; v firecracker --version; v jailer --version
 v limactl --version; v nix --version; v docker --version; v container --version; v curl --version
 v ip -V; v iptables --version; v nft --version
-if command -v docker >/dev/null 2>&1; then t docker_server "$($T docker version --format '{{.Server.Version}}' 2>/dev/null | head -n 1)"; fi
+if command -v docker >/dev/null 2>&1; then
+  ds=$($T docker version --format '{{.Server.Version}}' 2>/dev/null | head -n 1); t docker_server "$ds"
+  if [ -n "$ds" ]; then
+    $T docker ps -aq --filter label=mvm.managed=true --filter "label=mvm.state_root=$r" 2>/dev/null \
+      | xargs -r $T docker inspect --format '{{index .Config.Labels "mvm.name"}}{{"\t"}}{{.State.Status}}{{"\t"}}{{.State.Pid}}{{"\t"}}{{.Id}}{{"\t"}}{{index .Config.Labels "mvm.spec"}}' 2>/dev/null \
+      | while IFS= read -r l; do printf 'dvm\t%%s\n' "$l"; done
+    $T docker images --filter label=mvm.managed=true --format '{{.Repository}}:{{.Tag}}' 2>/dev/null \
+      | while IFS= read -r l; do printf 'dimg\t%%s\n' "$l"; done
+  fi
+fi
 if command -v container >/dev/null 2>&1; then $T container system status >/dev/null 2>&1 && t container_service 1; fi
 if command -v nix >/dev/null 2>&1; then
   t nix_features "$($T nix config show experimental-features 2>/dev/null || $T nix show-config 2>/dev/null | sed -n 's/^experimental-features = //p')"
@@ -289,7 +298,9 @@ def parse_host(output: str) -> Dict[str, Any]:
     lima = []  # type: List[str]
     links = None  # type: Optional[str]
     width = {"host": 3, "tool": 4, "vm": 4, "image": 4, "artifact": 4, "lima": 2, "links": 2, "ipt": 3, "nft": 2,
-             "net": 3, "lease": 4, "snapshot": 3}
+             "net": 3, "lease": 4, "snapshot": 3, "dvm": 6, "dimg": 2}
+    dvms = []  # type: List[List[str]]
+    dimgs = []  # type: List[str]
     snapshots = {}  # type: Dict[str, str]
     ipt = {}  # type: Dict[str, List[str]]
     nft = []  # type: List[str]
@@ -325,6 +336,10 @@ def parse_host(output: str) -> Dict[str, Any]:
             leases.setdefault(parts[1], {})[parts[2]] = parts[3]
         elif kind == "snapshot":
             snapshots[parts[1]] = parts[2]
+        elif kind == "dvm":
+            dvms.append(parts[1:6])
+        elif kind == "dimg":
+            dimgs.append(parts[1])
         else:
             links = parts[1]
 
@@ -382,6 +397,21 @@ def parse_host(output: str) -> Dict[str, Any]:
             "backend": (spec or {}).get("backend", "unknown"),
             "applied": spec,
             "qmp_socket": raw.get("qmp"),
+        }
+    facts["docker"]["images"] = sorted(dimgs)
+    for name, status, pid, ident, text in dvms:
+        spec = _json_or_none(text, warnings, "mvm.spec label of container mvm-%s" % name) if text else None
+        facts["vms"][name] = {
+            "name": name,
+            "dir": None,
+            "pid": int(pid) if pid.isdigit() and int(pid) > 0 else None,
+            "state": {"running": "running", "paused": "paused"}.get(status, "stopped"),
+            "vmm_status": status,
+            "backend": "docker",
+            "applied": spec if isinstance(spec, dict) else None,
+            "qmp_socket": None,
+            "container": "mvm-" + name,
+            "container_id": ident,
         }
     facts["snapshots"] = {}
     for name, text in sorted(snapshots.items()):

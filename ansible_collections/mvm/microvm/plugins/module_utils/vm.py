@@ -8,7 +8,7 @@ __metaclass__ = type
 
 from typing import Any, Dict, Mapping, Optional
 
-from ansible_collections.mvm.microvm.plugins.module_utils import backends, firewall, image, network, qemu, snapshot
+from ansible_collections.mvm.microvm.plugins.module_utils import backends, docker_backend, firewall, image, network, qemu, snapshot
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError, SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, quote, write_file
 from ansible_collections.mvm.microvm.plugins.module_utils.spec import VmSpec
@@ -18,7 +18,7 @@ APPLIED_FORMAT = 1
 DRIFT_FIELDS = ("backend", "arch", "memory_mib", "cpus", "kernel", "initrd", "rootfs", "image",
                 "image_id", "kernel_args", "hostname", "network")
 MAX_SOCKET_PATH = 107
-SUPPORTED = ("qemu",)
+SUPPORTED = ("qemu", "docker")
 
 
 def vm_dir(facts: Mapping[str, Any], name: str) -> str:
@@ -59,6 +59,11 @@ def desired_applied(spec: VmSpec, facts: Mapping[str, Any], shas: Mapping[str, s
     if backend not in SUPPORTED:
         raise MvmError("backend %s was selected (%s), but mvm.microvm.vm drives only %s so far; "
                        "set backend: qemu" % (backend, _reason, ", ".join(SUPPORTED)))
+    # What the backend cannot do fails here, naming a backend that can, before anything else is looked up.
+    for wanted, capability, field in ((spec.network, "tap", "network"), (spec.snapshot, "snapshots", "snapshot"),
+                                      (spec.state == "paused", "pause", "state")):
+        if wanted:
+            backends.require(backend, capability, field)
     arch = facts["platform"]["arch"]
     if arch not in qemu.MACHINE:
         raise MvmError("qemu backend: no machine type for arch %s" % arch)
@@ -75,6 +80,10 @@ def desired_applied(spec: VmSpec, facts: Mapping[str, Any], shas: Mapping[str, s
         "hostname": spec.hostname,
     }
     applied.update(_resolve_image(spec, facts, shas, pending))
+    tar = applied.pop("rootfs_tar", None)
+    if backend == "docker":
+        applied["rootfs_tar"] = tar
+        applied["accel"] = "container"
     applied["network"] = _resolve_network(spec, facts, pending) if spec.network else None
     applied["ports"] = [str(p) for p in spec.ports]
     return applied
@@ -162,7 +171,9 @@ def plan_vm(spec: VmSpec, facts: Mapping[str, Any], shas: Optional[Mapping[str, 
 
     if spec.state == "absent":
         plan.after = {"state": "absent"}
-        if current:
+        if current and current["backend"] == "docker":
+            docker_backend.remove_steps(plan, current)
+        elif current:
             if current["pid"]:
                 plan.add("stop VM %s (pid %d)" % (spec.name, current["pid"]), qemu.kill_command(directory, current["pid"]))
             net = (current["applied"] or {}).get("network")
@@ -189,10 +200,11 @@ def plan_vm(spec: VmSpec, facts: Mapping[str, Any], shas: Optional[Mapping[str, 
         plan.warnings.append("KVM is not usable (%s): %s runs under TCG emulation, which is slow"
                              % (facts["kvm"]["reason"], spec.name))
     if applied["network"]:
-        backends.require(applied["backend"], "tap", "network")
         plan.result["ip"] = applied["network"]["ip"]
-    if spec.state == "paused":
-        backends.require(applied["backend"], "pause", "state")
+    elif spec.ports and applied["backend"] == "qemu":
+        raise SpecError("ports", "publishing ports of a qemu VM needs network: BRIDGE (ports reach it through its TAP)")
+    if applied["backend"] == "docker":
+        return docker_backend.plan(plan, spec, facts, applied, current, changes)
     snap = _snapshot_for(spec, facts, pending, applied)
     running = bool(current and current["pid"])
     paused = bool(current and current["state"] == "paused")
@@ -234,7 +246,6 @@ def _snapshot_for(spec: VmSpec, facts: Mapping[str, Any], pending: Mapping[str, 
     """The snapshot a VM starts from, checked against the VM it would become."""
     if not spec.snapshot:
         return None
-    backends.require(applied["backend"], "snapshots", "snapshot")
     snap = facts["snapshots"].get(spec.snapshot) or pending.get("snapshots", {}).get(spec.snapshot)
     if not snap:
         raise SpecError("snapshot", "no snapshot named %r under %s/snapshots; take one with mvm.microvm.snapshot"

@@ -1,0 +1,132 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mvm developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The docker backend: the image's rootfs imported as a tagged image, a labelled container per VM.
+
+The container runs the same /init as a microVM (as PID 1, with the kernel arguments in $MVM_ARGS).
+Labels carry everything mvm needs to list and compare its own containers: mvm.managed, mvm.name,
+mvm.state_root, mvm.spec (the applied spec) - so no state directory is needed.
+"""
+from __future__ import absolute_import, division, print_function, annotations
+
+__metaclass__ = type
+
+import json
+from typing import Any, List, Mapping, Optional
+
+from ansible_collections.mvm.microvm.plugins.module_utils.guest import READY_MARKER
+from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, join, quote
+
+MANAGED = "mvm.managed=true"
+
+
+def container(name: str) -> str:
+    return "mvm-" + name
+
+
+def image_tag(applied: Mapping[str, Any]) -> str:
+    return "mvm/%s:%s" % (applied.get("image") or "rootfs", applied.get("image_id") or "latest")
+
+
+def guest_args(applied: Mapping[str, Any]) -> str:
+    """What a VM reads from its kernel command line, for a container."""
+    return ("mvm.hostname=%s %s" % (applied["hostname"], applied.get("kernel_args") or "")).strip()
+
+
+def import_command(applied: Mapping[str, Any]) -> str:
+    return join(["docker", "import", "--change", 'ENTRYPOINT ["/init"]', "--change", "LABEL " + MANAGED,
+                 applied["rootfs_tar"], image_tag(applied)])
+
+
+def run_command(applied: Mapping[str, Any], state_root: str, stop_timeout: float) -> str:
+    argv = ["docker", "run", "-d", "--name", container(applied["name"]),
+            "--label", MANAGED, "--label", "mvm.name=" + applied["name"],
+            "--label", "mvm.state_root=" + state_root,
+            "--label", "mvm.spec=" + json.dumps(applied, sort_keys=True, separators=(",", ":")),
+            "--hostname", applied["hostname"], "--cpus", str(applied["cpus"]),
+            "--memory", "%dm" % applied["memory_mib"], "--stop-timeout", str(int(stop_timeout)),
+            "-e", "MVM_ARGS=" + guest_args(applied)]
+    for port in applied.get("ports") or []:
+        argv += ["-p", port]
+    return join(argv + [image_tag(applied)]) + " >/dev/null"
+
+
+def wait_ready_command(name: str, timeout: float, seen: str = "0") -> str:
+    """Wait until the container's console has printed more readiness markers than `seen` (a number or $var)."""
+    c = quote(container(name))
+    return (
+        "i=0; while [ \"$(docker logs %(c)s 2>&1 | grep -c %(m)s)\" -le %(seen)s ]; do i=$((i+1)); "
+        "if [ \"$(docker inspect -f '{{.State.Running}}' %(c)s 2>/dev/null)\" != true ]; then "
+        "echo 'the container exited before it was ready:' >&2; docker logs --tail 20 %(c)s >&2; exit 1; fi; "
+        "if [ $i -gt %(ticks)d ]; then echo 'no readiness marker after %(t)gs' >&2; "
+        "docker logs --tail 20 %(c)s >&2; exit 1; fi; sleep 0.1; done"
+    ) % {"c": c, "m": READY_MARKER, "seen": seen, "ticks": int(timeout * 10), "t": timeout}
+
+
+def remove_command(name: str) -> str:
+    return "docker rm -f %s >/dev/null" % quote(container(name))
+
+
+def drop_image_command(tag: str) -> str:
+    """Remove an image tag of ours once no container uses it."""
+    return "if [ -z \"$(docker ps -aq --filter ancestor=%s)\" ]; then docker rmi %s >/dev/null; fi" % (
+        quote(tag), quote(tag))
+
+
+def plan(plan_: Plan, spec: Any, facts: Mapping[str, Any], applied: Mapping[str, Any],
+         current: Optional[Mapping[str, Any]], changes: Mapping[str, Any]) -> Plan:
+    """Steps for running / paused / stopped of a docker VM (absent: see remove_steps)."""
+    if not applied.get("rootfs_tar"):
+        from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
+        raise SpecError("image", "the docker backend imports an image's rootfs.tar: give image: NAME of an image "
+                                 "built by mvm.microvm.rootfs (explicit kernel/rootfs paths are for VM backends)")
+    root = facts["state_root"]
+    tag = image_tag(applied)
+    name = spec.name
+    state = current["state"] if current else "absent"
+    plan_.result["console_log"] = "docker logs %s" % container(name)
+    plan_.result["dir"] = None
+    if current and changes:
+        plan_.add("remove container %s to apply: %s" % (container(name), ", ".join(sorted(changes))),
+                  remove_command(name))
+        old = image_tag(current["applied"] or {})
+        if old != tag:
+            plan_.add("drop image %s if unused" % old, drop_image_command(old))
+        state = "absent"
+    if state == "absent":
+        if tag not in facts["docker"].get("images", []):
+            plan_.add("import image %s" % tag, import_command(applied))
+    if spec.state in ("running", "paused"):
+        if state == "absent":
+            plan_.add("run container %s" % container(name), run_command(applied, root, spec.stop_timeout))
+            plan_.add("wait for %s to be ready (%gs)" % (name, spec.boot_timeout),
+                      wait_ready_command(name, spec.boot_timeout))
+        elif state == "stopped":
+            seen = "$(docker logs %s 2>&1 | grep -c %s)" % (quote(container(name)), READY_MARKER)
+            plan_.add("start container %s" % container(name), "n=%s; docker start %s >/dev/null && %s" % (
+                seen, quote(container(name)), wait_ready_command(name, spec.boot_timeout, "$n")))
+        elif state == "paused" and spec.state == "running":
+            plan_.add("unpause container %s" % container(name), "docker unpause %s >/dev/null" % quote(container(name)))
+        if spec.state == "paused" and state != "paused":
+            plan_.add("pause container %s" % container(name), "docker pause %s >/dev/null" % quote(container(name)))
+        if current and state in ("running", "paused"):
+            plan_.result["pid"] = current["pid"]
+    elif spec.state == "stopped":
+        if state == "absent":
+            plan_.add("create container %s" % container(name),
+                      run_command(applied, root, spec.stop_timeout).replace("docker run -d", "docker create", 1))
+        elif state in ("running", "paused"):
+            if state == "paused":
+                plan_.add("unpause container %s" % container(name), "docker unpause %s >/dev/null" % quote(container(name)))
+            plan_.add("stop container %s" % container(name), "docker stop -t %d %s >/dev/null" % (
+                int(spec.stop_timeout), quote(container(name))))
+    return plan_
+
+
+def remove_steps(plan_: Plan, current: Mapping[str, Any]) -> None:
+    plan_.add("remove container %s" % container(current["name"]), remove_command(current["name"]))
+    plan_.add("drop image %s if unused" % image_tag(current["applied"] or {}),
+              drop_image_command(image_tag(current["applied"] or {})))
+
+
+__all__: List[str] = ["plan", "remove_steps", "container", "image_tag"]

@@ -1,0 +1,104 @@
+"""The docker backend for real against dockerd, through ansible-playbook and pyinfra."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import need_dockerd
+from tests.real.conftest import BIN, ENV, engine_apply, host_facts, seed_image, wait_for
+
+PLAYBOOKS = Path(__file__).parent / "playbooks"
+DEPLOYS = Path(__file__).parent / "deploys"
+
+
+def sh(command: str) -> str:
+    return subprocess.run(command, shell=True, capture_output=True, text=True).stdout
+
+
+def playbook(root: Path, port: int, *extra: str) -> tuple[int, str, int]:
+    proc = subprocess.run([str(BIN / "ansible-playbook"), str(PLAYBOOKS / "docker_vm.yml"), "-e", f"mvm_state_root={root}",
+                           "-e", f"host_port={port}", *extra], capture_output=True, text=True, env=ENV, cwd="/")
+    out = proc.stdout + proc.stderr
+    match = re.search(r"localhost\s+:\s+ok=\d+\s+changed=(\d+)", out)
+    return proc.returncode, out, int(match.group(1)) if match else -1
+
+
+def pyinfra(root: Path, port: int, *extra: str) -> str:
+    proc = subprocess.run([str(BIN / "pyinfra"), "@local", str(DEPLOYS / "docker_vm.py"), "--data", f"mvm_state_root={root}",
+                           "--data", f"host_port={port}", *extra], capture_output=True, text=True, env=ENV, cwd="/")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    return out
+
+
+def page(port: int) -> str:
+    return sh(f"curl -s --max-time 3 http://127.0.0.1:{port}/")
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory, built_image: Path):
+    need_dockerd()
+    root = tmp_path_factory.mktemp("dk")
+    seed_image(built_image, root)
+    yield root
+    sh(f"docker ps -aq --filter label=mvm.state_root={root} | xargs -r docker rm -f")
+
+
+def test_ansible_runs_pauses_recreates_and_removes(root: Path) -> None:
+    port = 18081
+    rc, out, changed = playbook(root, port)
+    assert rc == 0 and changed == 1, out
+    assert "MVM-READY dweb" in sh("docker logs mvm-dweb 2>&1")
+    wait_for(lambda: "mvm guest dweb" in page(port), 20, "the published port")
+    rc, out, changed = playbook(root, port)
+    assert rc == 0 and changed == 0, out
+    rc, out, changed = playbook(root, port, "--check")
+    assert rc == 0 and changed == 0, out
+
+    rc, out, changed = playbook(root, port, "-e", "vm_state=paused")
+    assert rc == 0 and changed == 1, out
+    assert host_facts(root)["vms"]["dweb"]["state"] == "paused"
+    rc, out, changed = playbook(root, port)
+    assert rc == 0 and changed == 1, out
+    assert host_facts(root)["vms"]["dweb"]["state"] == "running"
+
+    first = host_facts(root)["vms"]["dweb"]["container_id"]
+    rc, out, changed = playbook(root, port, "-e", "memory=320", "--diff")
+    assert rc == 0 and changed == 1 and '+        "memory_mib": 320,' in out, out
+    facts = host_facts(root)["vms"]["dweb"]
+    assert facts["container_id"] != first and facts["applied"]["memory_mib"] == 320
+    assert sh("docker inspect -f '{{.HostConfig.Memory}}' mvm-dweb").strip() == str(320 * 1024 * 1024)
+
+    rc, out, changed = playbook(root, port, "-e", "vm_state=absent")
+    assert rc == 0 and changed == 1, out
+    assert sh(f"docker ps -aq --filter label=mvm.state_root={root}").strip() == ""
+    assert "mvm/default" not in sh("docker images --format '{{.Repository}}'")
+    assert not (root / "vms").exists()
+
+
+def test_pyinfra_converges_twice(root: Path) -> None:
+    port = 18082
+    out = pyinfra(root, port, "-y")
+    assert "[@local] Success" in out
+    wait_for(lambda: "mvm guest dweb" in page(port), 20, "the published port")
+    out = pyinfra(root, port, "-y")
+    assert "[@local] No changes" in out and "[@local] Success" not in out, out
+    out = pyinfra(root, port, "-y", "--data", "vm_state=absent")
+    assert "[@local] Success" in out
+    assert sh(f"docker ps -aq --filter label=mvm.state_root={root}").strip() == ""
+
+
+def test_capabilities_name_a_backend_that_can(root: Path) -> None:
+    engine_apply("vm", {"name": "cap", "image": "default", "backend": "docker", "state_root": str(root)})
+    try:
+        with pytest.raises(Exception, match="backend docker cannot do snapshots; use one of firecracker, qemu, lima"):
+            engine_apply("snapshot", {"name": "s", "vm": "cap", "state_root": str(root)})
+        with pytest.raises(Exception, match="network: backend docker cannot do tap; use one of firecracker, qemu, lima"):
+            engine_apply("vm", {"name": "cap2", "image": "default", "backend": "docker", "network": "br0",
+                                "state_root": str(root)})
+    finally:
+        engine_apply("vm", {"name": "cap", "state": "absent", "state_root": str(root)})
