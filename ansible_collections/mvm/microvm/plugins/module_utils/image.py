@@ -14,17 +14,22 @@ import hashlib
 import json
 from typing import Any, Dict, Mapping, Optional
 
-from ansible_collections.mvm.microvm.plugins.module_utils import guest
+from ansible_collections.mvm.microvm.plugins.module_utils import guest, oci
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError, SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, quote, write_file
 from ansible_collections.mvm.microvm.plugins.module_utils.spec import ImageSpec
 
-IMAGE_FORMAT = 2
+IMAGE_FORMAT = 3
 KERNEL_FILE = "vmlinuz"
 INITRD_FILE = "initrd.img"
 ROOTFS_FILE = "rootfs.ext4"
 ROOTFS_TAR = "rootfs.tar"  # the same tree, for backends that import a file system (docker)
 DEBIAN_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+def oci_ref(ident: str) -> str:
+    """The name an image's OCI archive carries: by content, whatever name the image has."""
+    return "mvm/rootfs:%s" % ident
 
 
 def user_paths(spec: ImageSpec) -> list:
@@ -68,6 +73,7 @@ def paths(state_root: str, name: str, with_initrd: bool) -> Dict[str, Optional[s
         "initrd": "%s/%s" % (base, INITRD_FILE) if with_initrd else None,
         "rootfs": "%s/%s" % (base, ROOTFS_FILE),
         "rootfs_tar": "%s/%s" % (base, ROOTFS_TAR),
+        "oci": "%s/%s" % (base, oci.OCI_FILE),
     }
 
 
@@ -166,11 +172,15 @@ def plan_image(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str
         _kernel_steps(kernel_plan, spec, facts["platform"]["arch"], work)
         if not spec.flake:
             _rootfs_step(kernel_plan, spec, work)
+            kernel_plan.add("write the OCI image archive", oci.build_command(
+                work + "/out/" + ROOTFS_TAR, work + "/out/" + oci.OCI_FILE, oci_ref(ident),
+                facts["platform"]["arch"]))
         for step in kernel_plan.steps:
             plan.add(step.description, env + step.command if "$BUSYBOX" in step.command else step.command)
         manifest = {"format": IMAGE_FORMAT, "id": ident, "inputs": found, "kernel": KERNEL_FILE,
                     "initrd": INITRD_FILE if has_initrd(spec) else None, "rootfs": ROOTFS_FILE,
-                    "rootfs_tar": ROOTFS_TAR if not spec.flake else None}
+                    "rootfs_tar": ROOTFS_TAR if not spec.flake else None,
+                    "oci": oci.OCI_FILE if not spec.flake else None}
         plan.add("publish artifact %s" % ident, " && ".join([
             write_file(work + "/out/manifest.json", json.dumps(manifest, sort_keys=True)),
             "rm -rf %s" % quote(adir),

@@ -59,7 +59,11 @@ if command -v docker >/dev/null 2>&1; then
       | while IFS= read -r l; do printf 'dimg\t%%s\n' "$l"; done
   fi
 fi
-if command -v container >/dev/null 2>&1; then $T container system status >/dev/null 2>&1 && t container_service 1; fi
+if command -v container >/dev/null 2>&1 && $T container system status >/dev/null 2>&1; then
+  t container_service 1
+  printf 'acl\t%%s\n' "$($T container ls --all --format json 2>/dev/null | tr -d '\n')"
+  printf 'aimg\t%%s\n' "$($T container image list --format json 2>/dev/null | tr -d '\n')"
+fi
 if command -v nix >/dev/null 2>&1; then
   t nix_features "$($T nix config show experimental-features 2>/dev/null || $T nix show-config 2>/dev/null | sed -n 's/^experimental-features = //p')"
 fi
@@ -298,7 +302,8 @@ def parse_host(output: str) -> Dict[str, Any]:
     lima = []  # type: List[str]
     links = None  # type: Optional[str]
     width = {"host": 3, "tool": 4, "vm": 4, "image": 4, "artifact": 4, "lima": 2, "links": 2, "ipt": 3, "nft": 2,
-             "net": 3, "lease": 4, "snapshot": 3, "dvm": 6, "dimg": 2}
+             "net": 3, "lease": 4, "snapshot": 3, "dvm": 6, "dimg": 2, "acl": 2, "aimg": 2}
+    apple = {"acl": "", "aimg": ""}
     dvms = []  # type: List[List[str]]
     dimgs = []  # type: List[str]
     snapshots = {}  # type: Dict[str, str]
@@ -340,6 +345,8 @@ def parse_host(output: str) -> Dict[str, Any]:
             dvms.append(parts[1:6])
         elif kind == "dimg":
             dimgs.append(parts[1])
+        elif kind in apple:
+            apple[kind] = parts[1]
         else:
             links = parts[1]
 
@@ -413,6 +420,10 @@ def parse_host(output: str) -> Dict[str, Any]:
             "container": "mvm-" + name,
             "container_id": ident,
         }
+    from ansible_collections.mvm.microvm.plugins.module_utils import apple_container
+
+    facts["vms"].update(apple_container.parse_list(apple["acl"], facts["state_root"], warnings))
+    facts["apple_container_images"] = apple_container.parse_images(apple["aimg"])
     facts["snapshots"] = {}
     for name, text in sorted(snapshots.items()):
         meta = _json_or_none(text, warnings, "metadata of snapshot %s" % name)

@@ -8,7 +8,8 @@ __metaclass__ = type
 
 from typing import Any, Dict, Mapping, Optional
 
-from ansible_collections.mvm.microvm.plugins.module_utils import backends, docker_backend, firewall, image, network, qemu, snapshot
+from ansible_collections.mvm.microvm.plugins.module_utils import (
+    apple_container, backends, docker_backend, firewall, image, network, qemu, snapshot)
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError, SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, quote, write_file
 from ansible_collections.mvm.microvm.plugins.module_utils.spec import VmSpec
@@ -18,7 +19,7 @@ APPLIED_FORMAT = 1
 DRIFT_FIELDS = ("backend", "arch", "memory_mib", "cpus", "kernel", "initrd", "rootfs", "image",
                 "image_id", "kernel_args", "hostname", "network")
 MAX_SOCKET_PATH = 107
-SUPPORTED = ("qemu", "docker")
+SUPPORTED = ("qemu", "docker", "apple-container")
 
 
 def vm_dir(facts: Mapping[str, Any], name: str) -> str:
@@ -65,7 +66,7 @@ def desired_applied(spec: VmSpec, facts: Mapping[str, Any], shas: Mapping[str, s
         if wanted:
             backends.require(backend, capability, field)
     arch = facts["platform"]["arch"]
-    if arch not in qemu.MACHINE:
+    if backend == "qemu" and arch not in qemu.MACHINE:
         raise MvmError("qemu backend: no machine type for arch %s" % arch)
     applied = {
         "format": APPLIED_FORMAT,
@@ -81,9 +82,13 @@ def desired_applied(spec: VmSpec, facts: Mapping[str, Any], shas: Mapping[str, s
     }
     applied.update(_resolve_image(spec, facts, shas, pending))
     tar = applied.pop("rootfs_tar", None)
+    oci_archive = applied.pop("oci", None)
     if backend == "docker":
         applied["rootfs_tar"] = tar
         applied["accel"] = "container"
+    elif backend == "apple-container":
+        applied["oci"] = oci_archive
+        applied["accel"] = "vm"
     applied["network"] = _resolve_network(spec, facts, pending) if spec.network else None
     applied["ports"] = [str(p) for p in spec.ports]
     return applied
@@ -173,6 +178,8 @@ def plan_vm(spec: VmSpec, facts: Mapping[str, Any], shas: Optional[Mapping[str, 
         plan.after = {"state": "absent"}
         if current and current["backend"] == "docker":
             docker_backend.remove_steps(plan, current)
+        elif current and current["backend"] == "apple-container":
+            apple_container.remove_steps(plan, current)
         elif current:
             if current["pid"]:
                 plan.add("stop VM %s (pid %d)" % (spec.name, current["pid"]), qemu.kill_command(directory, current["pid"]))
@@ -205,6 +212,8 @@ def plan_vm(spec: VmSpec, facts: Mapping[str, Any], shas: Optional[Mapping[str, 
         raise SpecError("ports", "publishing ports of a qemu VM needs network: BRIDGE (ports reach it through its TAP)")
     if applied["backend"] == "docker":
         return docker_backend.plan(plan, spec, facts, applied, current, changes)
+    if applied["backend"] == "apple-container":
+        return apple_container.plan(plan, spec, facts, applied, current, changes)
     snap = _snapshot_for(spec, facts, pending, applied)
     running = bool(current and current["pid"])
     paused = bool(current and current["state"] == "paused")

@@ -1,0 +1,114 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mvm developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The Apple Container backend (macOS 26+ on Apple Silicon): each VM is a `container run` VM.
+
+The rootfs reaches it as an OCI archive built with the image (oci.tar), loaded with
+`container image load --input`. Like docker, labels carry mvm's bookkeeping. Untested on real
+hardware: the tests plan against recorded `container ls --all --format json` outputs.
+"""
+from __future__ import absolute_import, division, print_function, annotations
+
+__metaclass__ = type
+
+import json
+from typing import Any, Dict, List, Mapping, Optional
+
+from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
+from ansible_collections.mvm.microvm.plugins.module_utils.image import oci_ref
+from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, join, quote
+
+
+def container(name: str) -> str:
+    return "mvm-" + name
+
+
+def parse_list(text: str, state_root: str, warnings: List[str]) -> Dict[str, Dict[str, Any]]:
+    """mvm's VMs in `container ls --all --format json` (status as a string in older releases, an object later)."""
+    try:
+        items = json.loads(text) if text.strip() else []
+    except ValueError:
+        warnings.append("container ls printed something that is not JSON; Apple Container VMs unknown")
+        return {}
+    found = {}  # type: Dict[str, Dict[str, Any]]
+    for item in items if isinstance(items, list) else []:
+        config = item.get("configuration") or {}
+        labels = config.get("labels") or {}
+        if labels.get("mvm.managed") != "true" or labels.get("mvm.state_root") != state_root:
+            continue
+        status = item.get("status")
+        state = status.get("state") if isinstance(status, dict) else status
+        try:
+            spec = json.loads(labels.get("mvm.spec") or "null")
+        except ValueError:
+            spec = None
+        name = labels.get("mvm.name") or config.get("id")
+        found[name] = {"name": name, "dir": None, "pid": None, "vmm_status": state,
+                       "state": "running" if state == "running" else "stopped", "backend": "apple-container",
+                       "applied": spec if isinstance(spec, dict) else None, "qmp_socket": None,
+                       "container": config.get("id") or item.get("id")}
+    return found
+
+
+def parse_images(text: str) -> List[str]:
+    try:
+        items = json.loads(text) if text.strip() else []
+    except ValueError:
+        return []
+    refs = []
+    for item in items if isinstance(items, list) else []:
+        ref = item.get("reference") or (item.get("configuration") or {}).get("reference") or item.get("name")
+        if ref:
+            refs.append(ref)
+    return sorted(refs)
+
+
+def run_command(applied: Mapping[str, Any], state_root: str) -> str:
+    argv = ["container", "run", "-d", "--name", container(applied["name"]),
+            "--label", "mvm.managed=true", "--label", "mvm.name=" + applied["name"],
+            "--label", "mvm.state_root=" + state_root,
+            "--label", "mvm.spec=" + json.dumps(applied, sort_keys=True, separators=(",", ":")),
+            "--kernel", applied["kernel"], "--cpus", str(applied["cpus"]), "--memory", "%dM" % applied["memory_mib"],
+            "-e", "MVM_ARGS=" + ("mvm.hostname=%s %s" % (applied["hostname"], applied["kernel_args"])).strip()]
+    for port in applied.get("ports") or []:
+        argv += ["-p", port]
+    return join(argv + [oci_ref(applied["image_id"])])
+
+
+def plan(plan_: Plan, spec: Any, facts: Mapping[str, Any], applied: Mapping[str, Any],
+         current: Optional[Mapping[str, Any]], changes: Mapping[str, Any]) -> Plan:
+    if not applied.get("oci"):
+        raise SpecError("image", "the apple-container backend loads an image's oci.tar: give image: NAME of an image "
+                                 "built by mvm.microvm.rootfs")
+    name = container(spec.name)
+    ref = oci_ref(applied["image_id"])
+    plan_.result.update(console_log="container logs %s" % name, dir=None)
+    if not facts["apple_container_service"]:
+        plan_.add("start the container system service", "container system start --disable-kernel-install")
+    state = current["state"] if current else "absent"
+    if current and changes:
+        plan_.add("delete %s to apply: %s" % (name, ", ".join(sorted(changes))), "container delete --force %s" % quote(name))
+        state = "absent"
+    if state == "absent" and ref not in facts.get("apple_container_images", []):
+        plan_.add("load image %s" % ref, join(["container", "image", "load", "--input", applied["oci"]]))
+    if spec.state == "running":
+        if state == "absent":
+            plan_.add("run %s" % name, run_command(applied, facts["state_root"]))
+        elif state == "stopped":
+            plan_.add("start %s" % name, "container start %s" % quote(name))
+    elif spec.state == "stopped":
+        if state == "absent":
+            plan_.add("create %s" % name, run_command(applied, facts["state_root"]).replace(
+                "container run -d", "container create", 1))
+        elif state == "running":
+            plan_.add("stop %s" % name, "container stop -t %d %s" % (int(spec.stop_timeout), quote(name)))
+    return plan_
+
+
+def remove_steps(plan_: Plan, current: Mapping[str, Any]) -> None:
+    name = container(current["name"])
+    plan_.add("delete %s" % name, "container delete --force %s" % quote(name))
+    image_id = (current["applied"] or {}).get("image_id")
+    if image_id:
+        ref = oci_ref(image_id)
+        plan_.add("delete image %s if unused" % ref, "container image delete %s 2>/dev/null; true" % quote(ref))

@@ -1,0 +1,107 @@
+"""Docker and Apple Container plans on recorded facts, three ways; capabilities; the OCI archive."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.support import frontends
+from tests.support.probes import HOSTS, LINUX_PVM_QEMU, applied, image_lines
+
+ROOT = "/srv/mvm"
+IMG = "0123456789abcdef"
+MAC = HOSTS["macos-26-arm64"]
+DOCKER_UP = LINUX_PVM_QEMU.replace("host\tdocker_server\t\n", "host\tdocker_server\t20.10.24\n")
+
+
+def mac_image() -> str:
+    manifest = {"format": 3, "id": IMG, "kernel": "vmlinuz", "initrd": "initrd.img", "rootfs": "rootfs.ext4",
+                "rootfs_tar": "rootfs.tar", "oci": "oci.tar", "inputs": {}}
+    return (f"image\tdefault\ttarget\t../artifacts/{IMG}\nimage\tdefault\tmanifest\t{json.dumps(manifest)}\n"
+            f"artifact\t{IMG}\tdir\t{ROOT}/artifacts/{IMG}\n")
+
+
+def mac_applied(name: str = "web", memory: int = 256) -> dict:
+    spec = applied(name, memory=memory, image_id=IMG, arch="aarch64", accel="vm", backend="apple-container")
+    spec["oci"] = f"{ROOT}/images/default/oci.tar"
+    spec.pop("snapshot")
+    return spec
+
+
+def container_ls(state: str, spec: dict, old_format: bool = False) -> str:
+    """A recorded-shape `container ls --all --format json` line (status object; a string before 0.5)."""
+    item = {"configuration": {"id": "mvm-web", "image": {"reference": f"mvm/rootfs:{IMG}"},
+                              "labels": {"mvm.managed": "true", "mvm.name": "web", "mvm.state_root": ROOT,
+                                         "mvm.spec": json.dumps(spec, sort_keys=True, separators=(",", ":"))},
+                              "resources": {"cpus": 1, "memoryInBytes": 268435456}},
+            "id": "mvm-web", "status": state if old_format else {"state": state, "networks": []}}
+    other = {"configuration": {"id": "buildkit", "labels": {}}, "id": "buildkit", "status": {"state": "running"}}
+    return "acl\t" + json.dumps([item, other]) + "\n"
+
+
+APPLE = {"name": "web", "image": "default", "backend": "apple-container"}
+
+
+def test_apple_fresh_loads_the_image_and_runs() -> None:
+    commands = frontends.three_ways("vm", APPLE, MAC.replace("host\tcontainer_service\t1\n", "") + mac_image())
+    assert commands[0] == "container system start --disable-kernel-install"
+    assert commands[1] == f"container image load --input {ROOT}/images/default/oci.tar"
+    assert commands[2].startswith("container run -d --name mvm-web --label mvm.managed=true")
+    assert f"--kernel {ROOT}/images/default/vmlinuz --cpus 1 --memory 256M" in commands[2]
+    assert commands[2].endswith(f"mvm/rootfs:{IMG}")
+
+
+def test_apple_running_is_converged_and_old_status_format_parses() -> None:
+    for old in (False, True):
+        facts = MAC + mac_image() + container_ls("running", mac_applied(), old) + f'aimg\t[{{"reference": "mvm/rootfs:{IMG}"}}]\n'
+        assert frontends.three_ways("vm", APPLE, facts) == []
+        vms = frontends.pyinfra_fact("MvmHost", frontends.Recording(facts))["vms"]
+        assert vms["web"]["state"] == "running" and "buildkit" not in vms
+
+
+def test_apple_stopped_is_started_and_running_is_stopped() -> None:
+    facts = MAC + mac_image() + container_ls("stopped", mac_applied())
+    assert frontends.three_ways("vm", APPLE, facts) == ["container start mvm-web"]
+    facts = MAC + mac_image() + container_ls("running", mac_applied())
+    assert frontends.three_ways("vm", dict(APPLE, state="stopped"), facts) == ["container stop -t 10 mvm-web"]
+
+
+def test_apple_drift_and_absent() -> None:
+    facts = MAC + mac_image() + container_ls("running", mac_applied(memory=128))
+    commands = frontends.three_ways("vm", APPLE, facts)
+    assert commands[0] == "container delete --force mvm-web" and commands[-1].startswith("container run -d")
+    commands = frontends.three_ways("vm", {"name": "web", "state": "absent"}, facts)
+    assert commands == ["container delete --force mvm-web", f"container image delete mvm/rootfs:{IMG} 2>/dev/null; true"]
+
+
+def test_apple_cannot_pause_or_snapshot() -> None:
+    rec = frontends.Recording(MAC + mac_image())
+    result = frontends.ansible("vm", dict(APPLE, state="paused"), rec)
+    assert result.failed and "backend apple-container cannot do pause; use one of" in result.result["msg"]
+
+
+def test_docker_plans_three_ways() -> None:
+    facts = DOCKER_UP + image_lines("default", IMG)
+    params = {"name": "dweb", "image": "default", "backend": "docker", "ports": ["8080:80"]}
+    commands = frontends.three_ways("vm", params, facts)
+    assert commands[0].startswith("docker import --change 'ENTRYPOINT [\"/init\"]'")
+    assert "-p 8080:80/tcp" in commands[1] and "--label mvm.state_root=/srv/mvm" in commands[1]
+    spec = json.loads(json.dumps(frontends.engine("vm", params, frontends.Recording(facts)).after["spec"]))
+    line = "dvm\tdweb\trunning\t4242\tabc123\t" + json.dumps(spec, sort_keys=True, separators=(",", ":")) + "\n"
+    tag = f"dimg\tmvm/default:{IMG}\n"
+    assert frontends.three_ways("vm", params, facts + line + tag) == []
+    assert frontends.three_ways("vm", dict(params, state="paused"), facts + line + tag) == ["docker pause mvm-dweb >/dev/null"]
+
+
+@pytest.mark.parametrize("ports,field", [(["80:"], "ports"), (["a:b"], "ports"), (["8080:80", "8080:81"], "ports")])
+def test_docker_bad_ports(ports: list, field: str) -> None:
+    rec = frontends.Recording(DOCKER_UP)
+    result = frontends.ansible("vm", {"name": "d", "image": "default", "backend": "docker", "ports": ports}, rec)
+    assert result.failed and result.result["field"] == field and rec.commands == []
+
+
+def test_docker_memory_minus_one() -> None:
+    rec = frontends.Recording(DOCKER_UP)
+    result = frontends.ansible("vm", {"name": "d", "image": "default", "backend": "docker", "memory": -1}, rec)
+    assert result.failed and result.result["field"] == "memory" and rec.commands == []
