@@ -161,6 +161,7 @@ def vm(
     ports: Optional[Sequence[Any]] = None,
     tap: Optional[str] = None,
     snapshot: Optional[str] = None,
+    firecracker: Optional[Dict[str, Any]] = None,
 ):
     """
     Run, stop or remove a microVM; recreate a running one whose applied spec differs.
@@ -183,6 +184,9 @@ def vm(
     + ports: host ports to publish, ``["8080:80", "5353:53/udp"]`` (needs ``network``)
     + tap: name of the VM's TAP (default derived from the state root and VM name)
     + snapshot: start the VM from this snapshot when it has to be created (a template snapshot)
+    + firecracker: Firecracker options: ``api``, ``enable_pci``, ``drives``, ``vsock_cid``, ``jailer``,
+      ``jailer_id``, ``uid``, ``gid``, ``chroot_base``, ``cgroup_version``, ``netns``, ``seccomp_filter``,
+      ``snapshot_type``
 
     **Example:**
 

@@ -38,6 +38,14 @@ def need_dockerd() -> None:
     need(ok, "needs a running dockerd (make setup starts one)")
 
 
+def need_contracts() -> None:
+    from tests.support.firecracker_contract import contract_dir
+
+    need((contract_dir() / "firecracker-v1.16.1.yaml").exists(),
+         "needs the Firecracker swagger in ../shared/contracts/firecracker (or MVM_FIRECRACKER_SWAGGER_DIR): "
+         "not found at %s" % contract_dir())
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield

@@ -35,22 +35,23 @@ class Case:
 CASES = [
     Case("image-fresh-debian", "image", {}, host(), [
         "prepare build directory", "fetch kernel from Debian's linux-image-cloud-amd64",
-        "build initramfs with the virtio modules", "build rootfs.ext4 (64 MiB, busybox)",
+        "build initramfs with the virtio modules", "extract vmlinux", "build rootfs.ext4 (64 MiB, busybox)",
         "write the OCI image archive", "publish artifact", "point image default at"],
-        {1: ["apt-get download", "dpkg-deb -x"], 3: ["mkfs.ext4 -q -F -L mvmroot -d . ", "64M", "tar --numeric-owner"],
-         4: [f"mvm/rootfs:{IMG} amd64"], 6: [f"ln -sfn ../artifacts/{IMG} {ROOT}/images/default"]}),
+        {1: ["apt-get download", "dpkg-deb -x"], 4: ["mkfs.ext4 -q -F -L mvmroot -d . ", "64M", "tar --numeric-owner"],
+         5: [f"mvm/rootfs:{IMG} amd64"], 7: [f"ln -sfn ../artifacts/{IMG} {ROOT}/images/default"]}),
     Case("image-up-to-date", "image", {}, host(extra=[image_lines("default", IMG)]), []),
     Case("image-stale-rebuilds", "image", {}, host(extra=[image_lines("default", "00000000deadbeef")]), [
-        "prepare build directory", "fetch kernel", "build initramfs", "build rootfs.ext4", "write the OCI image archive",
-        "publish artifact", "point image default at"]),
+        "prepare build directory", "fetch kernel", "build initramfs", "extract vmlinux", "build rootfs.ext4",
+        "write the OCI image archive", "publish artifact", "point image default at"]),
     Case("image-artifact-exists-relinks", "image", {"name": "other"}, host(extra=[image_lines("default", IMG)]),
          ["point image other at"]),
     Case("image-kernel-path", "image", {"kernel": "/boot/vmlinux", "rootfs_size": "128M"}, host(), [
-        "prepare build directory", "copy kernel /boot/vmlinux", "build rootfs.ext4 (128 MiB, busybox)",
-        "write the OCI image archive", "publish artifact", "point image default at"], {1: ["cp /boot/vmlinux"], 2: ["128M"]},
+        "prepare build directory", "copy kernel /boot/vmlinux", "extract vmlinux", "build rootfs.ext4 (128 MiB, busybox)",
+        "write the OCI image archive", "publish artifact", "point image default at"], {1: ["cp /boot/vmlinux"], 3: ["128M"]},
          files={"/boot/vmlinux": "ab" * 32}),
     Case("image-flake", "image", {"flake": "github:me/vms#web"}, host(), [
-        "prepare build directory", "nix build github:me/vms#web", "publish artifact", "point image default at"],
+        "prepare build directory", "nix build github:me/vms#web", "extract vmlinux", "publish artifact",
+        "point image default at"],
          {1: ["nix build 'github:me/vms#web' --out-link"]}),
     Case("image-absent", "image", {"state": "absent"}, host(extra=[image_lines("default", IMG)]),
          ["remove image default"], {0: [f"rm -f {ROOT}/images/default"]}),

@@ -16,10 +16,28 @@ from typing import Any, Dict, Mapping, Optional
 
 from ansible_collections.mvm.microvm.plugins.module_utils import guest, oci
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError, SpecError
-from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, quote, write_file
+from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, join, quote, write_file
 from ansible_collections.mvm.microvm.plugins.module_utils.spec import ImageSpec
 
-IMAGE_FORMAT = 3
+IMAGE_FORMAT = 4
+VMLINUX_FILE = "vmlinux"  # uncompressed ELF, what Firecracker boots on x86_64
+
+# Finds the compressed kernel inside a bzImage and unpacks it (as the kernel's extract-vmlinux does).
+_EXTRACT = r"""import subprocess,sys
+data=open(sys.argv[1],'rb').read()
+for magic,cmd in ((b'\x1f\x8b\x08',['gzip','-dc']),(b'\xfd7zXZ\x00',['xz','-dc']),(b'\x02\x21\x4c\x18',['lz4','-dc']),
+                  (b'\x28\xb5\x2f\xfd',['zstd','-dc']),(b'BZh',['bzip2','-dc'])):
+    at=data.find(magic)
+    while at>=0:
+        try: out=subprocess.run(cmd,input=data[at:],stdout=subprocess.PIPE,stderr=subprocess.DEVNULL).stdout
+        except OSError: out=b''
+        if out[:4]==b'\x7fELF':
+            open(sys.argv[2],'wb').write(out);sys.exit(0)
+        at=data.find(magic,at+1)
+if data[:4]==b'\x7fELF':
+    open(sys.argv[2],'wb').write(data);sys.exit(0)
+print('no ELF kernel found inside %s; Firecracker on x86_64 will not boot it' % sys.argv[1])
+"""
 KERNEL_FILE = "vmlinuz"
 INITRD_FILE = "initrd.img"
 ROOTFS_FILE = "rootfs.ext4"
@@ -74,6 +92,7 @@ def paths(state_root: str, name: str, with_initrd: bool) -> Dict[str, Optional[s
         "rootfs": "%s/%s" % (base, ROOTFS_FILE),
         "rootfs_tar": "%s/%s" % (base, ROOTFS_TAR),
         "oci": "%s/%s" % (base, oci.OCI_FILE),
+        "vmlinux": "%s/%s" % (base, VMLINUX_FILE),
     }
 
 
@@ -170,6 +189,8 @@ def plan_image(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str
         env = _busybox_env(facts) if not spec.flake else ""
         kernel_plan = Plan()
         _kernel_steps(kernel_plan, spec, facts["platform"]["arch"], work)
+        kernel_plan.add("extract vmlinux (Firecracker boots an ELF kernel)", join(
+            ["python3", "-c", _EXTRACT, work + "/out/" + KERNEL_FILE, work + "/out/" + VMLINUX_FILE]))
         if not spec.flake:
             _rootfs_step(kernel_plan, spec, work)
             kernel_plan.add("write the OCI image archive", oci.build_command(
@@ -180,7 +201,7 @@ def plan_image(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str
         manifest = {"format": IMAGE_FORMAT, "id": ident, "inputs": found, "kernel": KERNEL_FILE,
                     "initrd": INITRD_FILE if has_initrd(spec) else None, "rootfs": ROOTFS_FILE,
                     "rootfs_tar": ROOTFS_TAR if not spec.flake else None,
-                    "oci": oci.OCI_FILE if not spec.flake else None}
+                    "oci": oci.OCI_FILE if not spec.flake else None, "vmlinux": VMLINUX_FILE}
         plan.add("publish artifact %s" % ident, " && ".join([
             write_file(work + "/out/manifest.json", json.dumps(manifest, sort_keys=True)),
             "rm -rf %s" % quote(adir),

@@ -87,9 +87,15 @@ def start_command(applied: Mapping[str, Any], vm_dir: str, incoming: Optional[st
          "argv": join(command), "log": quote(f["vmm_log"])}
 
 
-def wait_ready_command(vm_dir: str, timeout: float) -> str:
-    """Block until the guest prints the readiness marker; fail with the console's tail."""
-    f = files(vm_dir)
+def wait_ready_command(vm_dir: str, timeout: float, pid_file: Optional[str] = None,
+                       console: Optional[str] = None) -> str:
+    """Block until the guest prints the readiness marker; fail with the console's tail.
+
+    Any VMM that writes a pid file and a console log can be waited on this way (Firecracker too).
+    """
+    f = dict(files(vm_dir))
+    f["pid"] = pid_file or f["pid"]
+    f["console"] = console or f["console"]
     return (
         _ALIVE + "pid=$(cat %(pid)s); i=0; "
         "while ! grep -q %(marker)s %(con)s 2>/dev/null; do i=$((i+1)); "

@@ -36,6 +36,7 @@ VM_DEFAULTS = {
     "ports": None,
     "tap": None,
     "snapshot": None,
+    "firecracker": None,
 }
 
 IMAGE_DEFAULTS = {
@@ -70,6 +71,7 @@ class VmSpec:
     ports: Tuple[Any, ...] = ()
     tap: Optional[str] = None
     snapshot: Optional[str] = None
+    firecracker: Any = None
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -136,7 +138,14 @@ def vm_spec(params: Mapping[str, Any]) -> VmSpec:
         ports=_ports(p),
         tap=validate.ifname("tap", p["tap"]) if p["tap"] else None,
         snapshot=validate.name("snapshot", p["snapshot"]) if p["snapshot"] else None,
+        firecracker=_firecracker(p),
     )
+
+
+def _firecracker(p: Mapping[str, Any]) -> Any:
+    from ansible_collections.mvm.microvm.plugins.module_utils import firecracker
+
+    return firecracker.options(p["firecracker"])
 
 
 def _ports(p: Mapping[str, Any]) -> Tuple[Any, ...]:

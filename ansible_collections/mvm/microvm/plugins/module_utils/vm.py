@@ -9,7 +9,7 @@ __metaclass__ = type
 from typing import Any, Dict, Mapping, Optional
 
 from ansible_collections.mvm.microvm.plugins.module_utils import (
-    apple_container, backends, docker_backend, firewall, image, network, qemu, snapshot)
+    apple_container, backends, docker_backend, firecracker, firewall, image, network, qemu, snapshot)
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError, SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, quote, write_file
 from ansible_collections.mvm.microvm.plugins.module_utils.spec import VmSpec
@@ -17,9 +17,9 @@ from ansible_collections.mvm.microvm.plugins.module_utils.spec import VmSpec
 APPLIED_FORMAT = 1
 # Fields whose change means the running VM is not the one asked for.
 DRIFT_FIELDS = ("backend", "arch", "memory_mib", "cpus", "kernel", "initrd", "rootfs", "image",
-                "image_id", "kernel_args", "hostname", "network")
+                "image_id", "kernel_args", "hostname", "network", "firecracker")
 MAX_SOCKET_PATH = 107
-SUPPORTED = ("qemu", "docker", "apple-container")
+SUPPORTED = ("qemu", "firecracker", "docker", "apple-container")
 
 
 def vm_dir(facts: Mapping[str, Any], name: str) -> str:
@@ -83,12 +83,24 @@ def desired_applied(spec: VmSpec, facts: Mapping[str, Any], shas: Mapping[str, s
     applied.update(_resolve_image(spec, facts, shas, pending))
     tar = applied.pop("rootfs_tar", None)
     oci_archive = applied.pop("oci", None)
+    vmlinux = applied.pop("vmlinux", None)
     if backend == "docker":
         applied["rootfs_tar"] = tar
         applied["accel"] = "container"
     elif backend == "apple-container":
         applied["oci"] = oci_archive
         applied["accel"] = "vm"
+    elif backend == "firecracker":
+        if vmlinux and applied["arch"] == "x86_64":
+            applied["kernel"] = vmlinux
+        applied["accel"] = "kvm"
+        opts = spec.firecracker or firecracker.Options()
+        firecracker.check_machine(applied, opts)
+        applied["firecracker"] = {"api": opts.api, "enable_pci": opts.enable_pci, "vsock_cid": opts.vsock_cid,
+                                  "jailer": opts.jailer, "jailer_id": opts.jailer_id, "uid": opts.uid, "gid": opts.gid,
+                                  "chroot_base": opts.chroot_base, "cgroup_version": opts.cgroup_version,
+                                  "netns": opts.netns, "seccomp_filter": opts.seccomp_filter,
+                                  "drives": [[d.drive_id, d.path, d.read_only] for d in opts.drives]}
     applied["network"] = _resolve_network(spec, facts, pending) if spec.network else None
     applied["ports"] = [str(p) for p in spec.ports]
     return applied
@@ -181,11 +193,15 @@ def plan_vm(spec: VmSpec, facts: Mapping[str, Any], shas: Optional[Mapping[str, 
         elif current and current["backend"] == "apple-container":
             apple_container.remove_steps(plan, current)
         elif current:
-            if current["pid"]:
-                plan.add("stop VM %s (pid %d)" % (spec.name, current["pid"]), qemu.kill_command(directory, current["pid"]))
-            net = (current["applied"] or {}).get("network")
-            if net:
-                _release_network(plan, facts, spec.name, net)
+            if current["backend"] == "firecracker":
+                _firecracker_remove(plan, facts, spec.name, current)
+            else:
+                if current["pid"]:
+                    plan.add("stop VM %s (pid %d)" % (spec.name, current["pid"]),
+                             qemu.kill_command(directory, current["pid"]))
+                net = (current["applied"] or {}).get("network")
+                if net:
+                    _release_network(plan, facts, spec.name, net)
             owner = "vm:" + spec.name
             for fw in ("iptables", "nft"):
                 owned = [r for r in firewall.present_rules(facts, fw) if r["tag"].startswith("mvm:%s:" % owner)]
@@ -214,6 +230,8 @@ def plan_vm(spec: VmSpec, facts: Mapping[str, Any], shas: Optional[Mapping[str, 
         return docker_backend.plan(plan, spec, facts, applied, current, changes)
     if applied["backend"] == "apple-container":
         return apple_container.plan(plan, spec, facts, applied, current, changes)
+    if applied["backend"] == "firecracker":
+        return _firecracker_plan(plan, spec, facts, applied, current, changes, directory)
     snap = _snapshot_for(spec, facts, pending, applied)
     running = bool(current and current["pid"])
     paused = bool(current and current["state"] == "paused")
@@ -281,3 +299,78 @@ def _start_steps(plan: Plan, spec: VmSpec, applied: Mapping[str, Any], directory
         plan.add("tell %s who it is now" % spec.name, qemu.agent_command(directory, lines))
     plan.add("wait for %s to be ready (%gs)" % (spec.name, spec.boot_timeout),
              qemu.wait_ready_command(directory, spec.boot_timeout))
+
+
+def _fc_opts(applied: Mapping[str, Any]) -> "firecracker.Options":
+    return firecracker.options(dict((applied.get("firecracker") or {}), drives=[
+        {"id": i, "path": p, "read_only": r} for i, p, r in (applied.get("firecracker") or {}).get("drives", [])]))
+
+
+def _firecracker_plan(plan: Plan, spec: VmSpec, facts: Mapping[str, Any], applied: Dict[str, Any],
+                      current: Optional[Mapping[str, Any]], changes: Mapping[str, Any], directory: str) -> Plan:
+    """Firecracker: state directory, TAP and lease as for qemu; the VMM configured through its API."""
+    opts = _fc_opts(applied)
+    paths = firecracker.layout(directory, applied, opts)
+    binaries = {"firecracker": facts["tools"].get("firecracker", {}).get("path") or "firecracker",
+                "jailer": facts["tools"].get("jailer", {}).get("path") or "jailer"}
+    if opts.jailer and not facts["tools"].get("jailer", {}).get("present"):
+        raise SpecError("firecracker.jailer", "the jailer binary is not installed next to firecracker")
+    running = bool(current and current["pid"])
+    paused = bool(current and current["state"] == "paused")
+    applied["snapshot"] = ((current or {}).get("applied") or {}).get("snapshot")
+    if current and changes and running:
+        plan.add("stop VM %s to apply: %s" % (spec.name, ", ".join(sorted(changes))),
+                 firecracker.kill_command(current["pid"]))
+        running = paused = False
+    _network_steps(plan, spec, applied, facts, current)
+    if not current or changes:
+        _create_steps(plan, applied, directory, applied["rootfs"])
+    elif current["applied"] != applied:
+        plan.add("record applied spec", write_file(qemu.files(directory)["spec"], _json(applied)))
+    sock = paths["socket"]
+    if spec.state in ("running", "paused"):
+        if not running:
+            plan.add("clear old socket and pid", "rm -f %s %s" % (quote(sock), quote(paths["pid"])))
+            if opts.jailer:
+                for description, command in firecracker.jail_steps(applied, opts, directory, paths):
+                    plan.add(description, command)
+            if not opts.api:
+                plan.add(*firecracker.config_file_step(applied, opts, paths))
+            plan.add("start VM %s (firecracker%s)" % (spec.name, ", jailed" if opts.jailer else ""),
+                     firecracker.start_command(applied, opts, directory, paths, binaries))
+            if opts.jailer:
+                plan.add("link the jailer's pid file", "ln -sfn %s %s" % (quote(paths["pid"]), quote(directory + "/pid")))
+            if opts.api:
+                plan.add("wait for the API socket", firecracker.wait_socket_command(sock, paths["pid"], spec.boot_timeout))
+                for call in firecracker.boot_calls(applied, opts, paths):
+                    plan.add("%s %s" % (call.method, call.path), firecracker.curl(sock, call))
+            plan.add("wait for %s to be ready (%gs)" % (spec.name, spec.boot_timeout), qemu.wait_ready_command(
+                directory, spec.boot_timeout, pid_file=paths["pid"], console=paths["console"]))
+            if spec.state == "paused":
+                plan.add("pause VM %s" % spec.name, firecracker.curl(sock, firecracker.pause_call()))
+        else:
+            plan.result["pid"] = current["pid"]
+            if spec.state == "running" and paused:
+                plan.add("resume VM %s" % spec.name, firecracker.curl(sock, firecracker.resume_call()))
+            elif spec.state == "paused" and not paused:
+                plan.add("pause VM %s" % spec.name, firecracker.curl(sock, firecracker.pause_call()))
+    elif running:
+        if paused:
+            plan.add("resume VM %s so it can shut down" % spec.name, firecracker.curl(sock, firecracker.resume_call()))
+        plan.add("stop VM %s (pid %d)" % (spec.name, current["pid"]),
+                 firecracker.stop_command(applied, sock, current["pid"], spec.stop_timeout))
+    plan.result["security"] = {"jailer": opts.jailer, "seccomp": opts.seccomp_filter or "default"}
+    return plan
+
+
+def _firecracker_remove(plan: Plan, facts: Mapping[str, Any], name: str, current: Mapping[str, Any]) -> None:
+    applied = current["applied"] or {}
+    opts = _fc_opts(applied)
+    if current["pid"]:
+        plan.add("stop VM %s (pid %d)" % (name, current["pid"]), firecracker.kill_command(current["pid"]))
+    net = applied.get("network")
+    if net:
+        _release_network(plan, facts, name, net)
+    if opts.jailer:
+        jail_dir = "%s/firecracker/%s" % (opts.chroot_base, opts.jailer_id or name)
+        plan.add("remove the jailer chroot %s" % jail_dir, "rm -rf %s" % quote(jail_dir))

@@ -92,6 +92,15 @@ options:
   tap:
     description: Name of the VM's TAP device; defaults to one derived from the state root and VM name.
     type: str
+  firecracker:
+    description:
+      - Options of the Firecracker backend (no Firecracker VM boots on the machines mvm is tested on; these are
+        held to Firecracker's API contract by the tests).
+      - C(api) (default true; false writes one C(--config-file) document and runs with C(--no-api), without pause
+        or snapshots), C(enable_pci), C(drives) (list of C(id), C(path), C(read_only)), C(vsock_cid) (3 or more),
+        C(jailer), C(jailer_id), C(uid), C(gid), C(chroot_base) (default C(/srv/jailer)), C(cgroup_version),
+        C(netns), C(seccomp_filter) (a custom filter; Firecracker's default otherwise), C(snapshot_type) (V(Full) or V(Diff)).
+    type: dict
   snapshot:
     description:
       - Name of a snapshot to start the VM from when it has to be created (a template snapshot).
@@ -210,6 +219,7 @@ def main():
             ports=dict(type="list", elements="raw"),
             tap=dict(type="str"),
             snapshot=dict(type="str"),
+            firecracker=dict(type="dict"),
             state_root=dict(type="path"),
         ),
         supports_check_mode=True,

@@ -1,0 +1,299 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mvm developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The Firecracker backend: API calls as data (held to the official swagger by the tests), rendered
+as curl commands over the API socket; or one --config-file document with --no-api.
+
+Lessons built in: the VMM writes its own pid (the wrapper shell writes $$ and execs firecracker, never
+`sudo ... & echo $!`); --enable-pci only when asked; the jailer's chroot is
+<chroot_base>/<exec-file-name>/<id>/root and API paths are the in-chroot ones; SendCtrlAltDel only on
+x86_64 (aarch64 goes straight to the timeout path).
+"""
+from __future__ import absolute_import, division, print_function, annotations
+
+__metaclass__ = type
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from ansible_collections.mvm.microvm.plugins.module_utils import validate
+from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
+from ansible_collections.mvm.microvm.plugins.module_utils.shell import join, quote, write_file
+
+MIN_MEMORY_MIB = 128
+MAX_VCPUS = 32
+_JAILER_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+BOOT_ARGS = "console=ttyS0 reboot=k panic=1 root=/dev/vda rw"
+OPTION_DEFAULTS = {"api": True, "enable_pci": False, "drives": [], "vsock_cid": None, "jailer": False,
+                   "jailer_id": None, "uid": 0, "gid": 0, "chroot_base": "/srv/jailer", "cgroup_version": 2,
+                   "netns": None, "seccomp_filter": None, "snapshot_type": "Full"}
+
+
+@dataclass(frozen=True)
+class Drive:
+    drive_id: str
+    path: str
+    read_only: bool
+
+
+@dataclass(frozen=True)
+class Options:
+    api: bool = True
+    enable_pci: bool = False
+    drives: Tuple[Drive, ...] = ()
+    vsock_cid: Optional[int] = None
+    jailer: bool = False
+    jailer_id: Optional[str] = None
+    uid: int = 0
+    gid: int = 0
+    chroot_base: str = "/srv/jailer"
+    cgroup_version: int = 2
+    netns: Optional[str] = None
+    seccomp_filter: Optional[str] = None
+    snapshot_type: str = "Full"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One API request: method, path, JSON body."""
+
+    method: str
+    path: str
+    body: Dict[str, Any] = field(default_factory=dict)
+
+
+def options(value: Any) -> Options:
+    """The `firecracker:` dict of the vm operation, validated field by field."""
+    given = dict(value or {})
+    unknown = sorted(set(given) - set(OPTION_DEFAULTS))
+    if unknown:
+        raise SpecError("firecracker." + unknown[0], "unknown option; accepted: %s" % ", ".join(sorted(OPTION_DEFAULTS)))
+    p = dict(OPTION_DEFAULTS, **{k: v for k, v in given.items() if v is not None})
+    drives = []
+    for index, d in enumerate(p["drives"] or []):
+        where = "firecracker.drives[%d]" % index
+        if not isinstance(d, Mapping):
+            raise SpecError(where, "expected {id, path, read_only}; got %r" % (d,))
+        drives.append(Drive(validate.name(where + ".id", d.get("id")), str(validate.abs_path(where + ".path", d.get("path"))),
+                            bool(d.get("read_only", False))))
+    cid = p["vsock_cid"]
+    if cid is not None:
+        cid = validate.integer("firecracker.vsock_cid", cid, 3, 2 ** 32 - 1)
+    jailer_id = p["jailer_id"]
+    if jailer_id is not None and not _JAILER_ID.match(str(jailer_id)):
+        raise SpecError("firecracker.jailer_id", "expected 1 to 64 letters, digits or '-' (what the jailer accepts); "
+                                                 "got %r" % (jailer_id,))
+    return Options(
+        api=bool(p["api"]), enable_pci=bool(p["enable_pci"]), drives=tuple(drives), vsock_cid=cid,
+        jailer=bool(p["jailer"]), jailer_id=jailer_id,
+        uid=validate.integer("firecracker.uid", p["uid"], 0, 2 ** 32 - 1),
+        gid=validate.integer("firecracker.gid", p["gid"], 0, 2 ** 32 - 1),
+        chroot_base=str(validate.abs_path("firecracker.chroot_base", p["chroot_base"])),
+        cgroup_version=validate.integer("firecracker.cgroup_version", p["cgroup_version"], 1, 2),
+        netns=validate.abs_path("firecracker.netns", p["netns"], optional=True),
+        seccomp_filter=validate.abs_path("firecracker.seccomp_filter", p["seccomp_filter"], optional=True),
+        snapshot_type=validate.choice("firecracker.snapshot_type", p["snapshot_type"], ("Full", "Diff")),
+    )
+
+
+def check_machine(applied: Mapping[str, Any], opts: Options) -> None:
+    """What Firecracker refuses, refused here first (with the field the user wrote)."""
+    cpus = applied["cpus"]
+    if cpus < 1 or cpus > MAX_VCPUS:
+        raise SpecError("cpus", "Firecracker takes 1 to %d vCPUs; got %d" % (MAX_VCPUS, cpus))
+    if cpus > 1 and cpus % 2:
+        raise SpecError("cpus", "Firecracker takes 1 or an even number of vCPUs; got %d" % cpus)
+    if applied["memory_mib"] < MIN_MEMORY_MIB:
+        raise SpecError("memory", "Firecracker needs at least %d MiB; got %d" % (MIN_MEMORY_MIB, applied["memory_mib"]))
+    jailer_id = opts.jailer_id or applied["name"]
+    if opts.jailer and not _JAILER_ID.match(jailer_id):
+        raise SpecError("firecracker.jailer_id", "the VM name %r is not a valid jailer id (letters, digits, '-'); "
+                                                 "give firecracker.jailer_id" % jailer_id)
+
+
+# ---- layout ------------------------------------------------------------------------------------------
+
+def layout(vm_dir: str, applied: Mapping[str, Any], opts: Options) -> Dict[str, str]:
+    """Host paths, and the paths the VMM sees (in-chroot ones under the jailer)."""
+    if opts.jailer:
+        jail = "%s/firecracker/%s/root" % (opts.chroot_base, opts.jailer_id or applied["name"])
+        return {"jail": jail, "socket": jail + "/run/firecracker.socket", "api_socket": "/run/firecracker.socket",
+                "pid": jail + "/firecracker.pid", "kernel": "/vmlinux", "initrd": "/initrd.img",
+                "rootfs": "/rootfs.ext4", "log": "/firecracker.log", "host_log": jail + "/firecracker.log",
+                "vsock": "/v.sock", "config": jail + "/vm-config.json", "api_config": "/vm-config.json",
+                "console": vm_dir + "/console.log"}
+    return {"jail": "", "socket": vm_dir + "/api.sock", "api_socket": vm_dir + "/api.sock", "pid": vm_dir + "/pid",
+            "kernel": applied["kernel"], "initrd": applied.get("initrd") or "", "rootfs": vm_dir + "/disk.ext4",
+            "log": vm_dir + "/firecracker.log", "host_log": vm_dir + "/firecracker.log", "vsock": vm_dir + "/v.sock",
+            "config": vm_dir + "/vm-config.json", "api_config": vm_dir + "/vm-config.json",
+            "console": vm_dir + "/console.log"}
+
+
+def boot_args(applied: Mapping[str, Any], opts: Options) -> str:
+    args = BOOT_ARGS + ("" if opts.enable_pci else " pci=off") + " mvm.hostname=%s" % applied["hostname"]
+    net = applied.get("network")
+    if net:
+        args += " mvm.ip=%s/%s mvm.gw=%s" % (net["ip"], net["prefix"], net["gateway"])
+    if applied.get("kernel_args"):
+        args += " " + applied["kernel_args"]
+    return args
+
+
+# ---- API calls ---------------------------------------------------------------------------------------
+
+def boot_calls(applied: Mapping[str, Any], opts: Options, paths: Mapping[str, str]) -> List[Call]:
+    """Pre-boot configuration in the order the API allows, then InstanceStart."""
+    boot = {"kernel_image_path": paths["kernel"], "boot_args": boot_args(applied, opts)}
+    if applied.get("initrd"):
+        boot["initrd_path"] = paths["initrd"]
+    calls = [
+        Call("PUT", "/logger", {"log_path": paths["log"], "level": "Info"}),
+        Call("PUT", "/boot-source", boot),
+        Call("PUT", "/machine-config", {"vcpu_count": applied["cpus"], "mem_size_mib": applied["memory_mib"],
+                                        "smt": False}),
+        Call("PUT", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": paths["rootfs"], "is_root_device": True,
+                                       "is_read_only": False}),
+    ]
+    for d in opts.drives:
+        calls.append(Call("PUT", "/drives/" + d.drive_id, {"drive_id": d.drive_id, "path_on_host": _in_jail(d.path, opts),
+                                                           "is_root_device": False, "is_read_only": d.read_only}))
+    net = applied.get("network")
+    if net:
+        calls.append(Call("PUT", "/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": net["tap"],
+                                                              "guest_mac": net["mac"]}))
+    if opts.vsock_cid:
+        calls.append(Call("PUT", "/vsock", {"guest_cid": opts.vsock_cid, "uds_path": paths["vsock"]}))
+    calls.append(Call("PUT", "/actions", {"action_type": "InstanceStart"}))
+    return calls
+
+
+def config_document(applied: Mapping[str, Any], opts: Options, paths: Mapping[str, str]) -> Dict[str, Any]:
+    """The --config-file document: GET /vm/config's schema, with hyphenated top-level keys."""
+    keys = {"/logger": "logger", "/boot-source": "boot-source", "/machine-config": "machine-config",
+            "/vsock": "vsock"}
+    doc = {"drives": [], "network-interfaces": []}  # type: Dict[str, Any]
+    for call in boot_calls(applied, opts, paths):
+        if call.path in keys:
+            doc[keys[call.path]] = call.body
+        elif call.path.startswith("/drives/"):
+            doc["drives"].append(call.body)
+        elif call.path.startswith("/network-interfaces/"):
+            doc["network-interfaces"].append(call.body)
+    return doc
+
+
+def pause_call() -> Call:
+    return Call("PATCH", "/vm", {"state": "Paused"})
+
+
+def resume_call() -> Call:
+    return Call("PATCH", "/vm", {"state": "Resumed"})
+
+
+def snapshot_create_call(snapshot_path: str, mem_path: str, snapshot_type: str = "Full") -> Call:
+    return Call("PUT", "/snapshot/create", {"snapshot_type": snapshot_type, "snapshot_path": snapshot_path,
+                                            "mem_file_path": mem_path})
+
+
+def snapshot_load_call(snapshot_path: str, mem_path: str, applied: Mapping[str, Any], version: str,
+                       vsock_path: Optional[str] = None) -> Call:
+    """Load on a fresh process; network_overrides give the restored VM its own TAP (vsock_override needs 1.16)."""
+    body = {"snapshot_path": snapshot_path, "mem_backend": {"backend_type": "File", "backend_path": mem_path},
+            "resume_vm": True}  # type: Dict[str, Any]
+    net = applied.get("network")
+    if net:
+        body["network_overrides"] = [{"iface_id": "eth0", "host_dev_name": net["tap"]}]
+    if vsock_path and _version_at_least(version, (1, 16)):
+        body["vsock_override"] = {"uds_path": vsock_path}
+    return Call("PUT", "/snapshot/load", body)
+
+
+def _version_at_least(version: str, wanted: Tuple[int, int]) -> bool:
+    try:
+        major, minor = (int(x) for x in str(version).split(".")[:2])
+    except ValueError:
+        return False
+    return (major, minor) >= wanted
+
+
+def _in_jail(path: str, opts: Options) -> str:
+    return "/" + path.rsplit("/", 1)[-1] if opts.jailer else path
+
+
+# ---- commands ----------------------------------------------------------------------------------------
+
+def curl(socket_path: str, call: Call) -> str:
+    """One API call over the unix socket; fails on an HTTP error and prints Firecracker's fault message."""
+    argv = ["curl", "--unix-socket", socket_path, "-sS", "--fail-with-body", "-X", call.method,
+            "http://localhost" + call.path]
+    if call.body:
+        argv += ["-H", "Content-Type: application/json", "-d", json.dumps(call.body, sort_keys=True)]
+    return join(argv)
+
+
+def start_command(applied: Mapping[str, Any], opts: Options, vm_dir: str, paths: Mapping[str, str],
+                  binaries: Mapping[str, str]) -> str:
+    """Start the VMM so that its own pid lands in the pid file: the wrapper writes $$, then execs it."""
+    fc_args = ["--api-sock", paths["api_socket"]] if opts.api else ["--no-api", "--config-file", paths["api_config"]]
+    if opts.enable_pci:
+        fc_args.append("--enable-pci")
+    if opts.seccomp_filter:
+        fc_args += ["--seccomp-filter", _in_jail(opts.seccomp_filter, opts)]
+    if opts.jailer:
+        argv = [binaries["jailer"], "--id", opts.jailer_id or applied["name"], "--exec-file", binaries["firecracker"],
+                "--uid", str(opts.uid), "--gid", str(opts.gid), "--chroot-base-dir", opts.chroot_base,
+                "--cgroup-version", str(opts.cgroup_version)]
+        if opts.netns:
+            argv += ["--netns", opts.netns]
+        # The jailer execs firecracker itself and writes <exec-file-name>.pid in the chroot.
+        launch = "setsid %s -- %s" % (join(argv), join(fc_args))
+    else:
+        # $0 is the pid file; $$ is this shell, which becomes firecracker by exec: the VMM's own pid.
+        launch = "setsid sh -c %s %s" % (
+            quote('echo $$ > "$0.tmp" && mv "$0.tmp" "$0" && exec "$@"'),
+            join([paths["pid"], binaries["firecracker"]] + fc_args))
+    return "cd %s && %s </dev/null >%s 2>&1 &" % (quote(vm_dir), launch, quote(paths["console"]))
+
+
+def wait_socket_command(socket_path: str, pidfile: str, timeout: float) -> str:
+    return ("i=0; while [ ! -S %(s)s ]; do i=$((i+1)); if [ $i -gt %(t)d ]; then "
+            "echo 'the Firecracker API socket did not appear' >&2; exit 1; fi; sleep 0.05; done; [ -s %(p)s ]") % {
+        "s": quote(socket_path), "p": quote(pidfile), "t": int(timeout * 20)}
+
+
+def jail_steps(applied: Mapping[str, Any], opts: Options, vm_dir: str, paths: Mapping[str, str]) -> List[Tuple[str, str]]:
+    """Files the jailed VMM needs, hard-linked (or copied) into the chroot, owned by its uid/gid."""
+    jail = paths["jail"]
+    pairs = [(applied["kernel"], jail + "/vmlinux"), (vm_dir + "/disk.ext4", jail + "/rootfs.ext4")]
+    if applied.get("initrd"):
+        pairs.append((applied["initrd"], jail + "/initrd.img"))
+    pairs += [(d.path, jail + "/" + d.path.rsplit("/", 1)[-1]) for d in opts.drives]
+    if opts.seccomp_filter:
+        pairs.append((opts.seccomp_filter, jail + "/" + opts.seccomp_filter.rsplit("/", 1)[-1]))
+    link = " && ".join("{ ln -f %s %s 2>/dev/null || cp %s %s; }" % (quote(a), quote(b), quote(a), quote(b))
+                       for a, b in pairs)
+    owned = " ".join(quote(b) for _a, b in pairs)
+    return [("prepare the jailer chroot %s" % jail, "mkdir -p %s/run && %s && chown %d:%d %s" % (
+        quote(jail), link, opts.uid, opts.gid, owned))]
+
+
+def config_file_step(applied: Mapping[str, Any], opts: Options, paths: Mapping[str, str]) -> Tuple[str, str]:
+    return ("write the Firecracker config file", write_file(paths["config"], json.dumps(
+        config_document(applied, opts, paths), sort_keys=True, indent=1)))
+
+
+def stop_command(applied: Mapping[str, Any], socket_path: str, pid: Any, timeout: float) -> str:
+    """x86_64: SendCtrlAltDel, then SIGKILL after the timeout; aarch64 has no CtrlAltDel: SIGTERM, then SIGKILL."""
+    if applied["arch"] == "x86_64":
+        ask = curl(socket_path, Call("PUT", "/actions", {"action_type": "SendCtrlAltDel"})) + " >/dev/null 2>&1"
+    else:
+        ask = "kill -TERM %s 2>/dev/null" % pid
+    return ("%s; i=0; while kill -0 %s 2>/dev/null; do i=$((i+1)); "
+            "if [ $i -gt %d ]; then kill -9 %s 2>/dev/null; fi; sleep 0.1; done") % (ask, pid, int(timeout * 10), pid)
+
+
+def kill_command(pid: Any) -> str:
+    return "kill -9 %s 2>/dev/null; i=0; while kill -0 %s 2>/dev/null && [ $i -lt 50 ]; do i=$((i+1)); sleep 0.1; done" % (
+        pid, pid)

@@ -1,0 +1,203 @@
+"""Firecracker: every request body and config document held to the official swagger (v1.14.1 and v1.16.1,
+strictly: no key the contract does not define), request order, the curl client against a double that
+answers as the swagger says, and planner tests three ways on x86_64 and aarch64.
+
+No Firecracker VM boots on this machine: KVM here is PVM only and the firecracker binary is absent."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.mvm.microvm.plugins.module_utils import firecracker
+from tests.conftest import need_contracts
+from tests.support import frontends
+from tests.support.probes import HOSTS, applied, image_lines
+
+IMG = "0123456789abcdef"
+NET = {"name": "br0", "ip": "10.77.0.2", "prefix": 24, "gateway": "10.77.0.1", "mac": "02:00:00:00:00:02",
+       "tap": "mvmtap", "slot": 2}
+
+
+@pytest.fixture(params=("1.14.1", "1.16.1"))
+def contract(request):
+    need_contracts()
+    from tests.support.firecracker_contract import Contract
+
+    return Contract(request.param)
+
+
+def machine(arch: str = "x86_64", **extra) -> dict:
+    return dict(applied("web", image_id=IMG, arch=arch, backend="firecracker", accel="kvm",
+                        kernel="/srv/mvm/images/default/vmlinux"), **extra)
+
+
+OPTION_SETS = [
+    {},
+    {"vsock_cid": 3, "drives": [{"id": "data", "path": "/srv/data.ext4", "read_only": True}], "enable_pci": True},
+    {"jailer": True, "jailer_id": "web-1", "uid": 1000, "gid": 1000, "seccomp_filter": "/etc/fc-seccomp.bpf"},
+]
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "aarch64"])
+@pytest.mark.parametrize("opts", OPTION_SETS, ids=["plain", "vsock-drives-pci", "jailer"])
+def test_boot_calls_follow_the_contract(contract, arch: str, opts: dict) -> None:
+    o = firecracker.options(opts)
+    spec = machine(arch, network=NET)
+    paths = firecracker.layout("/srv/mvm/vms/web", spec, o)
+    calls = firecracker.boot_calls(spec, o, paths)
+    for call in calls:
+        assert contract.check_call(call.method, call.path, call.body) == [], call
+    assert calls[-1].body == {"action_type": "InstanceStart"}
+    assert all(c.path != "/actions" for c in calls[:-1])  # pre-boot configuration all comes first
+    assert calls[0].path == "/logger"
+    boot = [c for c in calls if c.path == "/boot-source"][0].body
+    assert ("pci=off" in boot["boot_args"]) is not bool(opts.get("enable_pci"))
+    if o.jailer:
+        assert paths["jail"] == "/srv/jailer/firecracker/web-1/root"
+        assert boot["kernel_image_path"] == "/vmlinux"  # in-chroot paths
+        assert paths["socket"] == "/srv/jailer/firecracker/web-1/root/run/firecracker.socket"
+
+
+def test_config_file_document_follows_the_contract(contract) -> None:
+    o = firecracker.options({"api": False, "vsock_cid": 7})
+    spec = machine(network=NET)
+    doc = firecracker.config_document(spec, o, firecracker.layout("/srv/mvm/vms/web", spec, o))
+    assert contract.errors("#/definitions/FullVmConfiguration", doc) == []
+    assert set(doc) == {"logger", "boot-source", "machine-config", "drives", "network-interfaces", "vsock"}
+
+
+def test_pause_snapshot_and_load_follow_the_contract(contract) -> None:
+    spec = machine(network=NET)
+    calls = [firecracker.pause_call(), firecracker.snapshot_create_call("/s/vm.snap", "/s/mem", "Diff"),
+             firecracker.resume_call(),
+             firecracker.snapshot_load_call("/s/vm.snap", "/s/mem", spec, contract.version, "/v.sock")]
+    for call in calls:
+        assert contract.check_call(call.method, call.path, call.body) == [], call
+    load = calls[-1].body
+    assert load["network_overrides"] == [{"iface_id": "eth0", "host_dev_name": "mvmtap"}]
+    assert ("vsock_override" in load) is (contract.version >= "1.16")
+
+
+def test_strict_contract_catches_unknown_keys(contract) -> None:
+    assert contract.check_call("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 128, "gpus": 1})
+    assert contract.check_call("PUT", "/machine-config", {"vcpu_count": "two", "mem_size_mib": 128})
+    if contract.version == "1.14.1":
+        assert contract.check_call("PUT", "/snapshot/load", {"snapshot_path": "/s", "vsock_override": {"uds_path": "/v"}})
+
+
+def test_curl_client_against_the_double(contract) -> None:
+    """The rendered curl commands, run for real against a unix-socket server that answers as the swagger says."""
+    from tests.support.firecracker_contract import Double
+
+    with tempfile.TemporaryDirectory() as tmp:
+        sock = str(Path(tmp) / "api.sock")
+        double = Double(sock, contract)
+        try:
+            spec = machine(network=NET)
+            o = firecracker.options({"vsock_cid": 5})
+            for call in firecracker.boot_calls(spec, o, firecracker.layout(tmp, spec, o)) + [
+                    firecracker.pause_call(), firecracker.snapshot_create_call(tmp + "/snap", tmp + "/mem"),
+                    firecracker.resume_call()]:
+                proc = subprocess.run(["sh", "-c", firecracker.curl(sock, call)], capture_output=True, text=True)
+                assert proc.returncode == 0, proc.stdout + proc.stderr
+            assert double.state == "Running"
+            assert [p for _m, p, _b in double.requests][:2] == ["/logger", "/boot-source"]
+            bad = firecracker.Call("PUT", "/machine-config", {"vcpu_count": "two", "mem_size_mib": 128})
+            proc = subprocess.run(["sh", "-c", firecracker.curl(sock, bad)], capture_output=True, text=True)
+            assert proc.returncode != 0 and "fault_message" in proc.stdout
+        finally:
+            double.close()
+
+
+# ---- planner, three ways -------------------------------------------------------------------------------
+
+FC_HOST = HOSTS["linux-x86_64-kvm-firecracker"].replace("host\tuid\t501", "host\tuid\t0")
+FC_ARM = HOSTS["linux-aarch64-kvm-firecracker"]
+VM = {"name": "web", "image": "default", "backend": "firecracker"}
+
+
+def fc_image() -> str:
+    return image_lines("default", IMG)
+
+
+def running_line(name: str, spec: dict, pid: int = 4242, status: str = "") -> str:
+    text = f"vm\t{name}\tdir\t/srv/mvm/vms/{name}\nvm\t{name}\tpid\t{pid}\n"
+    text += f"vm\t{name}\tspec\t" + json.dumps(spec, sort_keys=True, separators=(",", ":")) + "\n"
+    return text + (f"vm\t{name}\tstatus\t{status}\n" if status else "")
+
+
+def planned(params: dict, facts: str) -> list[str]:
+    return frontends.three_ways("vm", params, facts)
+
+
+def test_start_writes_own_pid_and_configures_through_the_api() -> None:
+    commands = planned(VM, FC_HOST + fc_image())
+    start = [c for c in commands if "setsid" in c][0]
+    assert "echo $$ >" in start and 'exec "$@"' in start and "echo $!" not in start and "sudo" not in start
+    assert "--enable-pci" not in start
+    calls = [c for c in commands if c.startswith("curl --unix-socket")]
+    assert "http://localhost/logger" in calls[0] and "InstanceStart" in calls[-1]
+    assert "/srv/mvm/images/default/vmlinux" in " ".join(calls)  # the ELF kernel on x86_64
+
+
+def test_converged_vm_is_left_alone_then_stopped_per_arch() -> None:
+    spec = frontends.engine("vm", VM, frontends.Recording(FC_HOST + fc_image())).after["spec"]
+    facts = FC_HOST + fc_image() + running_line("web", spec)
+    assert planned(VM, facts) == []
+    stop = planned(dict(VM, state="stopped"), facts)
+    assert len(stop) == 1 and "SendCtrlAltDel" in stop[0] and "kill -9 4242" in stop[0]
+    arm_spec = frontends.engine("vm", VM, frontends.Recording(FC_ARM + fc_image())).after["spec"]
+    arm_stop = planned(dict(VM, state="stopped"), FC_ARM + fc_image() + running_line("web", arm_spec))
+    assert "SendCtrlAltDel" not in arm_stop[0] and "kill -TERM 4242" in arm_stop[0]
+
+
+def test_pause_drift_and_absent() -> None:
+    spec = frontends.engine("vm", VM, frontends.Recording(FC_HOST + fc_image())).after["spec"]
+    facts = FC_HOST + fc_image() + running_line("web", spec)
+    pause = planned(dict(VM, state="paused"), facts)
+    assert len(pause) == 1 and '"state": "Paused"' in pause[0] and "-X PATCH" in pause[0]
+    drift = planned(dict(VM, memory=512), facts)
+    assert drift[0].startswith("kill -9 4242") and any('"mem_size_mib": 512' in c for c in drift)
+    gone = planned({"name": "web", "state": "absent"}, facts)
+    assert gone[0].startswith("kill -9 4242") and gone[-1].startswith("rm -rf /srv/mvm/vms/web")
+
+
+def test_jailer_layout_and_removal() -> None:
+    params = dict(VM, firecracker={"jailer": True, "jailer_id": "web-1", "uid": 1000, "gid": 1000})
+    commands = planned(params, FC_HOST + fc_image())
+    text = "\n".join(commands)
+    assert "--chroot-base-dir /srv/jailer" in text and "--exec-file /usr/bin/firecracker" in text
+    assert "mkdir -p /srv/jailer/firecracker/web-1/root/run" in text and "chown 1000:1000" in text
+    assert "--unix-socket /srv/jailer/firecracker/web-1/root/run/firecracker.socket" in text
+    assert '"kernel_image_path": "/vmlinux"' in text
+
+
+def test_config_file_mode_runs_without_api() -> None:
+    commands = planned(dict(VM, firecracker={"api": False}), FC_HOST + fc_image())
+    text = "\n".join(commands)
+    assert "--no-api --config-file /srv/mvm/vms/web/vm-config.json" in text and "curl" not in text
+
+
+BAD = [
+    ({"cpus": 0}, "cpus"), ({"cpus": 33}, "cpus"), ({"cpus": 3}, "cpus"), ({"memory": 64}, "memory"),
+    ({"firecracker": {"vsock_cid": 2}}, "firecracker.vsock_cid"),
+    ({"image": None, "kernel": "vmlinux", "rootfs": "/r.ext4"}, "kernel"),
+    ({"firecracker": {"jailer": True, "jailer_id": "bad_id!"}}, "firecracker.jailer_id"),
+    ({"firecracker": {"bogus": 1}}, "firecracker.bogus"),
+]
+
+
+@pytest.mark.parametrize("change,field", BAD, ids=[f for _c, f in BAD])
+def test_bad_firecracker_input(change: dict, field: str) -> None:
+    params = {k: v for k, v in dict(VM, **change).items() if v is not None}
+    rec = frontends.Recording(FC_HOST + fc_image())
+    result = frontends.ansible("vm", params, rec, check_mode=False)
+    assert result.failed and result.result["msg"].startswith(field + ":"), result.result["msg"]
+    assert all("probe_version" in c for c in rec.commands)
+    with pytest.raises(Exception, match="^%s: " % field.replace(".", r"\.")):
+        frontends.pyinfra("vm", params, frontends.Recording(FC_HOST + fc_image()))
