@@ -14,6 +14,7 @@ from pyinfra.api import OperationError, OperationValueError, operation
 from ansible_collections.mvm.microvm.plugins.module_utils import network as net_engine
 from ansible_collections.mvm.microvm.plugins.module_utils import ops, spec
 from ansible_collections.mvm.microvm.plugins.module_utils import snapshot as snap_engine
+from ansible_collections.mvm.microvm.plugins.module_utils import install as install_engine
 from ansible_collections.mvm.microvm.plugins.module_utils import template as template_engine
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError, SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan
@@ -397,3 +398,38 @@ def vm_template(
         raise _plan_errors(exc)
     _remember("snapshots", desired["name"], meta if desired["state"] == "present" else {})
     yield from _emit(plan, "template %s is %s" % (desired["name"], desired["state"]))
+
+
+def _install_params(present: bool, **kwargs: Any) -> Dict[str, Any]:
+    return _given(state="present" if present else "absent", **kwargs)
+
+
+@_validated_early(_install_params, install_engine.install_spec)
+def firecracker_install(
+    version: Optional[str] = None,
+    sha256: Optional[str] = None,
+    arch: Optional[str] = None,
+    url: Optional[str] = None,
+    src: Optional[str] = None,
+    bin_dir: Optional[str] = None,
+    present: bool = True,
+    state_root: Optional[str] = None,
+):
+    """
+    Install a pinned Firecracker release (firecracker and jailer), checksum verified, idempotent by version.
+
+    + version: release version, ``1.14.1``
+    + sha256: SHA-256 of the release tarball (required for downloads)
+    + arch: ``x86_64`` or ``aarch64`` (default: the host's)
+    + url: release URL template with ``{version}`` and ``{arch}`` (default: the GitHub release)
+    + src: a local release tarball or binary on the host, instead of a download
+    + bin_dir: where the binaries go (default ``/usr/local/bin``)
+    + present: whether Firecracker should be installed
+    + state_root: mvm state directory on the host (holds the install record)
+    """
+    params = _install_params(**locals())
+    try:
+        desired, plan = ops.install_plan(params, _gather_host, _gather_paths)
+    except MvmError as exc:
+        raise _plan_errors(exc)
+    yield from _emit(plan, "firecracker %s is %s" % (desired.version, desired.state))

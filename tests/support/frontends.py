@@ -52,6 +52,7 @@ def engine(kind: str, params: dict[str, Any], rec: Recording, pending: dict | No
         "port_forward": lambda: ops.forward_plan(params, gather_host, pending)[1],
         "snapshot": lambda: ops.snapshot_plan(params, gather_host, gather_paths, pending)[1],
         "template": lambda: ops.template_plan(params, gather_host, gather_paths, pending)[1],
+        "firecracker_install": lambda: ops.install_plan(params, gather_host, gather_paths)[1],
     }
     return planners[kind]()
 
@@ -70,7 +71,8 @@ def three_ways(kind: str, params: dict[str, Any], facts: str, files: dict[str, s
 
 
 ANSIBLE_MODULES = {"vm": "vm", "image": "rootfs", "facts": "facts", "bridge": "bridge", "tap": "tap",
-                   "port_forward": "port_forward", "snapshot": "snapshot", "template": "vm_template"}
+                   "port_forward": "port_forward", "snapshot": "snapshot", "template": "vm_template",
+                   "firecracker_install": "firecracker_install"}
 
 
 def ansible(kind: str, params: dict[str, Any], rec: Recording, check_mode: bool = True) -> ModuleExit:
@@ -118,11 +120,11 @@ class FakeHost:
 
 # How each pyinfra operation names the resource (pyinfra keeps `name=` for the operation's label).
 PYINFRA_NAME = {"vm": "vm", "image": "image", "bridge": "bridge", "tap": "tap", "port_forward": None,
-                "snapshot": "snapshot", "template": "template"}
+                "snapshot": "snapshot", "template": "template", "firecracker_install": None}
 PYINFRA_OPS = {"vm": "vm", "image": "rootfs", "bridge": "bridge", "tap": "tap", "port_forward": "port_forward",
-               "snapshot": "snapshot", "template": "vm_template"}
+               "snapshot": "snapshot", "template": "vm_template", "firecracker_install": "firecracker_install"}
 # Operations whose pyinfra form says present=True/False instead of state=.
-PYINFRA_PRESENT = ("image", "bridge", "tap", "port_forward", "template")
+PYINFRA_PRESENT = ("image", "bridge", "tap", "port_forward", "template", "firecracker_install")
 
 
 def pyinfra_kwargs(kind: str, params: dict[str, Any]) -> dict[str, Any]:

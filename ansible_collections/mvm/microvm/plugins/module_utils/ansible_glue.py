@@ -116,6 +116,16 @@ def run_template(module: Any) -> None:
     _finish(module, plan, {"template": plan.result})
 
 
+def run_install(module: Any) -> None:
+    gather_host, gather_paths = ops.run_probe(_runner(module))
+    try:
+        _desired, plan = ops.install_plan(_params(module), gather_host, gather_paths)
+    except (MvmError, RuntimeError) as exc:
+        _fail(module, exc)
+        return
+    _finish(module, plan, {"firecracker": plan.result})
+
+
 def run_facts(module: Any) -> None:
     gather_host, _gather_paths = ops.run_probe(_runner(module))
     try:

@@ -12,7 +12,7 @@ __metaclass__ = type
 
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
-from ansible_collections.mvm.microvm.plugins.module_utils import backends, doctor, image, network, probe, snapshot, spec, template, vm
+from ansible_collections.mvm.microvm.plugins.module_utils import backends, doctor, image, install, network, probe, snapshot, spec, template, vm
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan
 
@@ -103,6 +103,13 @@ def template_plan(params: Mapping[str, Any], gather_host: GatherHost, gather_pat
     shas = gather_paths(wanted) if wanted and desired["state"] == "present" else {}
     plan = template.plan_template(desired, facts, shas, pending)
     return desired, plan, dict((plan.after or {}).get("snapshot") or {})
+
+
+def install_plan(params: Mapping[str, Any], gather_host: GatherHost,
+                 gather_paths: GatherPaths) -> Tuple[install.InstallSpec, Plan]:
+    desired = install.install_spec(params)
+    facts = gather_host(desired.state_root)
+    return desired, install.plan_install(desired, facts, gather_paths(install.binaries(desired)))
 
 
 def restore_params(meta: Mapping[str, Any], desired: snapshot.SnapshotSpec) -> Dict[str, Any]:

@@ -113,6 +113,7 @@ for l in "$r"/networks/*/leases/*; do
   [ -f "$l" ] && printf 'lease\t%%s\t%%s\t%%s\n' "$(basename "$(dirname "$(dirname "$l")")")" "$(basename "$l")" "$(cat "$l")"
 done
 [ -f "$r/networks/.ip_forward" ] && t ip_forward_saved "$(cat "$r/networks/.ip_forward")"
+[ -f "$r/firecracker-install.json" ] && t fc_installed "$(cat "$r/firecracker-install.json")"
 for a in "$r"/artifacts/*/; do
   [ -f "$a/manifest.json" ] && printf 'artifact\t%%s\tdir\t%%s\n' "$(basename "$a")" "${a%%/}"
 done
@@ -424,6 +425,8 @@ def parse_host(output: str) -> Dict[str, Any]:
 
     facts["vms"].update(apple_container.parse_list(apple["acl"], facts["state_root"], warnings))
     facts["apple_container_images"] = apple_container.parse_images(apple["aimg"])
+    installed = one("fc_installed")
+    facts["firecracker_install"] = _json_or_none(installed, warnings, "firecracker install record") if installed else None
     facts["snapshots"] = {}
     for name, text in sorted(snapshots.items()):
         meta = _json_or_none(text, warnings, "metadata of snapshot %s" % name)
