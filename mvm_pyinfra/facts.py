@@ -6,7 +6,12 @@ from typing import Any, Sequence
 
 from pyinfra.api import FactBase
 
+from ansible_collections.mvm.microvm.plugins.module_utils import lima as lima_engine
 from ansible_collections.mvm.microvm.plugins.module_utils import ops, probe
+
+
+def _maybe_in_lima(command: str, lima: str | None) -> str:
+    return lima_engine.in_lima(lima, command) if lima else command
 
 
 class MvmHost(FactBase):
@@ -15,13 +20,14 @@ class MvmHost(FactBase):
     docker, backend selection with reasons, microVMs and images under the state root.
 
     + state_root: mvm state directory (default ``/var/lib/mvm`` for root, else ``$XDG_STATE_HOME/mvm``)
+    + lima: read the facts inside this Lima instance instead of on the host
 
     Returns the same structure as the Ansible module ``mvm.microvm.facts`` puts in
     ``ansible_facts.mvm``.
     """
 
-    def command(self, state_root: str | None = None) -> str:
-        return probe.host_probe(state_root)
+    def command(self, state_root: str | None = None, lima: str | None = None) -> str:
+        return _maybe_in_lima(probe.host_probe(state_root), lima)
 
     def process(self, output: Sequence[str]) -> dict[str, Any]:
         return ops.host_report(probe.parse_host("\n".join(output)))
@@ -49,8 +55,8 @@ class MvmPaths(FactBase):
     + paths: absolute paths to look at
     """
 
-    def command(self, paths: Sequence[str]) -> str:
-        return probe.paths_probe(paths)
+    def command(self, paths: Sequence[str], lima: str | None = None) -> str:
+        return _maybe_in_lima(probe.paths_probe(paths), lima)
 
     def process(self, output: Sequence[str]) -> dict[str, str]:
         return probe.parse_paths("\n".join(output))

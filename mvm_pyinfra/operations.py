@@ -15,6 +15,7 @@ from ansible_collections.mvm.microvm.plugins.module_utils import network as net_
 from ansible_collections.mvm.microvm.plugins.module_utils import ops, spec
 from ansible_collections.mvm.microvm.plugins.module_utils import snapshot as snap_engine
 from ansible_collections.mvm.microvm.plugins.module_utils import install as install_engine
+from ansible_collections.mvm.microvm.plugins.module_utils import lima as lima_engine
 from ansible_collections.mvm.microvm.plugins.module_utils import template as template_engine
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError, SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan
@@ -32,6 +33,12 @@ def _gather_host(state_root: Optional[str]) -> Dict[str, Any]:
 
 def _gather_paths(paths: Sequence[str]) -> Dict[str, str]:
     return host.get_fact(MvmPaths, paths=list(paths))
+
+
+def _gather_in(instance: str) -> Any:
+    """Fact gatherers inside a Lima instance (the probe wrapped for `limactl shell`)."""
+    return (lambda root: host.get_fact(MvmHost, state_root=root, lima=instance),
+            lambda paths: host.get_fact(MvmPaths, paths=list(paths), lima=instance))
 
 
 def _pending() -> Dict[str, Dict[str, Any]]:
@@ -163,6 +170,7 @@ def vm(
     tap: Optional[str] = None,
     snapshot: Optional[str] = None,
     firecracker: Optional[Dict[str, Any]] = None,
+    lima_instance: Optional[str] = None,
 ):
     """
     Run, stop or remove a microVM; recreate a running one whose applied spec differs.
@@ -188,6 +196,7 @@ def vm(
     + firecracker: Firecracker options: ``api``, ``enable_pci``, ``drives``, ``vsock_cid``, ``jailer``,
       ``jailer_id``, ``uid``, ``gid``, ``chroot_base``, ``cgroup_version``, ``netns``, ``seccomp_filter``,
       ``snapshot_type``
+    + lima_instance: Lima instance that runs the VM with ``backend="lima"`` (default ``mvm``)
 
     **Example:**
 
@@ -198,7 +207,7 @@ def vm(
     """
     params = _vm_params(**locals())
     try:
-        desired, plan = ops.vm_plan(params, _gather_host, _gather_paths, pending=_pending())
+        desired, plan = ops.vm_plan(params, _gather_host, _gather_paths, pending=_pending(), gather_in=_gather_in)
     except MvmError as exc:
         raise _plan_errors(exc)
     changes: Mapping[str, Any] = plan.result.get("changes") or {}
@@ -433,3 +442,45 @@ def firecracker_install(
     except MvmError as exc:
         raise _plan_errors(exc)
     yield from _emit(plan, "firecracker %s is %s" % (desired.version, desired.state))
+
+
+def _lima_params(instance: str, **kwargs: Any) -> Dict[str, Any]:
+    return _given(name=instance, **kwargs)
+
+
+@_validated_early(_lima_params, lima_engine.lima_spec)
+def lima_vm(
+    instance: str,
+    state: str = "running",
+    cpus: Optional[int] = None,
+    memory: Optional[Any] = None,
+    disk: Optional[int] = None,
+    arch: Optional[str] = None,
+    vm_type: Optional[str] = None,
+    nested_virtualization: Optional[bool] = None,
+    mounts: Optional[Sequence[Dict[str, Any]]] = None,
+    port_forwards: Optional[Sequence[Dict[str, Any]]] = None,
+    provision: Optional[Sequence[str]] = None,
+    image: Optional[str] = None,
+    allow_restart: Optional[bool] = None,
+    state_root: Optional[str] = None,
+):
+    """
+    Ensure a Lima VM: present, running, stopped or absent; lima.yaml edited in place (ruamel.yaml round trip).
+
+    + instance: Lima instance name
+    + state: ``present``, ``running`` (default), ``stopped`` or ``absent``
+    + cpus, memory, disk, arch, vm_type, nested_virtualization: the instance's machine
+    + mounts: list of ``{location, writable}``
+    + port_forwards: list of ``{guest_port, host_port}``
+    + provision: ``kvm_group``, ``firecracker``, ``nix``
+    + image: guest image location (default Ubuntu 24.04 cloud images)
+    + allow_restart: stop and start a running instance to apply cpus, memory or disk (else report it)
+    + state_root: mvm state directory on the host
+    """
+    params = _lima_params(**locals())
+    try:
+        desired, plan = ops.lima_plan(params, _gather_host)
+    except MvmError as exc:
+        raise _plan_errors(exc)
+    yield from _emit(plan, "Lima instance %s is %s" % (desired.name, desired.state))

@@ -53,6 +53,7 @@ def engine(kind: str, params: dict[str, Any], rec: Recording, pending: dict | No
         "snapshot": lambda: ops.snapshot_plan(params, gather_host, gather_paths, pending)[1],
         "template": lambda: ops.template_plan(params, gather_host, gather_paths, pending)[1],
         "firecracker_install": lambda: ops.install_plan(params, gather_host, gather_paths)[1],
+        "lima": lambda: ops.lima_plan(params, gather_host)[1],
     }
     return planners[kind]()
 
@@ -72,7 +73,7 @@ def three_ways(kind: str, params: dict[str, Any], facts: str, files: dict[str, s
 
 ANSIBLE_MODULES = {"vm": "vm", "image": "rootfs", "facts": "facts", "bridge": "bridge", "tap": "tap",
                    "port_forward": "port_forward", "snapshot": "snapshot", "template": "vm_template",
-                   "firecracker_install": "firecracker_install"}
+                   "firecracker_install": "firecracker_install", "lima": "lima_vm"}
 
 
 def ansible(kind: str, params: dict[str, Any], rec: Recording, check_mode: bool = True) -> ModuleExit:
@@ -120,9 +121,10 @@ class FakeHost:
 
 # How each pyinfra operation names the resource (pyinfra keeps `name=` for the operation's label).
 PYINFRA_NAME = {"vm": "vm", "image": "image", "bridge": "bridge", "tap": "tap", "port_forward": None,
-                "snapshot": "snapshot", "template": "template", "firecracker_install": None}
+                "snapshot": "snapshot", "template": "template", "firecracker_install": None, "lima": "instance"}
 PYINFRA_OPS = {"vm": "vm", "image": "rootfs", "bridge": "bridge", "tap": "tap", "port_forward": "port_forward",
-               "snapshot": "snapshot", "template": "vm_template", "firecracker_install": "firecracker_install"}
+               "snapshot": "snapshot", "template": "vm_template", "firecracker_install": "firecracker_install",
+               "lima": "lima_vm"}
 # Operations whose pyinfra form says present=True/False instead of state=.
 PYINFRA_PRESENT = ("image", "bridge", "tap", "port_forward", "template", "firecracker_install")
 

@@ -55,7 +55,8 @@ def _fail(module: Any, exc: Exception) -> None:
 def run_vm(module: Any) -> None:
     gather_host, gather_paths = ops.run_probe(_runner(module))
     try:
-        desired, plan = ops.vm_plan(_params(module), gather_host, gather_paths)
+        desired, plan = ops.vm_plan(_params(module), gather_host, gather_paths,
+                                    gather_in=ops.run_probe_in(_runner(module)))
     except (MvmError, RuntimeError) as exc:
         _fail(module, exc)
         return
@@ -124,6 +125,16 @@ def run_install(module: Any) -> None:
         _fail(module, exc)
         return
     _finish(module, plan, {"firecracker": plan.result})
+
+
+def run_lima(module: Any) -> None:
+    gather_host, _gather_paths = ops.run_probe(_runner(module))
+    try:
+        _desired, plan = ops.lima_plan(_params(module), gather_host)
+    except (MvmError, RuntimeError) as exc:
+        _fail(module, exc)
+        return
+    _finish(module, plan, {"lima": plan.result})
 
 
 def run_facts(module: Any) -> None:

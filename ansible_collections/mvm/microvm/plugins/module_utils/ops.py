@@ -10,14 +10,17 @@ from __future__ import absolute_import, division, print_function, annotations
 
 __metaclass__ = type
 
+from dataclasses import replace
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
-from ansible_collections.mvm.microvm.plugins.module_utils import backends, doctor, image, install, network, probe, snapshot, spec, template, vm
+from ansible_collections.mvm.microvm.plugins.module_utils import backends, doctor, image, install, lima, network, probe, snapshot, spec, template, vm
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan
 
 GatherHost = Callable[[Optional[str]], Dict[str, Any]]
 GatherPaths = Callable[[Sequence[str]], Dict[str, str]]
+# How a front-end reads facts inside a Lima instance: instance name -> (gather_host, gather_paths) there.
+GatherIn = Callable[[str], Tuple[GatherHost, GatherPaths]]
 Pending = Mapping[str, Mapping[str, Any]]
 
 
@@ -35,9 +38,11 @@ def host_report(facts: Mapping[str, Any], requested: str = "auto") -> Dict[str, 
 
 
 def vm_plan(params: Mapping[str, Any], gather_host: GatherHost, gather_paths: GatherPaths,
-            pending: Optional[Pending] = None) -> Tuple[spec.VmSpec, Plan]:
+            pending: Optional[Pending] = None, gather_in: Optional[GatherIn] = None) -> Tuple[spec.VmSpec, Plan]:
     desired = spec.vm_spec(params)
     facts = gather_host(desired.state_root)
+    if desired.backend == "lima" or (desired.backend == "auto" and backends.summary(facts)["chosen"] == "lima"):
+        return desired, _lima_vm_plan(desired, facts, gather_in, pending)
     wanted = vm.explicit_paths(desired) if desired.state != "absent" else []
     shas = gather_paths(wanted) if wanted else {}
     return desired, vm.plan_vm(desired, facts, shas, pending)
@@ -53,6 +58,30 @@ def image_plan(params: Mapping[str, Any], gather_host: GatherHost,
     plan = image.plan_image(desired, facts, shas)
     entry = image.pending_entry(desired, facts, shas) if desired.state == "present" else {}
     return desired, plan, entry
+
+
+def _lima_vm_plan(desired: spec.VmSpec, facts: Mapping[str, Any], gather_in: Optional[GatherIn],
+                  pending: Optional[Pending]) -> Plan:
+    """A Lima-backed VM: the Firecracker plan made from the facts inside the instance, each step sent there."""
+    if desired.state != "absent":
+        backends.select(facts, "lima")
+    instance = next((i for i in facts["lima"] if i["name"] == desired.lima_instance), None)
+    if not instance or instance["status"] != "Running":
+        raise SpecError("lima_instance", "Lima instance %r is not running (%s); ensure it with mvm.microvm.lima_vm"
+                        % (desired.lima_instance, instance["status"] if instance else "missing"))
+    if gather_in is None:
+        raise SpecError("backend", "this front-end cannot read facts inside a Lima instance")
+    inner_host, inner_paths = gather_in(desired.lima_instance)
+    inner = replace(desired, backend="firecracker", state_root=None)
+    inner_facts = inner_host(None)
+    wanted = vm.explicit_paths(inner) if inner.state != "absent" else []
+    plan = vm.plan_vm(inner, inner_facts, inner_paths(wanted) if wanted else {}, pending)
+    return lima.wrap(plan, desired.lima_instance)
+
+
+def lima_plan(params: Mapping[str, Any], gather_host: GatherHost) -> Tuple[lima.LimaSpec, Plan]:
+    desired = lima.lima_spec(params)
+    return desired, lima.plan_lima(desired, gather_host(desired.state_root))
 
 
 def bridge_plan(params: Mapping[str, Any], gather_host: GatherHost) -> Tuple[network.BridgeSpec, Plan, Dict[str, Any]]:
@@ -125,6 +154,13 @@ def restore_params(meta: Mapping[str, Any], desired: snapshot.SnapshotSpec) -> D
     else:
         params.update(kernel=applied.get("kernel"), initrd=applied.get("initrd"), rootfs=applied.get("rootfs"))
     return params
+
+
+def run_probe_in(run: Callable[[str], Tuple[int, str, str]]) -> GatherIn:
+    """Fact gatherers inside a Lima instance, over a command runner on its host."""
+    def gather_in(instance: str) -> Tuple[GatherHost, GatherPaths]:
+        return run_probe(lambda command: run(lima.in_lima(instance, command)))
+    return gather_in
 
 
 def run_probe(run: Callable[[str], Tuple[int, str, str]]) -> Tuple[GatherHost, GatherPaths]:

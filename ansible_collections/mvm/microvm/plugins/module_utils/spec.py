@@ -37,6 +37,7 @@ VM_DEFAULTS = {
     "tap": None,
     "snapshot": None,
     "firecracker": None,
+    "lima_instance": "mvm",
 }
 
 IMAGE_DEFAULTS = {
@@ -72,6 +73,7 @@ class VmSpec:
     tap: Optional[str] = None
     snapshot: Optional[str] = None
     firecracker: Any = None
+    lima_instance: str = "mvm"
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -139,6 +141,7 @@ def vm_spec(params: Mapping[str, Any]) -> VmSpec:
         tap=validate.ifname("tap", p["tap"]) if p["tap"] else None,
         snapshot=validate.name("snapshot", p["snapshot"]) if p["snapshot"] else None,
         firecracker=_firecracker(p),
+        lima_instance=validate.name("lima_instance", p["lima_instance"]),
     )
 
 

@@ -101,6 +101,10 @@ options:
         C(jailer), C(jailer_id), C(uid), C(gid), C(chroot_base) (default C(/srv/jailer)), C(cgroup_version),
         C(netns), C(seccomp_filter) (a custom filter; Firecracker's default otherwise), C(snapshot_type) (V(Full) or V(Diff)).
     type: dict
+  lima_instance:
+    description: Lima instance that runs the VM when the backend is V(lima) (made by M(mvm.microvm.lima_vm)).
+    type: str
+    default: mvm
   snapshot:
     description:
       - Name of a snapshot to start the VM from when it has to be created (a template snapshot).
@@ -220,6 +224,7 @@ def main():
             tap=dict(type="str"),
             snapshot=dict(type="str"),
             firecracker=dict(type="dict"),
+            lima_instance=dict(type="str", default="mvm"),
             state_root=dict(type="path"),
         ),
         supports_check_mode=True,
