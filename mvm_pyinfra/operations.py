@@ -11,11 +11,11 @@ from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence
 from pyinfra import host, logger
 from pyinfra.api import OperationError, OperationValueError, operation
 
+from ansible_collections.mvm.microvm.plugins.module_utils import install as install_engine
+from ansible_collections.mvm.microvm.plugins.module_utils import lima as lima_engine
 from ansible_collections.mvm.microvm.plugins.module_utils import network as net_engine
 from ansible_collections.mvm.microvm.plugins.module_utils import ops, spec
 from ansible_collections.mvm.microvm.plugins.module_utils import snapshot as snap_engine
-from ansible_collections.mvm.microvm.plugins.module_utils import install as install_engine
-from ansible_collections.mvm.microvm.plugins.module_utils import lima as lima_engine
 from ansible_collections.mvm.microvm.plugins.module_utils import template as template_engine
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError, SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan
@@ -93,7 +93,7 @@ def _validated_early(to_params: Callable[..., Dict[str, Any]], make_spec: Callab
             try:
                 make_spec(to_params(**bound.arguments))
             except SpecError as exc:
-                raise OperationValueError(str(exc))
+                raise OperationValueError(str(exc)) from exc
             return op(*args, **kwargs)
 
         call._inner = func  # type: ignore[attr-defined]
@@ -144,7 +144,7 @@ def rootfs(
     try:
         desired, plan, entry = ops.image_plan(params, _gather_host, _gather_paths)
     except MvmError as exc:
-        raise _plan_errors(exc)
+        raise _plan_errors(exc) from exc
     _remember("images", desired.name, entry)
     yield from _emit(plan, "image %s is up to date" % desired.name)
 
@@ -209,7 +209,7 @@ def vm(
     try:
         desired, plan = ops.vm_plan(params, _gather_host, _gather_paths, pending=_pending(), gather_in=_gather_in)
     except MvmError as exc:
-        raise _plan_errors(exc)
+        raise _plan_errors(exc) from exc
     changes: Mapping[str, Any] = plan.result.get("changes") or {}
     if changes and plan.steps:
         logger.info("%s: microVM %s differs in %s", host.name, desired.name, ", ".join(sorted(changes)))
@@ -261,7 +261,7 @@ def bridge(
     try:
         desired, plan, entry = ops.bridge_plan(params, _gather_host)
     except MvmError as exc:
-        raise _plan_errors(exc)
+        raise _plan_errors(exc) from exc
     _remember("networks", desired.name, entry)
     yield from _emit(plan, "bridge %s is %s" % (desired.name, desired.state))
 
@@ -289,7 +289,7 @@ def tap(
     try:
         desired, plan = ops.tap_plan(params, _gather_host, _pending())
     except MvmError as exc:
-        raise _plan_errors(exc)
+        raise _plan_errors(exc) from exc
     yield from _emit(plan, "TAP %s is %s" % (desired.name, desired.state))
 
 
@@ -320,7 +320,7 @@ def port_forward(
     try:
         desired, plan = ops.forward_plan(params, _gather_host, _pending())
     except MvmError as exc:
-        raise _plan_errors(exc)
+        raise _plan_errors(exc) from exc
     yield from _emit(plan, "port %s/%d forward is %s" % (desired.proto, desired.host_port, desired.state))
 
 
@@ -356,7 +356,7 @@ def snapshot(
     try:
         desired, plan, meta = ops.snapshot_plan(params, _gather_host, _gather_paths, _pending())
     except MvmError as exc:
-        raise _plan_errors(exc)
+        raise _plan_errors(exc) from exc
     if desired.state == "present":
         _remember("snapshots", desired.name, meta)
     elif desired.state == "absent":
@@ -404,7 +404,7 @@ def vm_template(
     try:
         desired, plan, meta = ops.template_plan(params, _gather_host, _gather_paths, _pending())
     except MvmError as exc:
-        raise _plan_errors(exc)
+        raise _plan_errors(exc) from exc
     _remember("snapshots", desired["name"], meta if desired["state"] == "present" else {})
     yield from _emit(plan, "template %s is %s" % (desired["name"], desired["state"]))
 
@@ -440,7 +440,7 @@ def firecracker_install(
     try:
         desired, plan = ops.install_plan(params, _gather_host, _gather_paths)
     except MvmError as exc:
-        raise _plan_errors(exc)
+        raise _plan_errors(exc) from exc
     yield from _emit(plan, "firecracker %s is %s" % (desired.version, desired.state))
 
 
@@ -482,5 +482,5 @@ def lima_vm(
     try:
         desired, plan = ops.lima_plan(params, _gather_host)
     except MvmError as exc:
-        raise _plan_errors(exc)
+        raise _plan_errors(exc) from exc
     yield from _emit(plan, "Lima instance %s is %s" % (desired.name, desired.state))

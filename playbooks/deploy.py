@@ -6,8 +6,8 @@ A state root other than the default comes from --data mvm_state_root=/path, a me
 
 from pyinfra import host
 
-from mvm_pyinfra.example import load
 from mvm_pyinfra import operations as mvm
+from mvm_pyinfra.example import load
 
 example = load()
 state_root = host.data.get("mvm_state_root")

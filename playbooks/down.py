@@ -2,8 +2,8 @@
 
 from pyinfra import host
 
-from mvm_pyinfra.example import load
 from mvm_pyinfra import operations as mvm
+from mvm_pyinfra.example import load
 
 mvm.vm(
     name="Remove the example microVM",

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from ansible_collections.mvm.microvm.plugins.module_utils import ops, probe, runner, spec, image
+from ansible_collections.mvm.microvm.plugins.module_utils import image, ops, probe, runner, spec
 from tests.conftest import REPO, need_qemu
 
 BIN = Path(sys.executable).parent

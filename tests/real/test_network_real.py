@@ -4,13 +4,12 @@ idempotence measured on the firewall, and removal compared against the state bef
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from tests.conftest import REPO, need_qemu, need_root
+from tests.conftest import need_qemu, need_root
 from tests.real.conftest import BIN, ENV, seed_image, wait_for
 from tests.real.netns import Netns
 

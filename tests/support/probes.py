@@ -124,7 +124,8 @@ def probe_text(os: str = "Linux", arch: str = "x86_64", kernel: str = "6.1.0-28-
     return "\n".join(lines) + "\n" + extra
 
 
-BASE_TOOLS = {"busybox": "", "mkfs.ext4": "", "cpio": "", "gzip": "", "python3": "", "setsid": "", "ip": "ip utility, iproute2-6.1.0"}
+BASE_TOOLS = {"busybox": "", "mkfs.ext4": "", "cpio": "", "gzip": "", "python3": "", "setsid": "",
+              "ip": "ip utility, iproute2-6.1.0"}
 FC = {"firecracker": "Firecracker v1.14.1", "jailer": "Jailer v1.14.1"}
 DOCKER = {"docker": "Docker version 27.3.1, build ce12230"}
 LIMA = {"limactl": "limactl version 1.0.7"}

@@ -118,7 +118,8 @@ def test_vm_absent_releases_tap_lease_and_rules() -> None:
     tap = ('links\t[{"ifname":"mvmtap1","flags":["UP"],"master":"mvmbr0","linkinfo":{"info_kind":"tun",'
            '"info_data":{"type":"tap"}}}]\n')
     lease = 'lease\tmvmbr0\tweb\t{"ip":"10.77.0.2","mac":"02:00:00:00:00:01","slot":1,"tap":"mvmtap1"}\n'
-    rule = "ipt\tnat\t-A PREROUTING -p tcp --dport 8080 -j DNAT --to-destination 10.77.0.2:80 -m comment --comment mvm:vm:web:tcp8080:abcd1234\n"
+    rule = ("ipt\tnat\t-A PREROUTING -p tcp --dport 8080 -j DNAT --to-destination 10.77.0.2:80 "
+            "-m comment --comment mvm:vm:web:tcp8080:abcd1234\n")
     facts = host(extra=[tap, RECORD, lease, rule, vm_lines("web", applied("web", network=net), 4242)])
     commands = run_all("vm", {"name": "web", "state": "absent"}, facts)
     assert "ip link del mvmtap1" in commands

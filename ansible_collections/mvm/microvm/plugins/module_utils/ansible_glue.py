@@ -5,7 +5,7 @@
 
 It takes the module object and never imports ansible, so the engine stays standard-library only.
 """
-from __future__ import absolute_import, division, print_function, annotations
+from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
@@ -84,6 +84,7 @@ def run_image(module: Any) -> None:
 def run_network(module: Any, kind: str) -> None:
     """bridge, tap and port_forward: plan from the host facts, run unless in check mode."""
     gather_host, _gather_paths = ops.run_probe(_runner(module))
+    _desired = None  # type: Any
     try:
         if kind == "bridge":
             _desired, plan, _entry = ops.bridge_plan(_params(module), gather_host)

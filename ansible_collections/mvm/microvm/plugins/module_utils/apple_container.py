@@ -7,7 +7,7 @@ The rootfs reaches it as an OCI archive built with the image (oci.tar), loaded w
 `container image load --input`. Like docker, labels carry mvm's bookkeeping. Untested on real
 hardware: the tests plan against recorded `container ls --all --format json` outputs.
 """
-from __future__ import absolute_import, division, print_function, annotations
+from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
@@ -42,7 +42,7 @@ def parse_list(text: str, state_root: str, warnings: List[str]) -> Dict[str, Dic
             spec = json.loads(labels.get("mvm.spec") or "null")
         except ValueError:
             spec = None
-        name = labels.get("mvm.name") or config.get("id")
+        name = str(labels.get("mvm.name") or config.get("id"))
         found[name] = {"name": name, "dir": None, "pid": None, "vmm_status": state,
                        "state": "running" if state == "running" else "stopped", "backend": "apple-container",
                        "applied": spec if isinstance(spec, dict) else None, "qmp_socket": None,

@@ -2,7 +2,7 @@
 # Copyright (c) mvm developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Backend selection and capabilities: DESIGN.md's table, decided here and nowhere else."""
-from __future__ import absolute_import, division, print_function, annotations
+from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
@@ -12,7 +12,7 @@ from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError
 
 PRIORITY = ("firecracker", "apple-container", "docker", "lima")
 
-CAPABILITIES = {
+CAPABILITIES = {  # type: Dict[str, Dict[str, Any]]
     "firecracker": {"snapshots": True, "pause": True, "guest_channel": "vsock", "tap": True, "ports": True},
     "apple-container": {"snapshots": False, "pause": False, "guest_channel": "vsock", "tap": False, "ports": True},
     "qemu": {"snapshots": True, "pause": True, "guest_channel": "vsock or virtio-serial", "tap": True, "ports": True},

@@ -7,7 +7,7 @@ The container runs the same /init as a microVM (as PID 1, with the kernel argume
 Labels carry everything mvm needs to list and compare its own containers: mvm.managed, mvm.name,
 mvm.state_root, mvm.spec (the applied spec) - so no state directory is needed.
 """
-from __future__ import absolute_import, division, print_function, annotations
+from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 

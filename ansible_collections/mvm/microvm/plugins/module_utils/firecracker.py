@@ -9,7 +9,7 @@ Lessons built in: the VMM writes its own pid (the wrapper shell writes $$ and ex
 <chroot_base>/<exec-file-name>/<id>/root and API paths are the in-chroot ones; SendCtrlAltDel only on
 x86_64 (aarch64 goes straight to the timeout path).
 """
-from __future__ import absolute_import, division, print_function, annotations
+from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 

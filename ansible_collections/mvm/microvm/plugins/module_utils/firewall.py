@@ -7,7 +7,7 @@ Every rule mvm makes carries a comment `mvm:<owner>:<purpose>:<digest>`: the fac
 it, a changed rule gets a new digest (old one deleted, new one added), and removal takes exactly
 what the owner made, nothing else.
 """
-from __future__ import absolute_import, division, print_function, annotations
+from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 

@@ -5,7 +5,7 @@
 
 These texts are inputs of the image's content address: editing them makes a new image.
 """
-from __future__ import absolute_import, division, print_function, annotations
+from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 

@@ -6,7 +6,7 @@
 An image NAME is a symlink `<root>/images/NAME -> ../artifacts/<id>`; the id hashes every input,
 so equal inputs find the finished directory and nothing is rebuilt.
 """
-from __future__ import absolute_import, division, print_function, annotations
+from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 

@@ -7,7 +7,7 @@ The release is fetched (or copied from a local file) into a work directory under
 verified, unpacked, and only then installed; a wrong checksum removes the work directory and leaves
 the bin dir as it was. A record under the state root says which version and binary mvm installed.
 """
-from __future__ import absolute_import, division, print_function, annotations
+from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
@@ -120,5 +120,3 @@ def plan_install(spec: InstallSpec, facts: Mapping[str, Any], shas: Mapping[str,
     plan.after = {"installed": record_new}
     plan.result = dict(record_new, bin_dir=spec.bin_dir)
     return plan
-
-

@@ -8,7 +8,7 @@ written and edited by a small program that runs on the host with ruamel.yaml, ch
 mvm manages and keeping the user's comments, order and other keys. Any planner's steps run inside
 an instance unchanged, wrapped by `in_lima`.
 """
-from __future__ import absolute_import, division, print_function, annotations
+from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
@@ -25,7 +25,8 @@ VM_TYPES = ("qemu", "vz", "krunkit", "wsl2")
 ARCHES = ("x86_64", "aarch64")
 PROVISION = ("kvm_group", "firecracker", "nix")
 _NAME = re.compile(r"^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$")
-DEFAULTS = {"name": None, "state": "running", "cpus": 4, "memory": 4096, "disk": 100, "arch": None, "vm_type": None,
+DEFAULTS = {  # type: Dict[str, Any]
+    "name": None, "state": "running", "cpus": 4, "memory": 4096, "disk": 100, "arch": None, "vm_type": None,
             "nested_virtualization": True, "mounts": None, "port_forwards": None, "provision": None,
             "allow_restart": False, "image": None, "state_root": None}
 RESTART_KEYS = ("cpus", "memory", "disk", "arch", "vmType", "nestedVirtualization", "mounts", "portForwards")
@@ -175,6 +176,7 @@ def plan_lima(spec: LimaSpec, facts: Mapping[str, Any]) -> Plan:
             name, quote(template)))
         status = "Stopped"
     else:
+        assert instance is not None
         changes = pending_changes(spec, instance)
         config = "%s/lima.yaml" % instance.get("dir")
         if changes and status == "Running" and not spec.allow_restart:

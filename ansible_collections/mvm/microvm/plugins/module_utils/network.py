@@ -6,7 +6,7 @@
 A network is a bridge plus a record `<root>/networks/<bridge>.json` (subnet, gateway, NAT, uplink);
 a VM on it holds a lease `<root>/networks/<bridge>/leases/<vm>` (slot, address, MAC, TAP).
 """
-from __future__ import absolute_import, division, print_function, annotations
+from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
@@ -262,12 +262,12 @@ def plan_bridge(spec: BridgeSpec, facts: Mapping[str, Any]) -> Plan:
     plan.before = {"bridge": link, "record": {k: v for k, v in (record or {}).items() if k != "leases"} or None}
     if spec.state == "absent":
         plan.after = {"bridge": None, "record": None}
-        for backend in ("iptables", "nft"):
-            owned = [r for r in firewall.present_rules(facts, backend) if r["tag"].startswith("mvm:%s:" % owner)]
+        for fw in ("iptables", "nft"):
+            owned = [r for r in firewall.present_rules(facts, fw) if r["tag"].startswith("mvm:%s:" % owner)]
             for found in owned:
-                plan.add("delete firewall rule %s" % found["tag"], firewall.delete_command(backend, found))
+                plan.add("delete firewall rule %s" % found["tag"], firewall.delete_command(fw, found))
             if owned:
-                firewall.drop_empty_table(plan, facts, backend, [owner])
+                firewall.drop_empty_table(plan, facts, fw, [owner])
         if link:
             plan.add("delete bridge %s" % spec.name, "ip link del %s" % quote(spec.name))
         if record:
@@ -278,11 +278,11 @@ def plan_bridge(spec: BridgeSpec, facts: Mapping[str, Any]) -> Plan:
         plan.result = {"name": spec.name, "state": "absent"}
         return plan
 
-    uplink = spec.uplink or facts["network"]["uplink"]
+    uplink = str(spec.uplink or facts["network"]["uplink"] or "")
     if spec.nat and not uplink:
         raise SpecError("uplink", "NAT needs an uplink and the host has no default route; give uplink: IFNAME")
-    backend = firewall.choose_backend(facts, spec.firewall) if spec.nat else None
-    address = "%s/%d" % (spec.gateway, spec.prefix)
+    backend = firewall.choose_backend(facts, spec.firewall) if spec.nat else None  # type: Optional[str]
+    address = "%s/%d" % (spec.gateway, spec.prefix or 0)
     if not link:
         plan.add("create bridge %s" % spec.name, "ip link add %s type bridge" % quote(spec.name))
     if not link or address not in link["addresses"]:
@@ -298,7 +298,7 @@ def plan_bridge(spec: BridgeSpec, facts: Mapping[str, Any]) -> Plan:
     if spec.nat:
         _ip_forward_on(plan, facts, root)
     for fw in ("iptables", "nft"):
-        desired = firewall.nat_rules(spec.name, spec.subnet, uplink) if spec.nat and fw == backend else []
+        desired = firewall.nat_rules(spec.name, str(spec.subnet), uplink) if spec.nat and fw == backend else []
         if desired or any(r["tag"].startswith("mvm:%s:" % owner) for r in firewall.present_rules(facts, fw)):
             firewall.reconcile(plan, facts, fw, [owner], desired)
     plan.after = {"bridge": {"name": spec.name, "up": True, "addresses": [address]}, "record": wanted}

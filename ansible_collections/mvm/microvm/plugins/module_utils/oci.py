@@ -7,7 +7,7 @@ Written by a small program that travels in a shell command (python3 on the build
 layer from rootfs.tar, an image config whose entrypoint is /init, a manifest, and index.json naming
 the image with the org.opencontainers.image.ref.name annotation.
 """
-from __future__ import absolute_import, division, print_function, annotations
+from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 

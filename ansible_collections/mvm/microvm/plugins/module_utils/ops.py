@@ -6,14 +6,26 @@
 A front-end supplies `gather_host(state_root)` and `gather_paths(paths)` (Ansible runs the probes
 with run_command, pyinfra through host.get_fact); everything else happens here, once.
 """
-from __future__ import absolute_import, division, print_function, annotations
+from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
 from dataclasses import replace
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
-from ansible_collections.mvm.microvm.plugins.module_utils import backends, doctor, image, install, lima, network, probe, snapshot, spec, template, vm
+from ansible_collections.mvm.microvm.plugins.module_utils import (
+    backends,
+    doctor,
+    image,
+    install,
+    lima,
+    network,
+    probe,
+    snapshot,
+    spec,
+    template,
+    vm,
+)
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan
 

@@ -6,7 +6,7 @@
 The script prints tab-separated records (`host KEY VALUE`, `vm NAME KEY VALUE`, ...), so a tool
 that prints something odd spoils one field, never the parse.
 """
-from __future__ import absolute_import, division, print_function, annotations
+from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
@@ -52,8 +52,10 @@ v ip -V; v iptables --version; v nft --version
 if command -v docker >/dev/null 2>&1; then
   ds=$($T docker version --format '{{.Server.Version}}' 2>/dev/null | head -n 1); t docker_server "$ds"
   if [ -n "$ds" ]; then
+    f='{{index .Config.Labels "mvm.name"}}{{"\t"}}{{.State.Status}}{{"\t"}}{{.State.Pid}}{{"\t"}}{{.Id}}'
+    f="$f"'{{"\t"}}{{index .Config.Labels "mvm.spec"}}'
     $T docker ps -aq --filter label=mvm.managed=true --filter "label=mvm.state_root=$r" 2>/dev/null \
-      | xargs -r $T docker inspect --format '{{index .Config.Labels "mvm.name"}}{{"\t"}}{{.State.Status}}{{"\t"}}{{.State.Pid}}{{"\t"}}{{.Id}}{{"\t"}}{{index .Config.Labels "mvm.spec"}}' 2>/dev/null \
+      | xargs -r $T docker inspect --format "$f" 2>/dev/null \
       | while IFS= read -r l; do printf 'dvm\t%%s\n' "$l"; done
     $T docker images --filter label=mvm.managed=true --format '{{.Repository}}:{{.Tag}}' 2>/dev/null \
       | while IFS= read -r l; do printf 'dimg\t%%s\n' "$l"; done
@@ -407,12 +409,12 @@ def parse_host(output: str) -> Dict[str, Any]:
             "qmp_socket": raw.get("qmp"),
         }
     facts["docker"]["images"] = sorted(dimgs)
-    for name, status, pid, ident, text in dvms:
+    for name, status, pid_text, ident, text in dvms:
         spec = _json_or_none(text, warnings, "mvm.spec label of container mvm-%s" % name) if text else None
         facts["vms"][name] = {
             "name": name,
             "dir": None,
-            "pid": int(pid) if pid.isdigit() and int(pid) > 0 else None,
+            "pid": int(pid_text) if pid_text.isdigit() and int(pid_text) > 0 else None,
             "state": {"running": "running", "paused": "paused"}.get(status, "stopped"),
             "vmm_status": status,
             "backend": "docker",

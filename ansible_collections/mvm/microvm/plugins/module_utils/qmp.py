@@ -10,7 +10,7 @@ Modes (first argument after the program):
   incoming SOCK TIMEOUT  wait for an -incoming migration to finish, then resume the guest
   agent SOCK LINE        write one line to the guest agent's socket
 """
-from __future__ import absolute_import, division, print_function, annotations
+from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 

@@ -2,7 +2,7 @@
 # Copyright (c) mvm developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Plans and shell quoting: the one place where values become shell text."""
-from __future__ import absolute_import, division, print_function, annotations
+from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 

@@ -7,7 +7,7 @@ QEMU: `stop`, `migrate` to a file, copy the disk, `cont`; restoring starts a VMM
 from that file and resumes it. A VM restored from a snapshot gets its own disk copy, TAP, lease and
 sockets, and the guest agent tells the guest its new name, MAC and address.
 """
-from __future__ import absolute_import, division, print_function, annotations
+from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 

@@ -2,7 +2,7 @@
 # Copyright (c) mvm developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Desired-state specs. Both front-ends hand the same parameter dicts to these constructors."""
-from __future__ import absolute_import, division, print_function, annotations
+from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 

@@ -6,7 +6,7 @@
 Instances then start from the snapshot (`vm` with `snapshot: NAME`), each with its own disk copy,
 TAP, address and sockets. A template that exists is left as it is: the builder boots only once.
 """
-from __future__ import absolute_import, division, print_function, annotations
+from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 

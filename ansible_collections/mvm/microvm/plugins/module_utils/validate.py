@@ -2,7 +2,7 @@
 # Copyright (c) mvm developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Field validators: each returns the clean value or raises SpecError naming the field."""
-from __future__ import absolute_import, division, print_function, annotations
+from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
@@ -51,7 +51,7 @@ def integer(field: str, value: Any, lo: int, hi: int) -> int:
             raise ValueError
         number = int(str(value).strip())
     except (TypeError, ValueError):
-        raise SpecError(field, "expected a whole number from %d to %d; got %r" % (lo, hi, value))
+        raise SpecError(field, "expected a whole number from %d to %d; got %r" % (lo, hi, value)) from None
     if not lo <= number <= hi:
         raise SpecError(field, "expected a whole number from %d to %d; got %r" % (lo, hi, value))
     return number
@@ -64,7 +64,7 @@ def number(field: str, value: Any, lo: float, hi: float) -> float:
             raise ValueError
         result = float(value)
     except (TypeError, ValueError):
-        raise SpecError(field, "expected a number of seconds from %g to %g; got %r" % (lo, hi, value))
+        raise SpecError(field, "expected a number of seconds from %g to %g; got %r" % (lo, hi, value)) from None
     if not lo <= result <= hi:
         raise SpecError(field, "expected a number of seconds from %g to %g; got %r" % (lo, hi, value))
     return result
@@ -115,7 +115,7 @@ def ipv4_network(field: str, value: Any) -> Any:
     try:
         net = ipaddress.IPv4Network(str(value), strict=True)
     except ValueError as exc:
-        raise SpecError(field, "expected an IPv4 subnet such as 10.77.0.0/24; got %r (%s)" % (value, exc))
+        raise SpecError(field, "expected an IPv4 subnet such as 10.77.0.0/24; got %r (%s)" % (value, exc)) from None
     if net.prefixlen > 30:
         raise SpecError(field, "expected a prefix of /30 or shorter, to leave room for a gateway and VMs; got %r" % (value,))
     return net
@@ -126,7 +126,7 @@ def ipv4_address(field: str, value: Any) -> Any:
     try:
         return ipaddress.IPv4Address(str(value))
     except ValueError:
-        raise SpecError(field, "expected an IPv4 address such as 10.77.0.1; got %r" % (value,))
+        raise SpecError(field, "expected an IPv4 address such as 10.77.0.1; got %r" % (value,)) from None
 
 
 def port(field: str, value: Any) -> int:

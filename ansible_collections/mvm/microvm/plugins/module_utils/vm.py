@@ -2,14 +2,23 @@
 # Copyright (c) mvm developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The microVM planner: desired VmSpec + host facts -> ordered steps, diff and result."""
-from __future__ import absolute_import, division, print_function, annotations
+from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
 from typing import Any, Dict, Mapping, Optional
 
 from ansible_collections.mvm.microvm.plugins.module_utils import (
-    apple_container, backends, docker_backend, firecracker, firewall, image, network, qemu, snapshot)
+    apple_container,
+    backends,
+    docker_backend,
+    firecracker,
+    firewall,
+    image,
+    network,
+    qemu,
+    snapshot,
+)
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError, SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, quote, write_file
 from ansible_collections.mvm.microvm.plugins.module_utils.spec import VmSpec
@@ -112,7 +121,7 @@ def _resolve_network(spec: VmSpec, facts: Mapping[str, Any], pending: Mapping[st
     if not record:
         raise SpecError("network", "no network named %s under %s/networks; create it first with mvm.microvm.bridge"
                         % (spec.network, facts["state_root"]))
-    lease = network.lease_for(facts, spec.network, record, spec.name)
+    lease = network.lease_for(facts, str(spec.network), record, spec.name)
     return {"name": spec.network, "ip": lease["ip"], "prefix": record["prefix"], "gateway": record["gateway"],
             "mac": lease["mac"], "tap": spec.tap or lease["tap"], "slot": lease["slot"]}
 
@@ -349,12 +358,14 @@ def _firecracker_plan(plan: Plan, spec: VmSpec, facts: Mapping[str, Any], applie
             if spec.state == "paused":
                 plan.add("pause VM %s" % spec.name, firecracker.curl(sock, firecracker.pause_call()))
         else:
+            assert current is not None
             plan.result["pid"] = current["pid"]
             if spec.state == "running" and paused:
                 plan.add("resume VM %s" % spec.name, firecracker.curl(sock, firecracker.resume_call()))
             elif spec.state == "paused" and not paused:
                 plan.add("pause VM %s" % spec.name, firecracker.curl(sock, firecracker.pause_call()))
     elif running:
+        assert current is not None
         if paused:
             plan.add("resume VM %s so it can shut down" % spec.name, firecracker.curl(sock, firecracker.resume_call()))
         plan.add("stop VM %s (pid %d)" % (spec.name, current["pid"]),
