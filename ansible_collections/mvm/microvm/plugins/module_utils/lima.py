@@ -27,8 +27,8 @@ PROVISION = ("kvm_group", "firecracker", "nix")
 _NAME = re.compile(r"^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$")
 DEFAULTS = {  # type: Dict[str, Any]
     "name": None, "state": "running", "cpus": 4, "memory": 4096, "disk": 100, "arch": None, "vm_type": None,
-            "nested_virtualization": True, "mounts": None, "port_forwards": None, "provision": None,
-            "allow_restart": False, "image": None, "state_root": None}
+    "nested_virtualization": True, "mounts": None, "port_forwards": None, "provision": None,
+    "allow_restart": False, "image": None, "state_root": None}
 RESTART_KEYS = ("cpus", "memory", "disk", "arch", "vmType", "nestedVirtualization", "mounts", "portForwards")
 
 
@@ -176,9 +176,8 @@ def plan_lima(spec: LimaSpec, facts: Mapping[str, Any]) -> Plan:
             name, quote(template)))
         status = "Stopped"
     else:
-        assert instance is not None
-        changes = pending_changes(spec, instance)
-        config = "%s/lima.yaml" % instance.get("dir")
+        changes = pending_changes(spec, instance or {})
+        config = "%s/lima.yaml" % (instance or {}).get("dir")
         if changes and status == "Running" and not spec.allow_restart:
             plan.warnings.append("Lima instance %s differs in %s; set allow_restart to stop, change and start it"
                                  % (spec.name, ", ".join("%s %s -> %s" % (k, a, b) for k, (a, b) in sorted(changes.items()))))

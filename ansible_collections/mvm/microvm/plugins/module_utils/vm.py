@@ -358,18 +358,16 @@ def _firecracker_plan(plan: Plan, spec: VmSpec, facts: Mapping[str, Any], applie
             if spec.state == "paused":
                 plan.add("pause VM %s" % spec.name, firecracker.curl(sock, firecracker.pause_call()))
         else:
-            assert current is not None
-            plan.result["pid"] = current["pid"]
+            plan.result["pid"] = (current or {}).get("pid")
             if spec.state == "running" and paused:
                 plan.add("resume VM %s" % spec.name, firecracker.curl(sock, firecracker.resume_call()))
             elif spec.state == "paused" and not paused:
                 plan.add("pause VM %s" % spec.name, firecracker.curl(sock, firecracker.pause_call()))
     elif running:
-        assert current is not None
+        pid = (current or {}).get("pid")
         if paused:
             plan.add("resume VM %s so it can shut down" % spec.name, firecracker.curl(sock, firecracker.resume_call()))
-        plan.add("stop VM %s (pid %d)" % (spec.name, current["pid"]),
-                 firecracker.stop_command(applied, sock, current["pid"], spec.stop_timeout))
+        plan.add("stop VM %s (pid %s)" % (spec.name, pid), firecracker.stop_command(applied, sock, pid, spec.stop_timeout))
     plan.result["security"] = {"jailer": opts.jailer, "seccomp": opts.seccomp_filter or "default"}
     return plan
 
