@@ -1,0 +1,118 @@
+"""What Ansible and pyinfra users judge a collection by: lint, ansible-test units, molecule, a galaxy tarball
+that installs offline and runs up.yml, and every module in check mode changing nothing on a host that needs
+changes."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO, need_qemu
+from tests.real.conftest import BIN, ENV, processes_under, seed_image
+
+LINT_PATHS = ["ansible_collections", "mvm_pyinfra", "tests", "playbooks", "inventory"]
+
+
+def run(*argv: str, env: dict | None = None, cwd: Path | str = REPO, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(list(argv), capture_output=True, text=True, env=env or ENV, cwd=cwd, timeout=timeout)
+
+
+def test_ruff_and_mypy_are_clean() -> None:
+    proc = run(str(BIN / "ruff"), "check", *LINT_PATHS)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = run(str(BIN / "mypy"), "ansible_collections/mvm/microvm/plugins/module_utils", "mvm_pyinfra")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_ansible_lint_production_profile() -> None:
+    proc = run(str(BIN / "ansible-lint"), "--profile", "production", "--offline", "playbooks/",
+               "ansible_collections/mvm/microvm/playbooks/", "ansible_collections/mvm/microvm/roles/", "molecule/")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert "Profile 'production' was required, and it passed" in proc.stdout + proc.stderr
+
+
+def test_ansible_test_units() -> None:
+    proc = run(sys.executable, str(REPO / "tests/support/run_ansible_test.py"), "units")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-6000:]
+    assert re.search(r"\d+ passed", out), out[-2000:]
+
+
+def test_galaxy_tarball_installs_offline_and_runs_up(tmp_path: Path) -> None:
+    need_qemu()
+    proc = run(str(BIN / "ansible-galaxy"), "collection", "build", "ansible_collections/mvm/microvm",
+               "--output-path", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    tarball = tmp_path / "mvm-microvm-0.1.0.tar.gz"
+    cols = tmp_path / "cols"
+    proc = run(str(BIN / "ansible-galaxy"), "collection", "install", str(tarball), "-p", str(cols), "--offline")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (cols / "ansible_collections/mvm/microvm/plugins/module_utils/vm.py").exists()
+    cfg = tmp_path / "ansible.cfg"
+    cfg.write_text("[defaults]\nhost_key_checking = False\n")
+    # Only the installed copy: no checkout on the collections path, none found through sys.path.
+    env = dict(ENV, ANSIBLE_CONFIG=str(cfg), ANSIBLE_COLLECTIONS_PATH=str(cols), ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false")
+    root = tmp_path / "state"
+    inventory = str(REPO / "inventory/hosts.yml")
+    proc = run(str(BIN / "ansible-playbook"), "-i", inventory, "mvm.microvm.up", "-e", f"mvm_state_root={root}",
+               env=env, cwd=tmp_path)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "changed=2" in out, out
+    assert str(cols) in run(str(BIN / "ansible-doc"), "mvm.microvm.vm", env=env, cwd=tmp_path).stdout
+    proc = run(str(BIN / "ansible-playbook"), "-i", inventory, "mvm.microvm.down", "-e", f"mvm_state_root={root}",
+               env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert processes_under(root) == []
+
+
+def test_molecule_default_scenario(tmp_path: Path) -> None:
+    need_qemu()
+    env = dict(ENV, MVM_MOLECULE_STATE_ROOT=str(tmp_path / "state"), MOLECULE_NO_LOG="false", NO_COLOR="1")
+    env.pop("ANSIBLE_CONFIG", None)
+    proc = run(str(BIN / "molecule"), "test", env=env)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-6000:]
+    for step in ("converge", "idempotence", "verify", "destroy"):
+        assert re.search(rf"{step}\S*: \S*Executed: Successful", out), step
+    assert processes_under(tmp_path / "state") == []
+
+
+def test_every_module_in_check_mode_changes_nothing(tmp_path: Path, built_image: Path) -> None:
+    """Against a host that needs changes: each task reports changed, and the host is as it was."""
+    need_qemu()
+    from tests.real.netns import Netns
+    from tests.real.test_firecracker_install_real import make_release
+
+    root = tmp_path / "state"
+    seed_image(built_image, root)
+    tarball, sha = make_release(tmp_path / "dl")
+    ns = Netns.create()
+    try:
+        up = ns.exec(str(BIN / "ansible-playbook"), str(REPO / "tests/real/playbooks/check_base.yml"),
+                     "-e", f"mvm_state_root={root}", check=False, env=ENV, cwd="/")
+        assert up.returncode == 0, up.stdout + up.stderr
+
+        def host_state() -> tuple:
+            # A running guest writes its own disk and console; everything else must not move.
+            files = sorted((str(p.relative_to(root)), 0 if p.name.endswith((".log", ".sock", "disk.ext4"))
+                            else p.stat().st_mtime_ns) for p in root.rglob("*"))
+            return files, ns.links(), ns.rules(), sorted(processes_under(root))
+
+        before = host_state()
+        proc = ns.exec(str(BIN / "ansible-playbook"), str(REPO / "tests/real/playbooks/check_all.yml"), "--check", "--diff",
+                       "-e", f"mvm_state_root={root}", "-e", f"fc_src={tarball}", "-e", f"fc_sha={sha}",
+                       "-e", f"bin_dir={tmp_path / 'bin'}", check=False, env=ENV, cwd="/")
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 0, out
+        assert re.search(r"localhost\s+: ok=9\s+changed=9\s", out), out  # every task would change the host
+        assert out.count("--- before") >= 8 and out.count("+++ after") >= 8
+        after = host_state()
+        for got, want, what in zip(after, before, ("files", "links", "rules", "processes")):
+            assert got == want, (what, sorted(set(map(str, got)) ^ set(map(str, want))))
+        assert not (tmp_path / "bin").exists()
+    finally:
+        ns.exec(str(BIN / "ansible-playbook"), str(REPO / "tests/real/playbooks/check_base.yml"), "-e",
+                f"mvm_state_root={root}", "-e", "base_state=absent", check=False, env=ENV, cwd="/")
+        ns.destroy()
