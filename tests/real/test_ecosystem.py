@@ -47,13 +47,14 @@ def test_galaxy_tarball_installs_offline_and_runs_up(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     tarball = tmp_path / "mvm-microvm-0.1.0.tar.gz"
     cols = tmp_path / "cols"
-    proc = run(str(BIN / "ansible-galaxy"), "collection", "install", str(tarball), "-p", str(cols), "--offline")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert (cols / "ansible_collections/mvm/microvm/plugins/module_utils/vm.py").exists()
     cfg = tmp_path / "ansible.cfg"
     cfg.write_text("[defaults]\nhost_key_checking = False\n")
     # Only the installed copy: no checkout on the collections path, none found through sys.path.
     env = dict(ENV, ANSIBLE_CONFIG=str(cfg), ANSIBLE_COLLECTIONS_PATH=str(cols), ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false")
+    proc = run(str(BIN / "ansible-galaxy"), "collection", "install", str(tarball), "-p", str(cols), "--offline",
+               env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (cols / "ansible_collections/mvm/microvm/plugins/module_utils/vm.py").exists(), proc.stdout
     root = tmp_path / "state"
     inventory = str(REPO / "inventory/hosts.yml")
     proc = run(str(BIN / "ansible-playbook"), "-i", inventory, "mvm.microvm.up", "-e", f"mvm_state_root={root}",
