@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence
 
 from pyinfra import host, logger
 from pyinfra.api import OperationError, OperationValueError, operation
@@ -14,7 +14,7 @@ from pyinfra.api import OperationError, OperationValueError, operation
 from ansible_collections.mvm.microvm.plugins.module_utils import install as install_engine
 from ansible_collections.mvm.microvm.plugins.module_utils import lima as lima_engine
 from ansible_collections.mvm.microvm.plugins.module_utils import network as net_engine
-from ansible_collections.mvm.microvm.plugins.module_utils import ops, spec
+from ansible_collections.mvm.microvm.plugins.module_utils import ops, spec, trace
 from ansible_collections.mvm.microvm.plugins.module_utils import snapshot as snap_engine
 from ansible_collections.mvm.microvm.plugins.module_utils import template as template_engine
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError, SpecError
@@ -28,10 +28,12 @@ _PENDING_KINDS = ("images", "networks", "snapshots")
 
 
 def _gather_host(state_root: Optional[str]) -> Dict[str, Any]:
+    trace.record("probe", "host")
     return host.get_fact(MvmHost, state_root=state_root)
 
 
 def _gather_paths(paths: Sequence[str]) -> Dict[str, str]:
+    trace.record("probe", "paths")
     return host.get_fact(MvmPaths, paths=list(paths))
 
 
@@ -65,6 +67,7 @@ def _emit(plan: Plan, noop: str) -> Iterator[str]:
         host.noop(noop)
         return
     for step in plan.steps:
+        trace.record("step", step.description)
         yield step.command
 
 
@@ -484,3 +487,36 @@ def lima_vm(
     except MvmError as exc:
         raise _plan_errors(exc) from exc
     yield from _emit(plan, "Lima instance %s is %s" % (desired.name, desired.state))
+
+
+def _vms_params(vms: Sequence[Dict[str, Any]], **defaults: Any) -> List[Dict[str, Any]]:
+    common = _given(**defaults)
+    return [dict(common, **_given(**item)) for item in vms]
+
+
+def _vms_specs(params: List[Dict[str, Any]]) -> List[Any]:
+    return [spec.vm_spec(p) for p in params]
+
+
+@_validated_early(_vms_params, _vms_specs)
+def vms(
+    vms: Sequence[Dict[str, Any]],
+    backend: Optional[str] = None,
+    image: Optional[str] = None,
+    state_root: Optional[str] = None,
+):
+    """
+    Ensure many microVMs at once from one look at the host: a converged host costs one fact, whatever
+    the number of VMs.
+
+    + vms: list of dicts with the arguments of ``vm`` (``name`` instead of ``vm``)
+    + backend: default backend of the entries
+    + image: default image of the entries
+    + state_root: mvm state directory on the host
+    """
+    params = _vms_params(**locals())
+    try:
+        _desired, plan = ops.vms_plan(params, _gather_host, _gather_paths, pending=_pending())
+    except MvmError as exc:
+        raise _plan_errors(exc) from exc
+    yield from _emit(plan, "%d microVMs are as asked" % len(params))

@@ -54,6 +54,8 @@ def engine(kind: str, params: dict[str, Any], rec: Recording, pending: dict | No
         "template": lambda: ops.template_plan(params, gather_host, gather_paths, pending)[1],
         "firecracker_install": lambda: ops.install_plan(params, gather_host, gather_paths)[1],
         "lima": lambda: ops.lima_plan(params, gather_host)[1],
+        "vms": lambda: ops.vms_plan([dict({k: v for k, v in params.items() if k != "vms"}, **e) for e in params["vms"]],
+                                    gather_host, gather_paths)[1],
     }
     return planners[kind]()
 
@@ -73,7 +75,7 @@ def three_ways(kind: str, params: dict[str, Any], facts: str, files: dict[str, s
 
 ANSIBLE_MODULES = {"vm": "vm", "image": "rootfs", "facts": "facts", "bridge": "bridge", "tap": "tap",
                    "port_forward": "port_forward", "snapshot": "snapshot", "template": "vm_template",
-                   "firecracker_install": "firecracker_install", "lima": "lima_vm"}
+                   "firecracker_install": "firecracker_install", "lima": "lima_vm", "vms": "vms"}
 
 
 def ansible(kind: str, params: dict[str, Any], rec: Recording, check_mode: bool = True) -> ModuleExit:
@@ -121,10 +123,11 @@ class FakeHost:
 
 # How each pyinfra operation names the resource (pyinfra keeps `name=` for the operation's label).
 PYINFRA_NAME = {"vm": "vm", "image": "image", "bridge": "bridge", "tap": "tap", "port_forward": None,
-                "snapshot": "snapshot", "template": "template", "firecracker_install": None, "lima": "instance"}
+                "snapshot": "snapshot", "template": "template", "firecracker_install": None, "lima": "instance",
+                "vms": None}
 PYINFRA_OPS = {"vm": "vm", "image": "rootfs", "bridge": "bridge", "tap": "tap", "port_forward": "port_forward",
                "snapshot": "snapshot", "template": "vm_template", "firecracker_install": "firecracker_install",
-               "lima": "lima_vm"}
+               "lima": "lima_vm", "vms": "vms"}
 # Operations whose pyinfra form says present=True/False instead of state=.
 PYINFRA_PRESENT = ("image", "bridge", "tap", "port_forward", "template", "firecracker_install")
 

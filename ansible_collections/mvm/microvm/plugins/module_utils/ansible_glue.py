@@ -71,6 +71,18 @@ def run_vm(module: Any) -> None:
     _finish(module, plan, {"vm": vm_result}, after=refresh)
 
 
+def run_vms(module: Any) -> None:
+    gather_host, gather_paths = ops.run_probe(_runner(module))
+    common = {k: v for k, v in module.params.items() if k != "vms" and v is not None}
+    try:
+        _desired, plan = ops.vms_plan([dict(common, **{k: v for k, v in item.items() if v is not None})
+                                       for item in module.params["vms"]], gather_host, gather_paths)
+    except (MvmError, RuntimeError) as exc:
+        _fail(module, exc)
+        return
+    _finish(module, plan, {"vms": plan.result})
+
+
 def run_image(module: Any) -> None:
     gather_host, gather_paths = ops.run_probe(_runner(module))
     try:

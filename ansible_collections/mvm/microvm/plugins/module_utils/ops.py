@@ -72,6 +72,38 @@ def image_plan(params: Mapping[str, Any], gather_host: GatherHost,
     return desired, plan, entry
 
 
+def vms_plan(params_list: Sequence[Mapping[str, Any]], gather_host: GatherHost, gather_paths: GatherPaths,
+             pending: Optional[Pending] = None) -> Tuple[list, Plan]:
+    """Many VMs from one probe: a converged host costs one round trip whatever the number of VMs.
+
+    Each VM is planned on the facts as the VMs before it leave them (leases taken), so two VMs never
+    get the same address.
+    """
+    desired = [spec.vm_spec(p) for p in params_list]
+    roots = {d.state_root for d in desired}
+    if len(roots) > 1:
+        raise SpecError("state_root", "all VMs of one operation share a state root; got %s" % ", ".join(map(str, roots)))
+    facts = gather_host(desired[0].state_root if desired else None) if desired else {}
+    wanted = [p for d in desired if d.state != "absent" for p in vm.explicit_paths(d)]
+    shas = gather_paths(wanted) if wanted else {}
+    names = [d.name for d in desired]
+    if len(set(names)) != len(names):
+        raise SpecError("vms", "a VM name appears twice: %s" % ", ".join(sorted(n for n in names if names.count(n) > 1)))
+    combined = Plan(before={}, after={})
+    for d in desired:
+        plan = vm.plan_vm(d, facts, shas, pending)
+        combined.steps.extend(plan.steps)
+        combined.warnings.extend(w for w in plan.warnings if w not in combined.warnings)
+        combined.before[d.name] = plan.before
+        combined.after[d.name] = plan.after
+        combined.result[d.name] = plan.result
+        net = ((plan.after or {}).get("spec") or {}).get("network")
+        if net and net["name"] in facts["networks"]:
+            facts["networks"][net["name"]].setdefault("leases", {})[d.name] = {
+                k: net[k] for k in ("slot", "ip", "mac", "tap")}
+    return desired, combined
+
+
 def _lima_vm_plan(desired: spec.VmSpec, facts: Mapping[str, Any], gather_in: Optional[GatherIn],
                   pending: Optional[Pending]) -> Plan:
     """A Lima-backed VM: the Firecracker plan made from the facts inside the instance, each step sent there."""
@@ -178,12 +210,14 @@ def run_probe_in(run: Callable[[str], Tuple[int, str, str]]) -> GatherIn:
 def run_probe(run: Callable[[str], Tuple[int, str, str]]) -> Tuple[GatherHost, GatherPaths]:
     """Fact gatherers over a command runner (for front-ends that run on the host, like Ansible)."""
     def gather_host(state_root: Optional[str]) -> Dict[str, Any]:
+        trace.record("probe", "host")
         rc, out, err = run(probe.host_probe(state_root))
         if rc != 0:
             raise RuntimeError("host probe failed (rc=%d): %s" % (rc, err.strip()))
         return probe.parse_host(out)
 
     def gather_paths(paths: Sequence[str]) -> Dict[str, str]:
+        trace.record("probe", "paths")
         rc, out, err = run(probe.paths_probe(paths))
         if rc != 0:
             raise RuntimeError("paths probe failed (rc=%d): %s" % (rc, err.strip()))

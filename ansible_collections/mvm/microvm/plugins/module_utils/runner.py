@@ -9,6 +9,7 @@ __metaclass__ = type
 import subprocess
 from typing import Callable, List, Tuple
 
+from ansible_collections.mvm.microvm.plugins.module_utils import trace
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan
 
@@ -28,6 +29,7 @@ def execute(plan: Plan, run: Run, check_mode: bool = False) -> List[str]:
     if check_mode:
         return done
     for step in plan.steps:
+        trace.record("step", step.description)
         rc, out, err = run(step.command)
         if rc != 0:
             raise StepFailed(step.description, step.command, rc, out, err)

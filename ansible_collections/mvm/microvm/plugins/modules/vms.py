@@ -1,0 +1,91 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) mvm developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: vms
+short_description: Ensure many microVMs at once, from one look at the host
+version_added: "0.1.0"
+description:
+  - Does what M(mvm.microvm.vm) does, for a list of VMs, with a single probe of the host - a converged
+    host costs one round trip whatever the number of VMs (a looped M(mvm.microvm.vm) costs one per VM).
+  - Each entry of O(vms) takes the options of M(mvm.microvm.vm); O(backend) and O(image) are defaults
+    for the entries that do not set them. VMs are planned in order, each on the leases the ones before it took.
+author:
+  - mvm developers (@mvm-dev)
+extends_documentation_fragment:
+  - mvm.microvm.state_root
+  - mvm.microvm.attributes
+options:
+  vms:
+    description: The VMs, each a dict of M(mvm.microvm.vm) options (C(name) required).
+    type: list
+    elements: dict
+    required: true
+  backend:
+    description: Default backend of the entries.
+    type: str
+    choices: [auto, qemu, firecracker, docker, apple-container, lima]
+  image:
+    description: Default image of the entries.
+    type: str
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Ten web VMs on one bridge
+  mvm.microvm.vms:
+    image: default
+    backend: qemu
+    vms: "{{ range(10) | map('string') | map('regex_replace', '^', 'web-') | map('community.general.dict_kv', 'name') | list }}"
+"""
+
+RETURN = r"""
+vms:
+  description: Per VM name, the result M(mvm.microvm.vm) gives in RV(mvm.microvm.vm#module:vm).
+  returned: success
+  type: dict
+commands:
+  description: The shell commands of the plan (run, or only planned in check mode).
+  returned: always
+  type: list
+  elements: str
+steps:
+  description: One description per command.
+  returned: always
+  type: list
+  elements: str
+executed:
+  description: Descriptions of the steps that ran.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mvm.microvm.plugins.module_utils.ansible_glue import run_vms
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            vms=dict(type="list", elements="dict", required=True),
+            backend=dict(type="str", choices=["auto", "qemu", "firecracker", "docker", "apple-container", "lima"]),
+            image=dict(type="str"),
+            state_root=dict(type="path"),
+        ),
+        supports_check_mode=True,
+    )
+    run_vms(module)
+
+
+if __name__ == "__main__":
+    main()
