@@ -24,6 +24,7 @@ from ansible_collections.mvm.microvm.plugins.module_utils import (
     snapshot,
     spec,
     template,
+    trace,
     vm,
 )
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
