@@ -77,7 +77,7 @@ def _plan_errors(exc: Exception) -> Exception:
     return OperationError(str(exc))
 
 
-def _validated_early(to_params: Callable[..., Dict[str, Any]], make_spec: Callable[[Dict[str, Any]], Any]):
+def _validated_early(to_params: Callable[..., Any], make_spec: Callable[[Any], Any]):
     """An operation whose arguments are validated when the deploy calls it.
 
     pyinfra runs an operation's body lazily (with -y, only at execution, after earlier operations

@@ -5,7 +5,7 @@
 
 The benchmarks use it to show that a converged host costs the same commands for 1 VM as for 10.
 """
-from __future__ import absolute_import, division, print_function, annotations
+from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
