@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: setup up down up-pyinfra down-pyinfra test test-fast sanity lint clean
+.PHONY: setup up down up-pyinfra down-pyinfra test test-fast sanity lint clean bench
 
 setup:
 	bash scripts/setup.sh
@@ -34,3 +34,7 @@ sanity: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+## Benchmarks: writes bench/results/latest.json and latest.md (under 10 minutes here).
+bench: setup
+	$(BIN)/python bench/run.py

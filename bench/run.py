@@ -1,0 +1,238 @@
+"""mvm benchmarks, measured side by side in one run: `make bench` writes results/latest.json and a table.
+
+Figures (median and spread over repeated runs, and the machine they ran on):
+- no-op converge of N = 1, 5, 10 VMs through ansible-playbook and pyinfra, against baselines measured in the
+  same run (a one-ping playbook; `pyinfra @local exec -- true`), with the commands sent to the host;
+- boot overhead: operation start to guest readiness through mvm, against the same QEMU command line started
+  by a bare script waiting for the same marker;
+- rebuild: the rootfs operation with unchanged inputs, and a cold build;
+- restore vs boot: restore-to-ready over cold-boot-to-ready on QEMU.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from ansible_collections.mvm.microvm.plugins.module_utils import ops, qemu, runner  # noqa: E402
+
+BIN = Path(sys.executable).parent
+ENV = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), PATH=f"{BIN}:{os.environ.get('PATH', '')}")
+REPEAT = int(os.environ.get("MVM_BENCH_REPEAT", "5"))
+
+
+def timed(fn: Callable[[], Any], repeat: int) -> dict[str, Any]:
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return {"median_s": round(statistics.median(samples), 4), "min_s": round(min(samples), 4),
+            "max_s": round(max(samples), 4), "runs": repeat}
+
+
+def sh(*argv: str, env: dict | None = None, data: str | None = None) -> str:
+    proc = subprocess.run(list(argv), capture_output=True, text=True, env=env or ENV, cwd=REPO)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc.stdout
+
+
+def apply(kind: str, params: dict) -> Any:
+    gather_host, gather_paths = ops.run_probe(runner.local)
+    if kind == "vm":
+        plan = ops.vm_plan(params, gather_host, gather_paths)[1]
+    elif kind == "image":
+        plan = ops.image_plan(params, gather_host, gather_paths)[1]
+    elif kind == "snapshot":
+        plan = ops.snapshot_plan(params, gather_host, gather_paths)[1]
+    else:
+        plan = ops.vms_plan(params["vms"], gather_host, gather_paths)[1]
+    runner.execute(plan, runner.local)
+    return plan
+
+
+def count_commands(fn: Callable[[], Any]) -> int:
+    with tempfile.NamedTemporaryFile("r", suffix=".log") as log:
+        os.environ["MVM_COMMAND_LOG"] = ENV["MVM_COMMAND_LOG"] = log.name
+        try:
+            fn()
+        finally:
+            os.environ.pop("MVM_COMMAND_LOG", None)
+            ENV.pop("MVM_COMMAND_LOG", None)
+        return len(open(log.name).read().splitlines())
+
+
+def docker_up() -> bool:
+    return subprocess.run(["docker", "version"], capture_output=True).returncode == 0
+
+
+def converge_bench(root: Path) -> dict[str, Any]:
+    backend = "docker" if docker_up() else "qemu"
+    out: dict[str, Any] = {"backend": backend, "baseline": {
+        "ansible_ping": timed(lambda: sh(str(BIN / "ansible-playbook"), "bench/ping.yml"), REPEAT),
+        "pyinfra_exec_true": timed(lambda: sh(str(BIN / "pyinfra"), "@local", "exec", "--", "true"), REPEAT)}}
+    for n in (1, 5, 10):
+        vm_list = [{"name": "bench%02d" % i} for i in range(1, n + 1)]
+        apply("vms", {"vms": [dict(v, image="default", backend=backend, state_root=str(root)) for v in vm_list]})
+        extra = ["-e", f"mvm_state_root={root}", "-e", f"backend={backend}", "-e", json.dumps({"vm_list": vm_list})]
+        ansible = lambda: sh(str(BIN / "ansible-playbook"), "bench/vms.yml", *extra)  # noqa: E731
+        pyinfra = lambda: sh(str(BIN / "pyinfra"), "@local", "bench/vms_deploy.py", "-y",  # noqa: E731
+                             "--data", f"mvm_state_root={root}", "--data", f"n={n}", "--data", f"backend={backend}")
+        out[f"n{n}"] = {"ansible": dict(timed(ansible, REPEAT), commands=count_commands(ansible)),
+                        "pyinfra": dict(timed(pyinfra, REPEAT), commands=count_commands(pyinfra))}
+        for tool, base in (("ansible", "ansible_ping"), ("pyinfra", "pyinfra_exec_true")):
+            out[f"n{n}"][tool]["ratio_to_baseline"] = round(
+                out[f"n{n}"][tool]["median_s"] / out["baseline"][base]["median_s"], 2)
+    apply("vms", {"vms": [{"name": "bench%02d" % i, "state": "absent", "state_root": str(root)} for i in range(1, 11)]})
+    return out
+
+
+def wait_marker(console: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if console.exists() and b"MVM-READY" in console.read_bytes():
+            return
+        time.sleep(0.02)
+    raise SystemExit(f"no readiness marker in {console}")
+
+
+def boot_bench(root: Path) -> dict[str, Any]:
+    vm = {"name": "boot", "image": "default", "backend": "qemu", "state_root": str(root)}
+
+    def through_mvm() -> None:
+        apply("vm", vm)
+        apply("vm", dict(vm, state="absent"))
+
+    applied = apply("vm", vm).after["spec"]
+    apply("vm", dict(vm, state="absent"))
+    bare_dir = root / "bare"
+
+    def bare_script() -> None:
+        """The same QEMU command line, by hand: start, wait for the marker, stop."""
+        bare_dir.mkdir(exist_ok=True)
+        shutil.copy(applied["rootfs"], bare_dir / "disk.ext4")
+        argv = qemu.argv(dict(applied, name="bare"), str(bare_dir))
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        wait_marker(bare_dir / "console.log")
+        proc.kill()
+        proc.wait()
+        shutil.rmtree(bare_dir)
+
+    reps = max(3, REPEAT - 2)
+    mvm_t, bare_t = timed(through_mvm, reps), timed(bare_script, reps)
+    return {"through_mvm_incl_removal": mvm_t, "bare_script_incl_kill": bare_t,
+            "ratio": round(mvm_t["median_s"] / bare_t["median_s"], 2)}
+
+
+def rebuild_bench(root: Path) -> dict[str, Any]:
+    unchanged = timed(lambda: apply("image", {"state_root": str(root)}), REPEAT)
+    probe = timed(lambda: ops.run_probe(runner.local)[0](str(root)), REPEAT)
+
+    def cold() -> None:
+        fresh = Path(tempfile.mkdtemp(prefix="mvm-bench-cold-"))
+        try:
+            apply("image", {"state_root": str(fresh)})
+        finally:
+            shutil.rmtree(fresh)
+
+    cold_t = timed(cold, 2)
+    return {"unchanged": unchanged, "fact_round_trip": probe, "cold_build": cold_t,
+            "unchanged_over_fact_round_trip": round(unchanged["median_s"] / probe["median_s"], 2)}
+
+
+def restore_bench(root: Path) -> dict[str, Any]:
+    vm = {"name": "snap", "image": "default", "backend": "qemu", "state_root": str(root)}
+    apply("vm", vm)
+    apply("snapshot", {"name": "bench", "vm": "snap", "resume": False, "state_root": str(root)})
+    apply("vm", dict(vm, state="absent"))
+
+    def restore() -> None:
+        apply("vm", dict(vm, snapshot="bench"))
+        apply("vm", dict(vm, state="absent"))
+
+    def boot() -> None:
+        apply("vm", vm)
+        apply("vm", dict(vm, state="absent"))
+
+    reps = max(3, REPEAT - 2)
+    restore_t, boot_t = timed(restore, reps), timed(boot, reps)
+    apply("snapshot", {"name": "bench", "state": "absent", "state_root": str(root)})
+    return {"restore_to_ready_incl_removal": restore_t, "cold_boot_to_ready_incl_removal": boot_t,
+            "ratio": round(restore_t["median_s"] / boot_t["median_s"], 2)}
+
+
+def machine() -> dict[str, Any]:
+    kvm = sorted(p.name for p in Path("/sys/module").iterdir() if p.name.startswith("kvm")) \
+        if Path("/sys/module").exists() else []
+    return {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
+            "kvm_modules": kvm, "accel": "tcg" if "kvm_intel" not in kvm and "kvm_amd" not in kvm else "kvm",
+            "qemu": sh("qemu-system-x86_64", "--version").splitlines()[0]}
+
+
+def table(report: dict[str, Any]) -> str:
+    c, b = report["converge"], report["boot"]
+    rows = ["| figure | median | spread | ratio | commands |", "| --- | --- | --- | --- | --- |"]
+    for key, label in (("ansible_ping", "baseline: ansible-playbook, one ping"),
+                       ("pyinfra_exec_true", "baseline: pyinfra @local exec -- true")):
+        t = c["baseline"][key]
+        rows.append(f"| {label} | {t['median_s']:.2f} s | {t['min_s']:.2f}-{t['max_s']:.2f} | 1 | - |")
+    for n in (1, 5, 10):
+        for tool in ("ansible", "pyinfra"):
+            t = c[f"n{n}"][tool]
+            rows.append(f"| no-op converge, {n} {c['backend']} VMs, {tool} | {t['median_s']:.2f} s | "
+                        f"{t['min_s']:.2f}-{t['max_s']:.2f} | {t['ratio_to_baseline']} x baseline | {t['commands']} |")
+    rows.append(f"| boot to ready through mvm (qemu, {report['machine']['accel']}) | "
+                f"{b['through_mvm_incl_removal']['median_s']:.2f} s | - | {b['ratio']} x bare script | - |")
+    rows.append(f"| boot to ready, bare script | {b['bare_script_incl_kill']['median_s']:.2f} s | - | 1 | - |")
+    r = report["rebuild"]
+    rows.append(f"| rootfs, unchanged inputs | {r['unchanged']['median_s']:.2f} s | - | "
+                f"{r['unchanged_over_fact_round_trip']} x fact round trip | - |")
+    rows.append(f"| rootfs, cold build | {r['cold_build']['median_s']:.2f} s | - | - | - |")
+    s = report["restore"]
+    rows.append(f"| restore to ready (qemu snapshot) | {s['restore_to_ready_incl_removal']['median_s']:.2f} s | - | "
+                f"{s['ratio']} x cold boot | - |")
+    return "\n".join(rows)
+
+
+def main() -> int:
+    root = Path(tempfile.mkdtemp(prefix="mvm-bench-"))
+    try:
+        started = time.time()
+        apply("image", {"state_root": str(root)})
+        report = {"machine": machine(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                  "repeat": REPEAT}
+        report["rebuild"] = rebuild_bench(root)
+        report["boot"] = boot_bench(root)
+        report["restore"] = restore_bench(root)
+        report["converge"] = converge_bench(root)
+        report["duration_s"] = round(time.time() - started, 1)
+        out = REPO / "bench" / "results" / "latest.json"
+        out.write_text(json.dumps(report, indent=2) + "\n")
+        text = table(report)
+        (REPO / "bench" / "results" / "latest.md").write_text(text + "\n")
+        print(text)
+        print(f"\nwritten to {out} in {report['duration_s']} s")
+    finally:
+        subprocess.run(f"pkill -9 -f {root}", shell=True)
+        subprocess.run(f"docker ps -aq --filter label=mvm.state_root={root} | xargs -r docker rm -f",
+                       shell=True, capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
