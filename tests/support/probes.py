@@ -65,6 +65,7 @@ def applied(name: str, memory: int = 256, cpus: int = 1, image: str = "default",
         "cpus": cpus, "image": image, "image_id": image_id, "kernel_args": "", "hostname": name,
         "kernel": f"{ROOT}/images/{image}/vmlinuz", "initrd": f"{ROOT}/images/{image}/initrd.img",
         "rootfs": f"{ROOT}/images/{image}/rootfs.ext4", "network": None, "ports": [], "snapshot": None,
+        "tsc_khz": None,
     }
     spec.update(extra)
     return spec

@@ -37,6 +37,7 @@ t user "$(id -un 2>/dev/null)"
 t os "$(uname -s)"
 t arch "$(uname -m)"
 t kernel "$(uname -r)"
+t cpu_mhz "$(awk -F: '/^cpu MHz/{gsub(/ /, "", $2); print $2; exit}' /proc/cpuinfo 2>/dev/null)"
 grep -qi microsoft /proc/version 2>/dev/null && t wsl 1
 [ -r /etc/os-release ] && (. /etc/os-release; t distribution "$ID"; t distribution_version "$VERSION_ID")
 command -v sw_vers >/dev/null 2>&1 && t macos_version "$(sw_vers -productVersion)"
@@ -201,6 +202,13 @@ def _kvm(host: Dict[str, List[str]], arch: str) -> Dict[str, Any]:
             "usable": not why, "reason": why or "usable"}
 
 
+def _float(text: str) -> Optional[float]:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
 def _platform(one: Any, host: Dict[str, List[str]]) -> Dict[str, Any]:
     os_name = one("os", "unknown").lower()
     kernel = one("kernel", "unknown")
@@ -220,6 +228,7 @@ def _platform(one: Any, host: Dict[str, List[str]]) -> Dict[str, Any]:
         "distribution": one("distribution", "unknown"),
         "distribution_version": one("distribution_version", "unknown"),
         "macos_version": one("macos_version") or None,
+        "cpu_mhz": _float(one("cpu_mhz")),
     }
 
 

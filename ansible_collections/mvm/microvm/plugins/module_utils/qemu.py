@@ -37,6 +37,8 @@ def cmdline(applied: Mapping[str, Any]) -> str:
     net = applied.get("network")
     if net:
         line += " mvm.ip=%s/%s mvm.gw=%s" % (net["ip"], net["prefix"], net["gateway"])
+    if applied.get("tsc_khz"):
+        line += " tsc_early_khz=%d" % applied["tsc_khz"]
     if applied["kernel_args"]:
         line += " " + applied["kernel_args"]
     return line

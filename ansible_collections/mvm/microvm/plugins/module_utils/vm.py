@@ -90,6 +90,7 @@ def desired_applied(spec: VmSpec, facts: Mapping[str, Any], shas: Mapping[str, s
         "hostname": spec.hostname,
     }
     applied.update(_resolve_image(spec, facts, shas, pending))
+    applied["tsc_khz"] = _tsc_khz(facts, backend, applied)
     tar = applied.pop("rootfs_tar", None)
     oci_archive = applied.pop("oci", None)
     vmlinux = applied.pop("vmlinux", None)
@@ -113,6 +114,15 @@ def desired_applied(spec: VmSpec, facts: Mapping[str, Any], shas: Mapping[str, s
     applied["network"] = _resolve_network(spec, facts, pending) if spec.network else None
     applied["ports"] = [str(p) for p in spec.ports]
     return applied
+
+
+def _tsc_khz(facts: Mapping[str, Any], backend: str, applied: Mapping[str, Any]) -> Optional[int]:
+    """Under TCG on x86_64 the guest's TSC runs at the host's rate, and a guest that fails to calibrate it
+    against the PIT hangs at boot (seen here about once in 30 boots): tell the kernel the rate instead."""
+    mhz = facts["platform"].get("cpu_mhz")
+    if backend == "qemu" and applied["accel"] == "tcg" and applied["arch"] == "x86_64" and mhz:
+        return int(mhz * 1000)
+    return None
 
 
 def _resolve_network(spec: VmSpec, facts: Mapping[str, Any], pending: Mapping[str, Mapping[str, Any]]) -> Dict[str, Any]:
