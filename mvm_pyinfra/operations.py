@@ -71,6 +71,14 @@ def _emit(plan: Plan, noop: str) -> Iterator[str]:
         yield step.command
 
 
+def _planned(planner: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """The engine's plan; its refusals as pyinfra's operation errors (bad input as OperationValueError)."""
+    try:
+        return planner(*args, **kwargs)
+    except MvmError as exc:
+        raise _plan_errors(exc) from exc
+
+
 def _plan_errors(exc: Exception) -> Exception:
     if isinstance(exc, SpecError):
         return OperationValueError(str(exc))
@@ -144,10 +152,7 @@ def rootfs(
         mvm.rootfs(name="Build the default image", image="default")
     """
     params = _image_params(**locals())
-    try:
-        desired, plan, entry = ops.image_plan(params, _gather_host, _gather_paths)
-    except MvmError as exc:
-        raise _plan_errors(exc) from exc
+    desired, plan, entry = _planned(ops.image_plan, params, _gather_host, _gather_paths)
     _remember("images", desired.name, entry)
     yield from _emit(plan, "image %s is up to date" % desired.name)
 
@@ -209,10 +214,7 @@ def vm(
         mvm.vm(name="Run web", vm="web", image="default", backend="qemu", memory="512M")
     """
     params = _vm_params(**locals())
-    try:
-        desired, plan = ops.vm_plan(params, _gather_host, _gather_paths, pending=_pending(), gather_in=_gather_in)
-    except MvmError as exc:
-        raise _plan_errors(exc) from exc
+    desired, plan = _planned(ops.vm_plan, params, _gather_host, _gather_paths, pending=_pending(), gather_in=_gather_in)
     changes: Mapping[str, Any] = plan.result.get("changes") or {}
     if changes and plan.steps:
         logger.info("%s: microVM %s differs in %s", host.name, desired.name, ", ".join(sorted(changes)))
@@ -261,10 +263,7 @@ def bridge(
         mvm.bridge(name="VM network", bridge="mvmbr0", subnet="10.77.0.0/24", nat=True)
     """
     params = _bridge_params(**locals())
-    try:
-        desired, plan, entry = ops.bridge_plan(params, _gather_host)
-    except MvmError as exc:
-        raise _plan_errors(exc) from exc
+    desired, plan, entry = _planned(ops.bridge_plan, params, _gather_host)
     _remember("networks", desired.name, entry)
     yield from _emit(plan, "bridge %s is %s" % (desired.name, desired.state))
 
@@ -289,10 +288,7 @@ def tap(
     + state_root: mvm state directory on the host
     """
     params = _tap_params(**locals())
-    try:
-        desired, plan = ops.tap_plan(params, _gather_host, _pending())
-    except MvmError as exc:
-        raise _plan_errors(exc) from exc
+    desired, plan = _planned(ops.tap_plan, params, _gather_host, _pending())
     yield from _emit(plan, "TAP %s is %s" % (desired.name, desired.state))
 
 
@@ -320,10 +316,7 @@ def port_forward(
     + state_root: mvm state directory on the host
     """
     params = _forward_params(**locals())
-    try:
-        desired, plan = ops.forward_plan(params, _gather_host, _pending())
-    except MvmError as exc:
-        raise _plan_errors(exc) from exc
+    desired, plan = _planned(ops.forward_plan, params, _gather_host, _pending())
     yield from _emit(plan, "port %s/%d forward is %s" % (desired.proto, desired.host_port, desired.state))
 
 
@@ -356,10 +349,7 @@ def snapshot(
         mvm.vm(name="Instance a", vm="a", image="default", backend="qemu", snapshot="tpl")
     """
     params = _snapshot_params(**locals())
-    try:
-        desired, plan, meta = ops.snapshot_plan(params, _gather_host, _gather_paths, _pending())
-    except MvmError as exc:
-        raise _plan_errors(exc) from exc
+    desired, plan, meta = _planned(ops.snapshot_plan, params, _gather_host, _gather_paths, _pending())
     if desired.state == "present":
         _remember("snapshots", desired.name, meta)
     elif desired.state == "absent":
@@ -404,10 +394,7 @@ def vm_template(
         mvm.vm(name="web-a", vm="web-a", image="default", backend="qemu", network="mvmbr0", snapshot="web")
     """
     params = _template_params(**locals())
-    try:
-        desired, plan, meta = ops.template_plan(params, _gather_host, _gather_paths, _pending())
-    except MvmError as exc:
-        raise _plan_errors(exc) from exc
+    desired, plan, meta = _planned(ops.template_plan, params, _gather_host, _gather_paths, _pending())
     _remember("snapshots", desired["name"], meta if desired["state"] == "present" else {})
     yield from _emit(plan, "template %s is %s" % (desired["name"], desired["state"]))
 
@@ -440,10 +427,7 @@ def firecracker_install(
     + state_root: mvm state directory on the host (holds the install record)
     """
     params = _install_params(**locals())
-    try:
-        desired, plan = ops.install_plan(params, _gather_host, _gather_paths)
-    except MvmError as exc:
-        raise _plan_errors(exc) from exc
+    desired, plan = _planned(ops.install_plan, params, _gather_host, _gather_paths)
     yield from _emit(plan, "firecracker %s is %s" % (desired.version, desired.state))
 
 
@@ -482,10 +466,7 @@ def lima_vm(
     + state_root: mvm state directory on the host
     """
     params = _lima_params(**locals())
-    try:
-        desired, plan = ops.lima_plan(params, _gather_host)
-    except MvmError as exc:
-        raise _plan_errors(exc) from exc
+    desired, plan = _planned(ops.lima_plan, params, _gather_host)
     yield from _emit(plan, "Lima instance %s is %s" % (desired.name, desired.state))
 
 
@@ -515,8 +496,5 @@ def vms(
     + state_root: mvm state directory on the host
     """
     params = _vms_params(**locals())
-    try:
-        _desired, plan = ops.vms_plan(params, _gather_host, _gather_paths, pending=_pending())
-    except MvmError as exc:
-        raise _plan_errors(exc) from exc
+    _desired, plan = _planned(ops.vms_plan, params, _gather_host, _gather_paths, pending=_pending())
     yield from _emit(plan, "%d microVMs are as asked" % len(params))

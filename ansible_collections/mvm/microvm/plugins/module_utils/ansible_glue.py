@@ -9,7 +9,7 @@ from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ansible_collections.mvm.microvm.plugins.module_utils import ops
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError, SpecError
@@ -71,83 +71,36 @@ def run_vm(module: Any) -> None:
     _finish(module, plan, {"vm": vm_result}, after=refresh)
 
 
-def run_vms(module: Any) -> None:
-    gather_host, gather_paths = ops.run_probe(_runner(module))
-    common = {k: v for k, v in module.params.items() if k != "vms" and v is not None}
-    try:
-        _desired, plan = ops.vms_plan([dict(common, **{k: v for k, v in item.items() if v is not None})
-                                       for item in module.params["vms"]], gather_host, gather_paths)
-    except (MvmError, RuntimeError) as exc:
-        _fail(module, exc)
-        return
-    _finish(module, plan, {"vms": plan.result})
+def _vms_params(params: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """Each entry of `vms`, with the module's other options as defaults."""
+    common = {k: v for k, v in params.items() if k != "vms" and v is not None}
+    return [dict(common, **{k: v for k, v in item.items() if v is not None}) for item in params["vms"]]
 
 
-def run_image(module: Any) -> None:
-    gather_host, gather_paths = ops.run_probe(_runner(module))
-    try:
-        _desired, plan, _entry = ops.image_plan(_params(module), gather_host, gather_paths)
-    except (MvmError, RuntimeError) as exc:
-        _fail(module, exc)
-        return
-    _finish(module, plan, {"image": plan.result})
+# Module -> how the engine plans it from the parameters and the fact gatherers, and the result's key.
+_PLANNERS = {
+    "rootfs": (lambda p, host, paths: ops.image_plan(p, host, paths)[1], "image"),
+    "vms": (lambda p, host, paths: ops.vms_plan(_vms_params(p), host, paths)[1], "vms"),
+    "bridge": (lambda p, host, paths: ops.bridge_plan(p, host)[1], "bridge"),
+    "tap": (lambda p, host, paths: ops.tap_plan(p, host)[1], "tap"),
+    "port_forward": (lambda p, host, paths: ops.forward_plan(p, host)[1], "port_forward"),
+    "snapshot": (lambda p, host, paths: ops.snapshot_plan(p, host, paths)[1], "snapshot"),
+    "vm_template": (lambda p, host, paths: ops.template_plan(p, host, paths)[1], "template"),
+    "firecracker_install": (lambda p, host, paths: ops.install_plan(p, host, paths)[1], "firecracker"),
+    "lima_vm": (lambda p, host, paths: ops.lima_plan(p, host)[1], "lima"),
+}  # type: Dict[str, Tuple[Callable[[Dict[str, Any], Any, Any], Any], str]]
 
 
-def run_network(module: Any, kind: str) -> None:
-    """bridge, tap and port_forward: plan from the host facts, run unless in check mode."""
-    gather_host, _gather_paths = ops.run_probe(_runner(module))
-    _desired = None  # type: Any
-    try:
-        if kind == "bridge":
-            _desired, plan, _entry = ops.bridge_plan(_params(module), gather_host)
-        elif kind == "tap":
-            _desired, plan = ops.tap_plan(_params(module), gather_host)
-        else:
-            _desired, plan = ops.forward_plan(_params(module), gather_host)
-    except (MvmError, RuntimeError) as exc:
-        _fail(module, exc)
-        return
-    _finish(module, plan, {kind: plan.result})
-
-
-def run_snapshot(module: Any) -> None:
+def run(module: Any, kind: str) -> None:
+    """Every module but vm and facts: plan from the host facts, run unless in check mode, report."""
+    planner, key = _PLANNERS[kind]
     gather_host, gather_paths = ops.run_probe(_runner(module))
     try:
-        _desired, plan, _meta = ops.snapshot_plan(_params(module), gather_host, gather_paths)
+        plan = planner(_params(module), gather_host, gather_paths)
     except (MvmError, RuntimeError) as exc:
         _fail(module, exc)
         return
-    _finish(module, plan, {"snapshot": plan.result})
-
-
-def run_template(module: Any) -> None:
-    gather_host, gather_paths = ops.run_probe(_runner(module))
-    try:
-        _desired, plan, _meta = ops.template_plan(_params(module), gather_host, gather_paths)
-    except (MvmError, RuntimeError) as exc:
-        _fail(module, exc)
-        return
-    _finish(module, plan, {"template": plan.result})
-
-
-def run_install(module: Any) -> None:
-    gather_host, gather_paths = ops.run_probe(_runner(module))
-    try:
-        _desired, plan = ops.install_plan(_params(module), gather_host, gather_paths)
-    except (MvmError, RuntimeError) as exc:
-        _fail(module, exc)
-        return
-    _finish(module, plan, {"firecracker": plan.result})
-
-
-def run_lima(module: Any) -> None:
-    gather_host, _gather_paths = ops.run_probe(_runner(module))
-    try:
-        _desired, plan = ops.lima_plan(_params(module), gather_host)
-    except (MvmError, RuntimeError) as exc:
-        _fail(module, exc)
-        return
-    _finish(module, plan, {"lima": plan.result})
+    _finish(module, plan, {key: plan.result})
 
 
 def run_facts(module: Any) -> None:

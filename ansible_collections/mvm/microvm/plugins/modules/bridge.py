@@ -97,7 +97,7 @@ executed:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mvm.microvm.plugins.module_utils.ansible_glue import run_network
+from ansible_collections.mvm.microvm.plugins.module_utils.ansible_glue import run
 
 
 def main():
@@ -114,7 +114,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    run_network(module, "bridge")
+    run(module, "bridge")
 
 
 if __name__ == "__main__":

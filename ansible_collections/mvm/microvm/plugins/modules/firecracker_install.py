@@ -86,7 +86,7 @@ executed:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mvm.microvm.plugins.module_utils.ansible_glue import run_install
+from ansible_collections.mvm.microvm.plugins.module_utils.ansible_glue import run
 
 
 def main():
@@ -104,7 +104,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    run_install(module)
+    run(module, "firecracker_install")
 
 
 if __name__ == "__main__":

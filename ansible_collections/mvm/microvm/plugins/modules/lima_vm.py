@@ -120,7 +120,7 @@ executed:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mvm.microvm.plugins.module_utils.ansible_glue import run_lima
+from ansible_collections.mvm.microvm.plugins.module_utils.ansible_glue import run
 
 
 def main():
@@ -143,7 +143,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    run_lima(module)
+    run(module, "lima_vm")
 
 
 if __name__ == "__main__":

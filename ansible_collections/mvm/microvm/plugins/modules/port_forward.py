@@ -88,7 +88,7 @@ executed:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mvm.microvm.plugins.module_utils.ansible_glue import run_network
+from ansible_collections.mvm.microvm.plugins.module_utils.ansible_glue import run
 
 
 def main():
@@ -105,7 +105,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    run_network(module, "port_forward")
+    run(module, "port_forward")
 
 
 if __name__ == "__main__":

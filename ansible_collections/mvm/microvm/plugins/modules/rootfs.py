@@ -103,7 +103,7 @@ executed:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mvm.microvm.plugins.module_utils.ansible_glue import run_image
+from ansible_collections.mvm.microvm.plugins.module_utils.ansible_glue import run
 
 
 def main():
@@ -119,7 +119,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    run_image(module)
+    run(module, "rootfs")
 
 
 if __name__ == "__main__":

@@ -89,7 +89,7 @@ executed:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mvm.microvm.plugins.module_utils.ansible_glue import run_snapshot
+from ansible_collections.mvm.microvm.plugins.module_utils.ansible_glue import run
 
 
 def main():
@@ -103,7 +103,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    run_snapshot(module)
+    run(module, "snapshot")
 
 
 if __name__ == "__main__":

@@ -78,7 +78,7 @@ executed:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mvm.microvm.plugins.module_utils.ansible_glue import run_network
+from ansible_collections.mvm.microvm.plugins.module_utils.ansible_glue import run
 
 
 def main():
@@ -93,7 +93,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    run_network(module, "tap")
+    run(module, "tap")
 
 
 if __name__ == "__main__":

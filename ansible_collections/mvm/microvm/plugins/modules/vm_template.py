@@ -111,7 +111,7 @@ executed:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mvm.microvm.plugins.module_utils.ansible_glue import run_template
+from ansible_collections.mvm.microvm.plugins.module_utils.ansible_glue import run
 
 
 def main():
@@ -133,7 +133,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    run_template(module)
+    run(module, "vm_template")
 
 
 if __name__ == "__main__":

@@ -71,7 +71,7 @@ executed:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mvm.microvm.plugins.module_utils.ansible_glue import run_vms
+from ansible_collections.mvm.microvm.plugins.module_utils.ansible_glue import run
 
 
 def main():
@@ -84,7 +84,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    run_vms(module)
+    run(module, "vms")
 
 
 if __name__ == "__main__":
