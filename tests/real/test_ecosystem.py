@@ -117,3 +117,22 @@ def test_every_module_in_check_mode_changes_nothing(tmp_path: Path, built_image:
         ns.exec(str(BIN / "ansible-playbook"), str(REPO / "tests/real/playbooks/check_base.yml"), "-e",
                 f"mvm_state_root={root}", "-e", "base_state=absent", check=False, env=ENV, cwd="/")
         ns.destroy()
+
+
+def test_pip_package_carries_the_collection(tmp_path: Path) -> None:
+    """The wheel installs the collection as ansible_collections in site-packages, where Ansible finds it."""
+    proc = run(str(BIN / "pip"), "wheel", ".", "--no-deps", "-q", "-w", str(tmp_path / "whl"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    wheel = next((tmp_path / "whl").glob("mvm_pyinfra-*.whl"))
+    target = tmp_path / "site"
+    proc = run(str(BIN / "pip"), "install", "--no-deps", "-q", "--target", str(target), str(wheel))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for leaf in ("meta/runtime.yml", "plugins/modules/vm.py", "plugins/module_utils/vm.py", "roles/host/tasks/main.yml",
+                 "playbooks/vars/example.yml"):
+        assert (target / "ansible_collections/mvm/microvm" / leaf).exists(), leaf
+    assert (target / "mvm_pyinfra/operations.py").exists()
+    cfg = tmp_path / "ansible.cfg"
+    cfg.write_text("[defaults]\n")
+    env = dict(ENV, PYTHONPATH=str(target), ANSIBLE_CONFIG=str(cfg), ANSIBLE_COLLECTIONS_PATH=str(tmp_path / "none"))
+    proc = run(str(BIN / "ansible-doc"), "mvm.microvm.vm", env=env, cwd=tmp_path)
+    assert proc.returncode == 0 and str(target) in proc.stdout, proc.stdout[:2000] + proc.stderr
