@@ -60,12 +60,24 @@ def _given(**kwargs: Any) -> Dict[str, Any]:
     return {k: v for k, v in kwargs.items() if v is not None}
 
 
+def _preparing() -> bool:
+    """pyinfra's prepare phase (what --dry shows) iterates an operation only up to its first command."""
+    from pyinfra.api.state import StateStage
+
+    return getattr(host.state, "current_stage", None) == StateStage.Prepare
+
+
 def _emit(plan: Plan, noop: str) -> Iterator[str]:
     for warning in plan.warnings:
         logger.warning("%s: %s", host.name, warning)
     if not plan.steps:
         host.noop(noop)
         return
+    if _preparing():
+        # So that --dry (and the confirmation prompt) show the whole plan, not one change.
+        for step in plan.steps:
+            logger.info("    %s: will %s", host.name, step.description)
+            logger.debug("    %s: $ %s", host.name, step.command)
     for step in plan.steps:
         trace.record("step", step.description)
         yield step.command

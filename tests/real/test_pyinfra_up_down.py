@@ -55,6 +55,7 @@ def test_dry_run_with_drift_changes_nothing(deployed) -> None:
     rc, out = pyinfra("deploy.py", root, "--dry", "--data", "mvm_vm_memory=320")
     assert rc == 0, out
     assert "differs in memory_mib" in out and "1 (@local)" in out
+    assert "will stop VM mvm-example to apply: memory_mib" in out and "will start VM mvm-example" in out
     assert (root / "vms" / VM / "pid").read_text() == pid
 
 
