@@ -201,3 +201,39 @@ def test_bad_firecracker_input(change: dict, field: str) -> None:
     assert all("probe_version" in c for c in rec.commands)
     with pytest.raises(Exception, match="^%s: " % field.replace(".", r"\.")):
         frontends.pyinfra("vm", params, frontends.Recording(FC_HOST + fc_image()))
+
+
+def fc_snapshot_line(name: str, spec: dict) -> str:
+    meta = {"format": 1, "name": name, "vm": "web", "backend": "firecracker", "memory_mib": spec["memory_mib"],
+            "cpus": spec["cpus"], "applied": spec}
+    return f"snapshot\t{name}\t{json.dumps(meta)}\n"
+
+
+@pytest.mark.parametrize("host", ["x86_64", "aarch64"])
+def test_snapshot_of_a_firecracker_vm_pauses_creates_and_resumes(contract, host: str) -> None:
+    base = FC_HOST if host == "x86_64" else FC_ARM
+    spec = frontends.engine("vm", VM, frontends.Recording(base + fc_image())).after["spec"]
+    facts = base + fc_image() + running_line("web", spec)
+    commands = frontends.three_ways("snapshot", {"name": "s1", "vm": "web"}, facts)
+    text = "\n".join(commands)
+    assert '"state": "Paused"' in commands[1] and "/snapshot/create" in commands[2]
+    assert '"state": "Resumed"' in commands[-1] and "qmp" not in text
+    body = json.loads(commands[2].split(" -d ")[1].strip("'"))
+    assert contract.check_call("PUT", "/snapshot/create", body) == []
+
+
+def test_restore_from_a_firecracker_snapshot_loads_with_overrides(contract) -> None:
+    net_record = 'net\tbr0\t{"gateway":"10.77.0.1","nat":false,"prefix":24,"subnet":"10.77.0.0/24","uplink":null}\n'
+    # The recorded host runs the Firecracker version of the contract under test.
+    facts = FC_HOST.replace("Firecracker v1.14.1", "Firecracker v" + contract.version) + fc_image() + net_record
+    params = dict(VM, network="br0", firecracker={"vsock_cid": 3})
+    source = frontends.engine("vm", dict(params, name="tpl"), frontends.Recording(facts)).after["spec"]
+    commands = frontends.three_ways("vm", dict(params, snapshot="s1"), facts + fc_snapshot_line("s1", source))
+    text = "\n".join(commands)
+    assert "InstanceStart" not in text and "/snapshot/load" in text
+    load = [c for c in commands if "/snapshot/load" in c][0]
+    body = json.loads(load.split(" -d ")[1].strip("'"))
+    assert body["network_overrides"][0]["host_dev_name"].startswith("mvm")
+    assert body["resume_vm"] is True
+    assert contract.check_call("PUT", "/snapshot/load", body) == []
+    assert ("vsock_override" in body) is (contract.version >= "1.16")

@@ -98,6 +98,13 @@ def options(value: Any) -> Options:
     )
 
 
+def options_from_applied(applied: Mapping[str, Any]) -> Options:
+    """The options a VM was started with, from its applied spec."""
+    recorded = dict(applied.get("firecracker") or {})
+    recorded["drives"] = [{"id": i, "path": p, "read_only": r} for i, p, r in recorded.get("drives", [])]
+    return options(recorded)
+
+
 def check_machine(applied: Mapping[str, Any], opts: Options) -> None:
     """What Firecracker refuses, refused here first (with the field the user wrote)."""
     cpus = applied["cpus"]
@@ -282,6 +289,46 @@ def jail_steps(applied: Mapping[str, Any], opts: Options, vm_dir: str, paths: Ma
 def config_file_step(applied: Mapping[str, Any], opts: Options, paths: Mapping[str, str]) -> Tuple[str, str]:
     return ("write the Firecracker config file", write_file(paths["config"], json.dumps(
         config_document(applied, opts, paths), sort_keys=True, indent=1)))
+
+
+def snapshot_steps(applied: Mapping[str, Any], vm_dir: str, tmp: str, snapshot_type: str,
+                   was_running: bool) -> List[Tuple[str, str]]:
+    """Pause, PUT /snapshot/create into the VMM's view of the file system, bring the files to `tmp`."""
+    opts = options_from_applied(applied)
+    paths = layout(vm_dir, applied, opts)
+    sock = paths["socket"]
+    inner = "/mvm-snapshot" if opts.jailer else tmp
+    host_side = paths["jail"] + "/mvm-snapshot" if opts.jailer else tmp
+    steps = []  # type: List[Tuple[str, str]]
+    if was_running:
+        steps.append(("pause the VM", curl(sock, pause_call())))
+    steps.append(("create the snapshot (%s)" % snapshot_type, "mkdir -p %s && %s" % (
+        quote(host_side), curl(sock, snapshot_create_call(inner + "/vm.snap", inner + "/memory.bin", snapshot_type)))))
+    if opts.jailer:
+        steps.append(("move the snapshot out of the jail", "mv %s/vm.snap %s/memory.bin %s/ && rmdir %s" % (
+            quote(host_side), quote(host_side), quote(tmp), quote(host_side))))
+    return steps
+
+
+def restore_steps(applied: Mapping[str, Any], vm_dir: str, snapshot_dir: str, version: str,
+                  timeout: float) -> List[Tuple[str, str]]:
+    """On the fresh process: PUT /snapshot/load with this VM's TAP (and vsock on >= 1.16), then wait for Running."""
+    opts = options_from_applied(applied)
+    paths = layout(vm_dir, applied, opts)
+    sock = paths["socket"]
+    steps = []  # type: List[Tuple[str, str]]
+    snap, mem = snapshot_dir + "/vm.snap", snapshot_dir + "/memory.bin"
+    if opts.jailer:
+        steps.append(("link the snapshot into the jail", "ln -f %s %s/vm.snap && ln -f %s %s/memory.bin" % (
+            quote(snap), quote(paths["jail"]), quote(mem), quote(paths["jail"]))))
+        snap, mem = "/vm.snap", "/memory.bin"
+    call = snapshot_load_call(snap, mem, applied, version, paths["vsock"] if opts.vsock_cid else None)
+    steps.append(("load the snapshot", curl(sock, call)))
+    steps.append(("wait until the VM runs", (
+        "i=0; until curl --unix-socket %(s)s -sS http://localhost/ | grep -q '\"state\": *\"Running\"'; do "
+        "i=$((i+1)); [ $i -gt %(t)d ] && { echo 'the restored VM is not running' >&2; exit 1; }; sleep 0.1; done"
+    ) % {"s": quote(sock), "t": int(timeout * 10)}))
+    return steps
 
 
 def stop_command(applied: Mapping[str, Any], socket_path: str, pid: Any, timeout: float) -> str:

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional
 
-from ansible_collections.mvm.microvm.plugins.module_utils import backends, qemu, validate
+from ansible_collections.mvm.microvm.plugins.module_utils import backends, firecracker, qemu, validate
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, join, quote
 
@@ -91,11 +91,38 @@ def plan_snapshot(spec: SnapshotSpec, facts: Mapping[str, Any]) -> Plan:
     backend = applied.get("backend", "unknown")
     if backend not in backends.CAPABILITIES or not backends.CAPABILITIES[backend]["snapshots"]:
         backends.require(backend if backend in backends.CAPABILITIES else "docker", "snapshots", "vm")
-    meta = save_steps(plan, spec.name, str(spec.vm), vm["dir"], applied, directory)
-    if spec.resume and vm["state"] == "running":
-        plan.add("resume %s" % spec.vm, qemu.resume_command(vm["dir"]))
+    if backend == "firecracker":
+        meta = _firecracker_save(plan, spec, vm, applied, directory)
+    else:
+        meta = save_steps(plan, spec.name, str(spec.vm), vm["dir"], applied, directory)
+        if spec.resume and vm["state"] == "running":
+            plan.add("resume %s" % spec.vm, qemu.resume_command(vm["dir"]))
     plan.after = {"snapshot": meta}
     return plan
+
+
+def _firecracker_save(plan: Plan, spec: SnapshotSpec, vm: Mapping[str, Any], applied: Mapping[str, Any],
+                      directory: str) -> Dict[str, Any]:
+    """Firecracker: pause, /snapshot/create, the disk, metadata, publish, resume (unless told not to)."""
+    tmp = directory + ".tmp"
+    opts = firecracker.options_from_applied(applied)
+    meta = {"format": SNAPSHOT_FORMAT, "name": spec.name, "vm": spec.vm, "backend": "firecracker",
+            "applied": dict(applied), "memory_mib": applied.get("memory_mib"), "cpus": applied.get("cpus"),
+            "image_id": applied.get("image_id"), "boot_args": firecracker.boot_args(applied, opts),
+            "snapshot_type": opts.snapshot_type}
+    plan.add("prepare %s" % tmp, "rm -rf %s && mkdir -p %s" % (quote(tmp), quote(tmp)))
+    for description, command in firecracker.snapshot_steps(applied, vm["dir"], tmp, opts.snapshot_type,
+                                                           vm["state"] == "running"):
+        plan.add(description, command)
+    plan.add("copy the disk of %s" % spec.vm, "cp --sparse=always %s %s" % (
+        quote(vm["dir"] + "/disk.ext4"), quote(tmp + "/" + DISK_FILE)))
+    plan.add("write snapshot metadata", join(["python3", "-c", _METADATA, tmp, json.dumps(meta, sort_keys=True)]))
+    plan.add("publish snapshot %s" % spec.name, "mkdir -p %s && mv %s %s" % (
+        quote(directory.rsplit("/", 1)[0]), quote(tmp), quote(directory)))
+    if spec.resume and vm["state"] == "running":
+        sock = firecracker.layout(vm["dir"], applied, opts)["socket"]
+        plan.add("resume %s" % spec.vm, firecracker.curl(sock, firecracker.resume_call()))
+    return meta
 
 
 def save_steps(plan: Plan, name: str, vm_name: str, vm_dir: str, applied: Mapping[str, Any],

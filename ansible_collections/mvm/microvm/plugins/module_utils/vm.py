@@ -320,15 +320,10 @@ def _start_steps(plan: Plan, spec: VmSpec, applied: Mapping[str, Any], directory
              qemu.wait_ready_command(directory, spec.boot_timeout))
 
 
-def _fc_opts(applied: Mapping[str, Any]) -> "firecracker.Options":
-    return firecracker.options(dict((applied.get("firecracker") or {}), drives=[
-        {"id": i, "path": p, "read_only": r} for i, p, r in (applied.get("firecracker") or {}).get("drives", [])]))
-
-
 def _firecracker_plan(plan: Plan, spec: VmSpec, facts: Mapping[str, Any], applied: Dict[str, Any],
                       current: Optional[Mapping[str, Any]], changes: Mapping[str, Any], directory: str) -> Plan:
     """Firecracker: state directory, TAP and lease as for qemu; the VMM configured through its API."""
-    opts = _fc_opts(applied)
+    opts = firecracker.options_from_applied(applied)
     paths = firecracker.layout(directory, applied, opts)
     binaries = {"firecracker": facts["tools"].get("firecracker", {}).get("path") or "firecracker",
                 "jailer": facts["tools"].get("jailer", {}).get("path") or "jailer"}
@@ -336,15 +331,18 @@ def _firecracker_plan(plan: Plan, spec: VmSpec, facts: Mapping[str, Any], applie
         raise SpecError("firecracker.jailer", "the jailer binary is not installed next to firecracker")
     running = bool(current and current["pid"])
     paused = bool(current and current["state"] == "paused")
-    applied["snapshot"] = ((current or {}).get("applied") or {}).get("snapshot")
+    fresh = not current or bool(changes)
+    restore = _snapshot_for(spec, facts, {}, applied) is not None and fresh and spec.state != "stopped"
+    applied["snapshot"] = spec.snapshot if restore else ((current or {}).get("applied") or {}).get("snapshot")
     if current and changes and running:
         plan.add("stop VM %s to apply: %s" % (spec.name, ", ".join(sorted(changes))),
                  firecracker.kill_command(current["pid"]))
         running = paused = False
     _network_steps(plan, spec, applied, facts, current)
-    if not current or changes:
-        _create_steps(plan, applied, directory, applied["rootfs"])
-    elif current["applied"] != applied:
+    snap_dir = snapshot.snapshot_dir(facts["state_root"], spec.snapshot or "")
+    if fresh:
+        _create_steps(plan, applied, directory, snap_dir + "/" + snapshot.DISK_FILE if restore else applied["rootfs"])
+    elif (current or {}).get("applied") != applied:
         plan.add("record applied spec", write_file(qemu.files(directory)["spec"], _json(applied)))
     sock = paths["socket"]
     if spec.state in ("running", "paused"):
@@ -361,10 +359,16 @@ def _firecracker_plan(plan: Plan, spec: VmSpec, facts: Mapping[str, Any], applie
                 plan.add("link the jailer's pid file", "ln -sfn %s %s" % (quote(paths["pid"]), quote(directory + "/pid")))
             if opts.api:
                 plan.add("wait for the API socket", firecracker.wait_socket_command(sock, paths["pid"], spec.boot_timeout))
-                for call in firecracker.boot_calls(applied, opts, paths):
+            if restore:
+                version = str(facts["tools"].get("firecracker", {}).get("version") or "")
+                for description, command in firecracker.restore_steps(applied, directory, snap_dir, version,
+                                                                      spec.boot_timeout):
+                    plan.add(description, command)
+            else:
+                for call in firecracker.boot_calls(applied, opts, paths) if opts.api else []:
                     plan.add("%s %s" % (call.method, call.path), firecracker.curl(sock, call))
-            plan.add("wait for %s to be ready (%gs)" % (spec.name, spec.boot_timeout), qemu.wait_ready_command(
-                directory, spec.boot_timeout, pid_file=paths["pid"], console=paths["console"]))
+                plan.add("wait for %s to be ready (%gs)" % (spec.name, spec.boot_timeout), qemu.wait_ready_command(
+                    directory, spec.boot_timeout, pid_file=paths["pid"], console=paths["console"]))
             if spec.state == "paused":
                 plan.add("pause VM %s" % spec.name, firecracker.curl(sock, firecracker.pause_call()))
         else:
@@ -384,7 +388,7 @@ def _firecracker_plan(plan: Plan, spec: VmSpec, facts: Mapping[str, Any], applie
 
 def _firecracker_remove(plan: Plan, facts: Mapping[str, Any], name: str, current: Mapping[str, Any]) -> None:
     applied = current["applied"] or {}
-    opts = _fc_opts(applied)
+    opts = firecracker.options_from_applied(applied)
     if current["pid"]:
         plan.add("stop VM %s (pid %d)" % (name, current["pid"]), firecracker.kill_command(current["pid"]))
     net = applied.get("network")
