@@ -106,9 +106,14 @@ def ansible(kind: str, params: dict[str, Any], rec: Recording, check_mode: bool 
 class FakeHost:
     """Enough of pyinfra's Host for an operation's generator: facts from a recording, noop notes."""
 
+    count = 0
+
     def __init__(self, rec: Recording) -> None:
         self.rec = rec
-        self.name = "@recorded"
+        FakeHost.count += 1
+        # Unique per instance: the operations remember pending images per (state, host name), and a
+        # short-lived test state's id() can be reused by the next one.
+        self.name = "@recorded-%d" % FakeHost.count
         self.state = object()
         self.noops: list[str] = []
 
