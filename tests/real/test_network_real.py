@@ -73,6 +73,18 @@ def test_published_ports_answer(converged, ns: Netns) -> None:
     assert "mvm guest web" in http(ns, f"http://{ns.host_ip}:8080/", client=False)  # from the host itself
 
 
+def test_facts_report_bridge_health(converged, ns: Netns) -> None:
+    fw, root, _, _, _ = converged
+    from ansible_collections.mvm.microvm.plugins.module_utils import ops, probe
+
+    facts = ops.host_report(probe.parse_host(ns.exec("sh", "-c", probe.host_probe(str(root))).stdout))
+    bridge = facts["network"]["health"]["bridges"]["mvmbr0"]
+    assert bridge["healthy"] and bridge["nat_rules"] == 3 and bridge["leases"] == ["web"]
+    assert len(bridge["members"]) == 1 and bridge["members"][0].startswith("mvm")
+    ports = {(f["owner"], f["host_port"]) for f in facts["network"]["health"]["port_forwards"]}
+    assert ports == {("vm:web", 8080), ("fwd:tcp9090", 9090)}
+
+
 def test_second_run_changes_nothing_and_adds_no_rule(converged, ns: Netns) -> None:
     fw, root, before, _, _ = converged
     rules = ns.rules()

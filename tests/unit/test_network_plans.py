@@ -163,3 +163,15 @@ def test_facts_report_bridge_health() -> None:
                                            "uplink": "eth0", "leases": {}}
     assert facts["network"]["bridges"][0]["addresses"] == ["10.77.0.1/24"]
     assert sorted(r["tag"].split(":")[3] for r in facts["network"]["firewall"]["rules"]) == ["back", "nat", "out"]
+
+
+def test_health_report() -> None:
+    forward = ("ipt\tnat\t-A PREROUTING -p tcp -m addrtype --dst-type LOCAL --dport 8080 -j DNAT "
+               "--to-destination 10.77.0.2:80 -m comment --comment mvm:vm:web:tcp8080:abcd1234\n")
+    facts = frontends.pyinfra_fact("MvmHost", frontends.Recording(host(extra=[
+        UPLINK.replace("ip_forward\t0", "ip_forward\t1"), BR_LINKS, RECORD, nat_rule_lines(), forward])))
+    bridge = facts["network"]["health"]["bridges"]["mvmbr0"]
+    assert bridge["exists"] and bridge["up"] and bridge["address_ok"] and bridge["nat_rules"] == 3 and bridge["healthy"]
+    assert facts["network"]["health"]["port_forwards"] == [{"owner": "vm:web", "proto": "tcp", "host_port": 8080, "rules": 1}]
+    broken = frontends.pyinfra_fact("MvmHost", frontends.Recording(host(extra=[UPLINK, RECORD])))
+    assert broken["network"]["health"]["bridges"]["mvmbr0"]["healthy"] is False

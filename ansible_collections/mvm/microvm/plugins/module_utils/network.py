@@ -398,3 +398,50 @@ def vm_rules(vm: str, guest: str, published: Sequence[Port]) -> List[firewall.Ru
 
 def as_dict(spec: Any) -> Dict[str, Any]:
     return asdict(spec)
+
+
+_PURPOSE = re.compile(r"^(tcp|udp)(\d+)$")
+
+
+def health(facts: Mapping[str, Any]) -> Dict[str, Any]:
+    """One structure a playbook can assert on: each network's bridge, address, members and NAT rules, and
+    the published ports (from the mvm rules on the host)."""
+    rules = facts["network"]["firewall"]["rules"]
+
+    def owned(owner: str) -> List[Dict[str, Any]]:
+        return [r for r in rules if r["tag"].startswith("mvm:%s:" % owner)]
+
+    names = sorted(set(facts["networks"]) | {b["name"] for b in facts["network"]["bridges"]
+                                             if b["name"] in facts["networks"]})
+    bridges = {}
+    for name in names:
+        record = facts["networks"].get(name) or {}
+        link = _bridge_link(facts, name)
+        wanted = "%s/%s" % (record.get("gateway"), record.get("prefix")) if record else None
+        nat_rules = len(owned("br:" + name))
+        bridges[name] = {
+            "exists": link is not None,
+            "up": bool(link and link["up"]),
+            "addresses": link["addresses"] if link else [],
+            "address_ok": bool(link and wanted in link["addresses"]),
+            "members": link["members"] if link else [],
+            "nat": bool(record.get("nat")),
+            "nat_rules": nat_rules,
+            "nat_ok": nat_rules == 3 if record.get("nat") else nat_rules == 0,
+            "leases": sorted(record.get("leases", {})),
+            "healthy": bool(link and link["up"] and wanted in link["addresses"]
+                            and (nat_rules == 3 if record.get("nat") else True)),
+        }
+    forwards = {}  # type: Dict[Tuple[str, str, int], Dict[str, Any]]
+    for rule_ in rules:
+        parts = rule_["tag"].split(":")
+        if len(parts) != 5 or parts[1] not in ("fwd", "vm"):
+            continue
+        match = _PURPOSE.match(parts[3])
+        if not match:
+            continue
+        key = ("%s:%s" % (parts[1], parts[2]), match.group(1), int(match.group(2)))
+        entry = forwards.setdefault(key, {"owner": key[0], "proto": key[1], "host_port": key[2], "rules": 0})
+        entry["rules"] += 1
+    return {"bridges": bridges, "port_forwards": sorted(forwards.values(), key=lambda f: (f["host_port"], f["proto"])),
+            "ip_forward": facts["network"]["ip_forward"] == "1"}

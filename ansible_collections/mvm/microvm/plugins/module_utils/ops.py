@@ -45,6 +45,7 @@ def host_report(facts: Mapping[str, Any], requested: str = "auto") -> Dict[str, 
     if requested != "auto":
         backends.select(facts, requested)
     report = dict(facts)
+    report["network"] = dict(facts["network"], health=network.health(facts))
     report["backend"] = backends.summary(facts, requested)
     report["doctor"] = doctor.report(facts, requested)
     return report
