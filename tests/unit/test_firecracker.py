@@ -156,6 +156,31 @@ def test_converged_vm_is_left_alone_then_stopped_per_arch() -> None:
     assert "SendCtrlAltDel" not in arm_stop[0] and "kill -TERM 4242" in arm_stop[0]
 
 
+def test_paused_firecracker_vm_is_seen_from_get_root() -> None:
+    spec = frontends.engine("vm", VM, frontends.Recording(FC_HOST + fc_image())).after["spec"]
+    facts = FC_HOST + fc_image() + running_line("web", spec, status="Paused")
+    assert frontends.pyinfra_fact("MvmHost", frontends.Recording(facts))["vms"]["web"]["state"] == "paused"
+    resume = planned(VM, facts)
+    assert len(resume) == 1 and '"state": "Resumed"' in resume[0]
+
+
+def test_probe_asks_firecracker_for_its_state(contract) -> None:
+    """The probe's own GET / against the contract double, as it runs on a host."""
+    from ansible_collections.mvm.microvm.plugins.module_utils import probe
+    from tests.support.firecracker_contract import Double
+
+    with tempfile.TemporaryDirectory() as tmp:
+        vm_dir = Path(tmp) / "vms/web"
+        vm_dir.mkdir(parents=True)
+        double = Double(str(vm_dir / "api.sock"), contract)
+        try:
+            double.state = "Paused"
+            out = subprocess.run(["sh", "-c", probe.host_probe(tmp)], capture_output=True, text=True).stdout
+            assert "vm\tweb\tstatus\tPaused" in out
+        finally:
+            double.close()
+
+
 def test_pause_drift_and_absent() -> None:
     spec = frontends.engine("vm", VM, frontends.Recording(FC_HOST + fc_image())).after["spec"]
     facts = FC_HOST + fc_image() + running_line("web", spec)

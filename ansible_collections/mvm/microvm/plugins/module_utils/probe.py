@@ -100,6 +100,10 @@ for v in "$r"/vms/*/; do
   [ -f "$v/spec.json" ] && printf 'vm\t%%s\tspec\t%%s\n' "$n" "$(cat "$v/spec.json")"
   [ -S "$v/qmp.sock" ] && printf 'vm\t%%s\tqmp\t%%s\n' "$n" "${v%%/}/qmp.sock"
   case "$c" in *"${v%%/}/"*) [ -S "$v/qmp.sock" ] && qmps="$qmps $n=${v%%/}/qmp.sock";; esac
+  if [ -S "$v/api.sock" ] && command -v curl >/dev/null 2>&1; then
+    st=$(curl -s --max-time 2 --unix-socket "$v/api.sock" http://localhost/ 2>/dev/null | sed -n 's/.*"state": *"\([A-Za-z ]*\)".*/\1/p')
+    [ -n "$st" ] && printf 'vm\t%%s\tstatus\t%%s\n' "$n" "$st"
+  fi
 done
 [ -n "$qmps" ] && command -v python3 >/dev/null 2>&1 && %(status)s
 for s in "$r"/snapshots/*/metadata.json; do
@@ -406,7 +410,8 @@ def parse_host(output: str) -> Dict[str, Any]:
         pid = int(raw["pid"]) if raw.get("pid", "").isdigit() else None
         state = "stopped"
         if pid:
-            state = "paused" if raw.get("status") in ("paused", "postmigrate", "suspended") else "running"
+            # QMP says paused/postmigrate/suspended; Firecracker's GET / says Paused.
+            state = "paused" if raw.get("status") in ("paused", "postmigrate", "suspended", "Paused") else "running"
         facts["vms"][name] = {
             "name": name,
             "dir": raw.get("dir"),
