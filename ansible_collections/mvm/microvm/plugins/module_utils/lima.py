@@ -101,29 +101,29 @@ def lima_spec(params: Mapping[str, Any]) -> LimaSpec:
 
 # The edit runs where lima.yaml lives, with ruamel.yaml's round-trip mode: keys mvm manages are set,
 # everything else (comments, order, the user's keys) stays as it was.
-_EDIT = r"""import json,sys
-from ruamel.yaml import YAML
-from ruamel.yaml.util import load_yaml_guess_indent
+_EDIT = r"""import importlib,json,os,sys
+# Runs on the Lima host (python3 with ruamel.yaml there); the engine itself never imports ruamel.
+yaml_mod=importlib.import_module('ruamel.yaml')
+guess=importlib.import_module('ruamel.yaml.util').load_yaml_guess_indent
 path,managed=sys.argv[1],json.loads(sys.argv[2])
-yaml=YAML()
+yaml=yaml_mod.YAML()
 yaml.preserve_quotes=True
 try:
     with open(path) as f: text=f.read()
-    doc,indent,offset=load_yaml_guess_indent(text)
+    _doc,indent,offset=guess(text)
     doc=yaml.load(text)
     yaml.indent(mapping=offset if offset else 2,sequence=indent or 2,offset=offset or 0)
 except FileNotFoundError:
     doc=None
 if doc is None:
-    from ruamel.yaml.comments import CommentedMap
-    doc=CommentedMap()
+    doc=importlib.import_module('ruamel.yaml.comments').CommentedMap()
     if 'images' not in managed:
         doc['images']=[{'location':'https://cloud-images.ubuntu.com/releases/24.04/release/ubuntu-24.04-server-cloudimg-arm64.img','arch':'aarch64'},
                        {'location':'https://cloud-images.ubuntu.com/releases/24.04/release/ubuntu-24.04-server-cloudimg-amd64.img','arch':'x86_64'}]
 for key,value in managed.items():
     if doc.get(key)!=value: doc[key]=value
 with open(path+'.tmp','w') as f: yaml.dump(doc,f)
-import os; os.replace(path+'.tmp',path)
+os.replace(path+'.tmp',path)
 """
 
 
