@@ -75,9 +75,11 @@ def _emit(plan: Plan, noop: str) -> Iterator[str]:
         return
     if _preparing():
         # So that --dry (and the confirmation prompt) show the whole plan, not one change.
+        show_commands = bool(getattr(host.state, "print_input", False))  # pyinfra -vv
         for step in plan.steps:
             logger.info("    %s: will %s", host.name, step.description)
-            logger.debug("    %s: $ %s", host.name, step.command)
+            if show_commands:
+                logger.info("    %s: $ %s", host.name, step.command)
     for step in plan.steps:
         trace.record("step", step.description)
         yield step.command

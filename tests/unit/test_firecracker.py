@@ -156,6 +156,17 @@ def test_converged_vm_is_left_alone_then_stopped_per_arch() -> None:
     assert "SendCtrlAltDel" not in arm_stop[0] and "kill -TERM 4242" in arm_stop[0]
 
 
+def test_facts_report_the_security_choice() -> None:
+    params = dict(VM, firecracker={"jailer": True, "jailer_id": "web-1", "uid": 1000, "gid": 1000,
+                                   "seccomp_filter": "/etc/mvm/fc.bpf"})
+    spec = frontends.engine("vm", params, frontends.Recording(FC_HOST + fc_image())).after["spec"]
+    vms = frontends.pyinfra_fact("MvmHost", frontends.Recording(FC_HOST + fc_image() + running_line("web", spec)))["vms"]
+    assert vms["web"]["security"] == {"jailer": True, "seccomp": "/etc/mvm/fc.bpf", "uid": 1000, "gid": 1000}
+    plain = frontends.engine("vm", VM, frontends.Recording(FC_HOST + fc_image())).after["spec"]
+    vms = frontends.pyinfra_fact("MvmHost", frontends.Recording(FC_HOST + fc_image() + running_line("web", plain)))["vms"]
+    assert vms["web"]["security"]["seccomp"] == "default" and vms["web"]["security"]["jailer"] is False
+
+
 def test_paused_firecracker_vm_is_seen_from_get_root() -> None:
     spec = frontends.engine("vm", VM, frontends.Recording(FC_HOST + fc_image())).after["spec"]
     facts = FC_HOST + fc_image() + running_line("web", spec, status="Paused")

@@ -12,7 +12,7 @@ __metaclass__ = type
 
 import json
 import re
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from ansible_collections.mvm.microvm.plugins.module_utils import firewall, qmp
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import quote
@@ -291,6 +291,15 @@ def _network(text: Optional[str], warnings: List[str]) -> Dict[str, Any]:
     return {"bridges": bridges, "taps": taps}
 
 
+def _security(spec: Optional[Mapping[str, Any]]) -> Optional[Dict[str, Any]]:
+    """For Firecracker VMs: jailed or not, and which seccomp filter (Firecracker's default unless a file)."""
+    options = (spec or {}).get("firecracker")
+    if not isinstance(options, dict):
+        return None
+    return {"jailer": bool(options.get("jailer")), "seccomp": options.get("seccomp_filter") or "default",
+            "uid": options.get("uid"), "gid": options.get("gid")}
+
+
 def _networks(nets: Dict[str, str], leases: Dict[str, Dict[str, str]], warnings: List[str]) -> Dict[str, Any]:
     """Networks mvm made (records under the state root) and their address leases."""
     found = {}  # type: Dict[str, Any]
@@ -421,6 +430,7 @@ def parse_host(output: str) -> Dict[str, Any]:
             "backend": (spec or {}).get("backend", "unknown"),
             "applied": spec,
             "qmp_socket": raw.get("qmp"),
+            "security": _security(spec),
         }
     facts["docker"]["images"] = sorted(dimgs)
     for name, status, pid_text, ident, text in dvms:
