@@ -12,8 +12,9 @@ from __future__ import absolute_import, annotations, division, print_function
 __metaclass__ = type
 
 import json
-from typing import Any, List, Mapping, Optional
+from typing import Any, Mapping, Optional
 
+from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.guest import READY_MARKER
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, join, quote
 
@@ -77,7 +78,6 @@ def plan(plan_: Plan, spec: Any, facts: Mapping[str, Any], applied: Mapping[str,
          current: Optional[Mapping[str, Any]], changes: Mapping[str, Any]) -> Plan:
     """Steps for running / paused / stopped of a docker VM (absent: see remove_steps)."""
     if not applied.get("rootfs_tar"):
-        from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
         raise SpecError("image", "the docker backend imports an image's rootfs.tar: give image: NAME of an image "
                                  "built by mvm.microvm.rootfs (explicit kernel/rootfs paths are for VM backends)")
     root = facts["state_root"]
@@ -128,5 +128,3 @@ def remove_steps(plan_: Plan, current: Mapping[str, Any]) -> None:
     plan_.add("drop image %s if unused" % image_tag(current["applied"] or {}),
               drop_image_command(image_tag(current["applied"] or {})))
 
-
-__all__: List[str] = ["plan", "remove_steps", "container", "image_tag"]

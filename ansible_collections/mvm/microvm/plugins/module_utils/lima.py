@@ -29,7 +29,6 @@ DEFAULTS = {  # type: Dict[str, Any]
     "name": None, "state": "running", "cpus": 4, "memory": 4096, "disk": 100, "arch": None, "vm_type": None,
     "nested_virtualization": True, "mounts": None, "port_forwards": None, "provision": None,
     "allow_restart": False, "image": None, "state_root": None}
-RESTART_KEYS = ("cpus", "memory", "disk", "arch", "vmType", "nestedVirtualization", "mounts", "portForwards")
 
 
 @dataclass(frozen=True)

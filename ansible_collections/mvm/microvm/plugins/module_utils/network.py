@@ -14,7 +14,7 @@ import hashlib
 import ipaddress
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.mvm.microvm.plugins.module_utils import firewall, validate
@@ -394,10 +394,6 @@ def vm_rules(vm: str, guest: str, published: Sequence[Port]) -> List[firewall.Ru
     for port in published:
         found += firewall.forward_rules(owner, port.proto, port.host_port, guest, port.guest_port)
     return found
-
-
-def as_dict(spec: Any) -> Dict[str, Any]:
-    return asdict(spec)
 
 
 _PURPOSE = re.compile(r"^(tcp|udp)(\d+)$")

@@ -7,7 +7,7 @@ from __future__ import absolute_import, annotations, division, print_function
 __metaclass__ = type
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from ansible_collections.mvm.microvm.plugins.module_utils import validate
@@ -75,9 +75,6 @@ class VmSpec:
     firecracker: Any = None
     lima_instance: str = "mvm"
 
-    def to_dict(self) -> Dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
 class ImageSpec:
@@ -90,9 +87,6 @@ class ImageSpec:
     rootfs_size_mib: int
     flake: Optional[str]
     state_root: Optional[str]
-
-    def to_dict(self) -> Dict[str, Any]:
-        return asdict(self)
 
 
 def _merged(params: Mapping[str, Any], defaults: Mapping[str, Any]) -> Dict[str, Any]:
