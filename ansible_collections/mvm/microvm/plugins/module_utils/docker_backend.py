@@ -127,4 +127,3 @@ def remove_steps(plan_: Plan, current: Mapping[str, Any]) -> None:
     plan_.add("remove container %s" % container(current["name"]), remove_command(current["name"]))
     plan_.add("drop image %s if unused" % image_tag(current["applied"] or {}),
               drop_image_command(image_tag(current["applied"] or {})))
-
