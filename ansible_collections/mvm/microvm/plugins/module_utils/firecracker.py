@@ -66,11 +66,7 @@ class Call:
 
 def options(value: Any) -> Options:
     """The `firecracker:` dict of the vm operation, validated field by field."""
-    given = dict(value or {})
-    unknown = sorted(set(given) - set(OPTION_DEFAULTS))
-    if unknown:
-        raise SpecError("firecracker." + unknown[0], "unknown option; accepted: %s" % ", ".join(sorted(OPTION_DEFAULTS)))
-    p = dict(OPTION_DEFAULTS, **{k: v for k, v in given.items() if v is not None})
+    p = validate.options(dict(value or {}), OPTION_DEFAULTS, prefix="firecracker.")
     drives = []
     for index, d in enumerate(p["drives"] or []):
         where = "firecracker.drives[%d]" % index

@@ -41,11 +41,7 @@ class InstallSpec:
 
 
 def install_spec(params: Mapping[str, Any]) -> InstallSpec:
-    p = dict(DEFAULTS)
-    p.update({k: v for k, v in params.items() if v is not None})
-    unknown = sorted(set(p) - set(DEFAULTS))
-    if unknown:
-        raise SpecError(unknown[0], "unknown option; accepted: %s" % ", ".join(sorted(DEFAULTS)))
+    p = validate.options(params, DEFAULTS)
     state = validate.choice("state", p["state"], ("present", "absent"))
     version = str(p["version"] or "")
     if state == "present" and not _VERSION.match(version):

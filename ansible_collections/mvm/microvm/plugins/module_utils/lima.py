@@ -54,11 +54,7 @@ def _provision_script(what: List[str]) -> str:
 
 
 def lima_spec(params: Mapping[str, Any]) -> LimaSpec:
-    p = dict(DEFAULTS)
-    p.update({k: v for k, v in params.items() if v is not None})
-    unknown = sorted(set(p) - set(DEFAULTS))
-    if unknown:
-        raise SpecError(unknown[0], "unknown option; accepted: %s" % ", ".join(sorted(DEFAULTS)))
+    p = validate.options(params, DEFAULTS)
     name = str(p["name"] or "")
     if not _NAME.match(name) or len(name) > 64:
         raise SpecError("name", "expected a Lima instance name: letters and digits, joined by single '.', '_' or "

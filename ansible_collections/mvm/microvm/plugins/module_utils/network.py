@@ -90,15 +90,6 @@ def _bool(field: str, value: Any) -> bool:
     raise SpecError(field, "expected true or false; got %r" % (value,))
 
 
-def _merged(params: Mapping[str, Any], defaults: Mapping[str, Any]) -> Dict[str, Any]:
-    merged = dict(defaults)
-    merged.update({k: v for k, v in params.items() if v is not None})
-    unknown = sorted(set(merged) - set(defaults))
-    if unknown:
-        raise SpecError(unknown[0], "unknown option; accepted: %s" % ", ".join(sorted(defaults)))
-    return merged
-
-
 BRIDGE_DEFAULTS = {"name": None, "state": "present", "subnet": None, "gateway": None, "nat": False,
                    "uplink": None, "firewall": "auto", "state_root": None}
 TAP_DEFAULTS = {"name": None, "state": "present", "bridge": None, "user": None, "group": None, "state_root": None}
@@ -107,7 +98,7 @@ FORWARD_DEFAULTS = {"host_port": None, "guest": None, "guest_port": None, "proto
 
 
 def bridge_spec(params: Mapping[str, Any]) -> BridgeSpec:
-    p = _merged(params, BRIDGE_DEFAULTS)
+    p = validate.options(params, BRIDGE_DEFAULTS)
     name = validate.ifname("name", p["name"])
     state = validate.choice("state", p["state"], ("present", "absent"))
     firewall_choice = validate.choice("firewall", p["firewall"], ("auto", "iptables", "nft"))
@@ -129,7 +120,7 @@ def bridge_spec(params: Mapping[str, Any]) -> BridgeSpec:
 
 
 def tap_spec(params: Mapping[str, Any]) -> TapSpec:
-    p = _merged(params, TAP_DEFAULTS)
+    p = validate.options(params, TAP_DEFAULTS)
     owner = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$")
     for field in ("user", "group"):
         if p[field] is not None and not owner.match(str(p[field])):
@@ -145,7 +136,7 @@ def tap_spec(params: Mapping[str, Any]) -> TapSpec:
 
 
 def forward_spec(params: Mapping[str, Any]) -> ForwardSpec:
-    p = _merged(params, FORWARD_DEFAULTS)
+    p = validate.options(params, FORWARD_DEFAULTS)
     state = validate.choice("state", p["state"], ("present", "absent"))
     host_port = validate.port("host_port", p["host_port"])
     proto = validate.choice("proto", p["proto"], PROTOCOLS)

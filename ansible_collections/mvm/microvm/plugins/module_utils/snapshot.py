@@ -47,11 +47,7 @@ class SnapshotSpec:
 
 
 def snapshot_spec(params: Mapping[str, Any]) -> SnapshotSpec:
-    p = dict(SNAPSHOT_DEFAULTS)
-    p.update({k: v for k, v in params.items() if v is not None})
-    unknown = sorted(set(p) - set(SNAPSHOT_DEFAULTS))
-    if unknown:
-        raise SpecError(unknown[0], "unknown option; accepted: %s" % ", ".join(sorted(SNAPSHOT_DEFAULTS)))
+    p = validate.options(params, SNAPSHOT_DEFAULTS)
     state = validate.choice("state", p["state"], ("present", "absent", "restored"))
     if state == "present" and not p["vm"]:
         raise SpecError("vm", "expected the name of the running VM to snapshot")

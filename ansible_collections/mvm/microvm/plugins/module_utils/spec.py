@@ -8,7 +8,7 @@ __metaclass__ = type
 
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Mapping, Optional, Tuple
 
 from ansible_collections.mvm.microvm.plugins.module_utils import validate
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
@@ -19,6 +19,7 @@ IMAGE_STATES = ("present", "absent")
 _FLAKE = re.compile(r"^[^\s#'\"]+#[A-Za-z0-9_.+-]+$")
 
 VM_DEFAULTS = {
+    "name": None,
     "state": "running",
     "backend": "auto",
     "image": None,
@@ -41,6 +42,7 @@ VM_DEFAULTS = {
 }
 
 IMAGE_DEFAULTS = {
+    "name": None,
     "state": "present",
     "kernel": "debian",
     "initrd": None,
@@ -89,19 +91,9 @@ class ImageSpec:
     state_root: Optional[str]
 
 
-def _merged(params: Mapping[str, Any], defaults: Mapping[str, Any]) -> Dict[str, Any]:
-    """Defaults under the given values; None means 'not given' as in Ansible."""
-    merged = dict(defaults)
-    merged.update({k: v for k, v in params.items() if v is not None})
-    unknown = sorted(set(merged) - set(defaults) - {"name"})
-    if unknown:
-        raise SpecError(unknown[0], "unknown option; accepted: %s" % ", ".join(sorted(defaults)))
-    return merged
-
-
 def vm_spec(params: Mapping[str, Any]) -> VmSpec:
     """Validate VM parameters; raise SpecError naming the first bad field."""
-    p = _merged(params, VM_DEFAULTS)
+    p = validate.options(params, VM_DEFAULTS)
     name = validate.name("name", p.get("name"))
     image = p["image"]
     kernel = validate.abs_path("kernel", p["kernel"], optional=True)
@@ -153,7 +145,7 @@ def _ports(p: Mapping[str, Any]) -> Tuple[Any, ...]:
 
 def image_spec(params: Mapping[str, Any]) -> ImageSpec:
     """Validate image (kernel + rootfs build) parameters."""
-    p = _merged(params, IMAGE_DEFAULTS)
+    p = validate.options(params, IMAGE_DEFAULTS)
     kernel = p["kernel"]
     if kernel != "debian":
         kernel = validate.abs_path("kernel", kernel)

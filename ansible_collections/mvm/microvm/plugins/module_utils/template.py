@@ -13,7 +13,6 @@ __metaclass__ = type
 from typing import Any, Dict, Mapping, Optional
 
 from ansible_collections.mvm.microvm.plugins.module_utils import network, qemu, snapshot, spec, validate, vm
-from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, quote
 
 VM_KEYS = ("backend", "image", "kernel", "initrd", "rootfs", "memory", "cpus", "kernel_args", "network",
@@ -27,11 +26,7 @@ def builder_name(name: str) -> str:
 
 def template_params(params: Mapping[str, Any]) -> Dict[str, Any]:
     """Validated template parameters (the builder VM's spec is validated by the VM's own rules)."""
-    p = dict(TEMPLATE_DEFAULTS)
-    p.update({k: v for k, v in params.items() if v is not None})
-    unknown = sorted(set(p) - set(TEMPLATE_DEFAULTS))
-    if unknown:
-        raise SpecError(unknown[0], "unknown option; accepted: %s" % ", ".join(sorted(TEMPLATE_DEFAULTS)))
+    p = validate.options(params, TEMPLATE_DEFAULTS)
     p["name"] = validate.name("name", p["name"])
     p["state"] = validate.choice("state", p["state"], ("present", "absent"))
     if p["state"] == "present":

@@ -7,13 +7,23 @@ from __future__ import absolute_import, annotations, division, print_function
 __metaclass__ = type
 
 import re
-from typing import Any, Optional, Sequence
+from typing import Any, Dict, Mapping, Optional, Sequence
 
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]?)(?:i?B)?\s*$", re.IGNORECASE)
 _UNIT_MIB = {"K": 1.0 / 1024, "": 1, "M": 1, "G": 1024, "T": 1024 * 1024}
+
+
+def options(params: Mapping[str, Any], defaults: Mapping[str, Any], prefix: str = "") -> Dict[str, Any]:
+    """Defaults under the given values (None means 'not given', as in Ansible); an unknown option is refused."""
+    unknown = sorted(set(params) - set(defaults))
+    if unknown:
+        raise SpecError(prefix + unknown[0], "unknown option; accepted: %s" % ", ".join(sorted(defaults)))
+    merged = dict(defaults)
+    merged.update({k: v for k, v in params.items() if v is not None})
+    return merged
 
 
 def name(field: str, value: Any, max_len: int = 64) -> str:
