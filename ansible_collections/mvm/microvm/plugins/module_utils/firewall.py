@@ -140,7 +140,7 @@ def reconcile(plan: Plan, facts: Mapping[str, Any], backend: str, owners: Sequen
     present = present_rules(facts, backend)
     tags = {r["tag"] for r in present}
     wanted = {r.tag for r in desired}
-    owned = [r for r in present if any(r["tag"].startswith("mvm:%s:" % o) for o in owners)]
+    owned = owned_rules(facts, backend, owners)
     for found in owned:
         if found["tag"] not in wanted:
             plan.add("delete firewall rule %s" % found["tag"], delete_command(backend, found))
@@ -151,10 +151,38 @@ def reconcile(plan: Plan, facts: Mapping[str, Any], backend: str, owners: Sequen
         plan.add("add firewall rule %s" % r.tag, add_command(backend, r))
 
 
+BACKENDS = ("iptables", "nft")
+
+
+def owned_rules(facts: Mapping[str, Any], backend: str, owners: Sequence[str]) -> List[Dict[str, Any]]:
+    """The rules on the host that these owners made."""
+    return [r for r in present_rules(facts, backend) if any(r["tag"].startswith("mvm:%s:" % o) for o in owners)]
+
+
+def ensure(plan: Plan, facts: Mapping[str, Any], backend: Any, owner: str, desired: Sequence[Rule]) -> None:
+    """An owner's rules exactly as desired with the chosen backend, and none left with the other one."""
+    for fw in BACKENDS:
+        wanted = desired if fw == backend else []
+        if wanted or owned_rules(facts, fw, [owner]):
+            reconcile(plan, facts, fw, [owner], wanted)
+
+
+def remove_owned(plan: Plan, facts: Mapping[str, Any], owner: str) -> bool:
+    """Delete every rule the owner made (and mvm's nft table once it is empty). Any removed?"""
+    removed = False
+    for fw in BACKENDS:
+        owned = owned_rules(facts, fw, [owner])
+        for found in owned:
+            plan.add("delete firewall rule %s" % found["tag"], delete_command(fw, found))
+        if owned:
+            drop_empty_table(plan, facts, fw, [owner])
+            removed = True
+    return removed
+
+
 def remaining_after(facts: Mapping[str, Any], backend: str, owners: Sequence[str]) -> int:
     """How many mvm rules stay once the owners' rules are gone (to drop an empty nft table)."""
-    return len([r for r in present_rules(facts, backend)
-                if not any(r["tag"].startswith("mvm:%s:" % o) for o in owners)])
+    return len(present_rules(facts, backend)) - len(owned_rules(facts, backend, owners))
 
 
 def drop_empty_table(plan: Plan, facts: Mapping[str, Any], backend: str, owners: Sequence[str],

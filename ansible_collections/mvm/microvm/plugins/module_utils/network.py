@@ -253,12 +253,7 @@ def plan_bridge(spec: BridgeSpec, facts: Mapping[str, Any]) -> Plan:
     plan.before = {"bridge": link, "record": {k: v for k, v in (record or {}).items() if k != "leases"} or None}
     if spec.state == "absent":
         plan.after = {"bridge": None, "record": None}
-        for fw in ("iptables", "nft"):
-            owned = [r for r in firewall.present_rules(facts, fw) if r["tag"].startswith("mvm:%s:" % owner)]
-            for found in owned:
-                plan.add("delete firewall rule %s" % found["tag"], firewall.delete_command(fw, found))
-            if owned:
-                firewall.drop_empty_table(plan, facts, fw, [owner])
+        firewall.remove_owned(plan, facts, owner)
         if link:
             plan.add("delete bridge %s" % spec.name, "ip link del %s" % quote(spec.name))
         if record:
@@ -288,10 +283,8 @@ def plan_bridge(spec: BridgeSpec, facts: Mapping[str, Any]) -> Plan:
             write_file("%s/networks/%s.json" % (root, spec.name), _compact(wanted))))
     if spec.nat:
         _ip_forward_on(plan, facts, root)
-    for fw in ("iptables", "nft"):
-        desired = firewall.nat_rules(spec.name, str(spec.subnet), uplink) if spec.nat and fw == backend else []
-        if desired or any(r["tag"].startswith("mvm:%s:" % owner) for r in firewall.present_rules(facts, fw)):
-            firewall.reconcile(plan, facts, fw, [owner], desired)
+    firewall.ensure(plan, facts, backend, owner,
+                    firewall.nat_rules(spec.name, str(spec.subnet), uplink) if spec.nat else [])
     plan.after = {"bridge": {"name": spec.name, "up": True, "addresses": [address]}, "record": wanted}
     plan.result = dict(wanted, name=spec.name, state="present", firewall=backend)
     return plan
@@ -352,17 +345,12 @@ def plan_forward(spec: ForwardSpec, facts: Mapping[str, Any],
                  pending: Optional[Mapping[str, Mapping[str, Any]]] = None) -> Plan:
     owner = "fwd:%s%d" % (spec.proto, spec.host_port)
     plan = Plan()
-    present = [r for fw in ("iptables", "nft") for r in firewall.present_rules(facts, fw)
-               if r["tag"].startswith("mvm:%s:" % owner)]
+    present = [r for fw in firewall.BACKENDS for r in firewall.owned_rules(facts, fw, [owner])]
     plan.before = {"rules": sorted(r["tag"] for r in present)}
     if spec.state == "absent":
-        for found in present:
-            plan.add("delete firewall rule %s" % found["tag"], firewall.delete_command(found["backend"], found))
-        for fw in ("iptables", "nft"):
-            if any(r["backend"] == fw for r in present):
-                firewall.drop_empty_table(plan, facts, fw, [owner])
-        if present and not facts["networks"] and not any(
-                firewall.remaining_after(facts, fw, [owner]) for fw in ("iptables", "nft")):
+        removed = firewall.remove_owned(plan, facts, owner)
+        if removed and not facts["networks"] and not any(
+                firewall.remaining_after(facts, fw, [owner]) for fw in firewall.BACKENDS):
             _ip_forward_restore(plan, facts, facts["state_root"], "")
         plan.after = {"rules": []}
         plan.result = {"host_port": spec.host_port, "proto": spec.proto, "state": "absent"}
@@ -371,8 +359,7 @@ def plan_forward(spec: ForwardSpec, facts: Mapping[str, Any],
     backend = firewall.choose_backend(facts, spec.firewall)
     desired = firewall.forward_rules(owner, spec.proto, spec.host_port, spec.guest, spec.guest_port)
     _ip_forward_on(plan, facts, facts["state_root"])
-    for fw in ("iptables", "nft"):
-        firewall.reconcile(plan, facts, fw, [owner], desired if fw == backend else [])
+    firewall.ensure(plan, facts, backend, owner, desired)
     plan.after = {"rules": sorted(r.tag for r in desired)}
     plan.result = {"host_port": spec.host_port, "guest": spec.guest, "guest_port": spec.guest_port,
                    "proto": spec.proto, "state": "present", "firewall": backend}

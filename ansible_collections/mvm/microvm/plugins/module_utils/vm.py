@@ -171,10 +171,7 @@ def _network_steps(plan: Plan, spec: VmSpec, applied: Mapping[str, Any], facts: 
         network.tap_commands(plan, facts, new_net["tap"], new_net["name"])
     owner = "vm:" + spec.name
     desired = network.vm_rules(spec.name, new_net["ip"], spec.ports) if new_net else []
-    backend = firewall.choose_backend(facts) if desired else None
-    for fw in ("iptables", "nft"):
-        if (desired and fw == backend) or any(r["tag"].startswith("mvm:%s:" % owner) for r in firewall.present_rules(facts, fw)):
-            firewall.reconcile(plan, facts, fw, [owner], desired if fw == backend else [])
+    firewall.ensure(plan, facts, firewall.choose_backend(facts) if desired else None, owner, desired)
 
 
 def _release_network(plan: Plan, facts: Mapping[str, Any], vm_name: str, net: Mapping[str, Any]) -> None:
@@ -221,13 +218,7 @@ def plan_vm(spec: VmSpec, facts: Mapping[str, Any], shas: Optional[Mapping[str, 
                 net = (current["applied"] or {}).get("network")
                 if net:
                     _release_network(plan, facts, spec.name, net)
-            owner = "vm:" + spec.name
-            for fw in ("iptables", "nft"):
-                owned = [r for r in firewall.present_rules(facts, fw) if r["tag"].startswith("mvm:%s:" % owner)]
-                for found in owned:
-                    plan.add("delete firewall rule %s" % found["tag"], firewall.delete_command(fw, found))
-                if owned:
-                    firewall.drop_empty_table(plan, facts, fw, [owner])
+            firewall.remove_owned(plan, facts, "vm:" + spec.name)
             plan.add("remove state directory %s" % directory, "rm -rf %s && rmdir %s 2>/dev/null; true" % (
                 quote(directory), quote(facts["state_root"] + "/vms")))
         plan.result = dict(result, state="absent", backend=current["backend"] if current else None, pid=None)
