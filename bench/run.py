@@ -59,7 +59,7 @@ def apply(kind: str, params: dict) -> Any:
     elif kind == "snapshot":
         plan = ops.snapshot_plan(params, gather_host, gather_paths)[1]
     else:
-        plan = ops.vms_plan(params["vms"], gather_host, gather_paths)[1]
+        plan = ops.vms_plan(params, gather_host, gather_paths)[1]
     runner.execute(plan, runner.local)
     return plan
 
@@ -88,9 +88,9 @@ def converge_bench(root: Path) -> dict[str, Any]:
         vm_list = [{"name": "bench%02d" % i} for i in range(1, n + 1)]
         apply("vms", {"vms": [dict(v, image="default", backend=backend, state_root=str(root)) for v in vm_list]})
         extra = ["-e", f"mvm_state_root={root}", "-e", f"backend={backend}", "-e", json.dumps({"vm_list": vm_list})]
-        ansible = lambda: sh(str(BIN / "ansible-playbook"), "bench/vms.yml", *extra)  # noqa: E731
-        pyinfra = lambda: sh(str(BIN / "pyinfra"), "@local", "bench/vms_deploy.py", "-y",  # noqa: E731
-                             "--data", f"mvm_state_root={root}", "--data", f"n={n}", "--data", f"backend={backend}")
+        ansible = lambda extra=extra: sh(str(BIN / "ansible-playbook"), "bench/vms.yml", *extra)  # noqa: E731
+        pyinfra = lambda n=n: sh(str(BIN / "pyinfra"), "@local", "bench/vms_deploy.py", "-y",  # noqa: E731
+                                 "--data", f"mvm_state_root={root}", "--data", f"n={n}", "--data", f"backend={backend}")
         out[f"n{n}"] = {"ansible": dict(timed(ansible, REPEAT), commands=count_commands(ansible)),
                         "pyinfra": dict(timed(pyinfra, REPEAT), commands=count_commands(pyinfra))}
         for tool, base in (("ansible", "ansible_ping"), ("pyinfra", "pyinfra_exec_true")):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence
 
 from pyinfra import host, logger
 from pyinfra.api import OperationError, OperationValueError, operation
@@ -484,16 +484,11 @@ def lima_vm(
     yield from _emit(plan, "Lima instance %s is %s" % (desired.name, desired.state))
 
 
-def _vms_params(vms: Sequence[Dict[str, Any]], **defaults: Any) -> List[Dict[str, Any]]:
-    common = _given(**defaults)
-    return [dict(common, **_given(**item)) for item in vms]
+def _vms_params(**kwargs: Any) -> Dict[str, Any]:
+    return _given(**kwargs)
 
 
-def _vms_specs(params: List[Dict[str, Any]]) -> List[Any]:
-    return [spec.vm_spec(p) for p in params]
-
-
-@_validated_early(_vms_params, _vms_specs)
+@_validated_early(_vms_params, ops.vms_specs)
 def vms(
     vms: Sequence[Dict[str, Any]],
     backend: Optional[str] = None,
@@ -511,4 +506,4 @@ def vms(
     """
     params = _vms_params(**locals())
     _desired, plan = _planned(ops.vms_plan, params, _gather_host, _gather_paths, pending=_pending())
-    yield from _emit(plan, "%d microVMs are as asked" % len(params))
+    yield from _emit(plan, "%d microVMs are as asked" % len(vms))

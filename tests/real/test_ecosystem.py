@@ -12,7 +12,7 @@ from pathlib import Path
 from tests.conftest import REPO, need_qemu
 from tests.real.conftest import BIN, ENV, processes_under, seed_image
 
-LINT_PATHS = ["ansible_collections", "mvm_pyinfra", "tests", "playbooks", "inventory"]
+LINT_PATHS = ["ansible_collections", "mvm_pyinfra", "tests", "playbooks", "inventory", "bench"]
 
 
 def run(*argv: str, env: dict | None = None, cwd: Path | str = REPO, timeout: int = 900) -> subprocess.CompletedProcess:

@@ -54,8 +54,7 @@ def engine(kind: str, params: dict[str, Any], rec: Recording, pending: dict | No
         "template": lambda: ops.template_plan(params, gather_host, gather_paths, pending)[1],
         "firecracker_install": lambda: ops.install_plan(params, gather_host, gather_paths)[1],
         "lima": lambda: ops.lima_plan(params, gather_host)[1],
-        "vms": lambda: ops.vms_plan([dict({k: v for k, v in params.items() if k != "vms"}, **e) for e in params["vms"]],
-                                    gather_host, gather_paths)[1],
+        "vms": lambda: ops.vms_plan(params, gather_host, gather_paths)[1],
     }
     return planners[kind]()
 

@@ -9,7 +9,7 @@ from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from ansible_collections.mvm.microvm.plugins.module_utils import ops
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError, SpecError
@@ -71,16 +71,10 @@ def run_vm(module: Any) -> None:
     _finish(module, plan, {"vm": vm_result}, after=refresh)
 
 
-def _vms_params(params: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """Each entry of `vms`, with the module's other options as defaults."""
-    common = {k: v for k, v in params.items() if k != "vms" and v is not None}
-    return [dict(common, **{k: v for k, v in item.items() if v is not None}) for item in params["vms"]]
-
-
 # Module -> how the engine plans it from the parameters and the fact gatherers, and the result's key.
 _PLANNERS = {
     "rootfs": (lambda p, host, paths: ops.image_plan(p, host, paths)[1], "image"),
-    "vms": (lambda p, host, paths: ops.vms_plan(_vms_params(p), host, paths)[1], "vms"),
+    "vms": (lambda p, host, paths: ops.vms_plan(p, host, paths)[1], "vms"),
     "bridge": (lambda p, host, paths: ops.bridge_plan(p, host)[1], "bridge"),
     "tap": (lambda p, host, paths: ops.tap_plan(p, host)[1], "tap"),
     "port_forward": (lambda p, host, paths: ops.forward_plan(p, host)[1], "port_forward"),

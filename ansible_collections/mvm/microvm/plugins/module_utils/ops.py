@@ -74,14 +74,21 @@ def image_plan(params: Mapping[str, Any], gather_host: GatherHost,
     return desired, plan, entry
 
 
-def vms_plan(params_list: Sequence[Mapping[str, Any]], gather_host: GatherHost, gather_paths: GatherPaths,
+def vms_specs(params: Mapping[str, Any]) -> list:
+    """`vms` entries, each with the operation's other options (backend, image, state_root) as defaults."""
+    common = {k: v for k, v in params.items() if k != "vms" and v is not None}
+    return [spec.vm_spec(dict(common, **{k: v for k, v in entry.items() if v is not None}))
+            for entry in params.get("vms") or []]
+
+
+def vms_plan(params: Mapping[str, Any], gather_host: GatherHost, gather_paths: GatherPaths,
              pending: Optional[Pending] = None) -> Tuple[list, Plan]:
     """Many VMs from one probe: a converged host costs one round trip whatever the number of VMs.
 
     Each VM is planned on the facts as the VMs before it leave them (leases taken), so two VMs never
     get the same address.
     """
-    desired = [spec.vm_spec(p) for p in params_list]
+    desired = vms_specs(params)
     roots = {d.state_root for d in desired}
     if len(roots) > 1:
         raise SpecError("state_root", "all VMs of one operation share a state root; got %s" % ", ".join(map(str, roots)))
