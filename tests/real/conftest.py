@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -15,7 +16,7 @@ from typing import Any, Iterator
 import pytest
 
 from ansible_collections.mvm.microvm.plugins.module_utils import image, ops, probe, runner, spec
-from tests.conftest import REPO, need_qemu
+from tests.conftest import REPO, need_qemu, need_root
 
 BIN = Path(sys.executable).parent
 ENV = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
@@ -25,6 +26,33 @@ ENV = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR
 def sh(command: str) -> tuple[int, str, str]:
     proc = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True)
     return proc.returncode, proc.stdout, proc.stderr
+
+
+PLAYBOOKS = Path(__file__).parent / "playbooks"
+
+
+def ansible_playbook(playbook: Path | str, root: Path, *extra: str, ns: Any = None) -> tuple[int, str, int]:
+    """A real ansible-playbook run against this machine (inside `ns` when given): rc, output, changed count."""
+    argv = [str(BIN / "ansible-playbook"), str(playbook), "-e", f"mvm_state_root={root}", *extra]
+    if ns is not None:
+        proc = ns.exec(*argv, check=False, env=ENV, cwd="/")
+    else:
+        proc = subprocess.run(argv, capture_output=True, text=True, env=ENV, cwd="/")
+    out = proc.stdout + proc.stderr
+    match = re.search(r"localhost\s+:\s+ok=\d+\s+changed=(\d+)", out)
+    return proc.returncode, out, int(match.group(1)) if match else -1
+
+
+@pytest.fixture(scope="module")
+def ns() -> Iterator[Any]:
+    """A network namespace with an uplink to a client namespace, for one test module."""
+    from tests.real.netns import Netns
+
+    need_root()
+    need_qemu()
+    netns = Netns.create()
+    yield netns
+    netns.destroy()
 
 
 def processes_under(root: Path) -> list[str]:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import need_dockerd
-from tests.real.conftest import BIN, ENV, engine_apply, host_facts, seed_image, wait_for
+from tests.real.conftest import BIN, ENV, PLAYBOOKS, ansible_playbook, engine_apply, host_facts, seed_image, wait_for
 
-PLAYBOOKS = Path(__file__).parent / "playbooks"
 DEPLOYS = Path(__file__).parent / "deploys"
 
 
@@ -20,11 +18,7 @@ def sh(command: str) -> str:
 
 
 def playbook(root: Path, port: int, *extra: str) -> tuple[int, str, int]:
-    proc = subprocess.run([str(BIN / "ansible-playbook"), str(PLAYBOOKS / "docker_vm.yml"), "-e", f"mvm_state_root={root}",
-                           "-e", f"host_port={port}", *extra], capture_output=True, text=True, env=ENV, cwd="/")
-    out = proc.stdout + proc.stderr
-    match = re.search(r"localhost\s+:\s+ok=\d+\s+changed=(\d+)", out)
-    return proc.returncode, out, int(match.group(1)) if match else -1
+    return ansible_playbook(PLAYBOOKS / "docker_vm.yml", root, "-e", f"host_port={port}", *extra)
 
 
 def pyinfra(root: Path, port: int, *extra: str) -> str:

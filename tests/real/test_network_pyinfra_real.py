@@ -3,24 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
 
-import pytest
-
-from tests.conftest import need_qemu, need_root
 from tests.real.conftest import BIN, ENV, seed_image, wait_for
 from tests.real.netns import Netns
 
 DEPLOYS = Path(__file__).parent / "deploys"
-
-
-@pytest.fixture(scope="module")
-def ns() -> Iterator[Netns]:
-    need_root()
-    need_qemu()
-    netns = Netns.create()
-    yield netns
-    netns.destroy()
 
 
 def deploy(ns: Netns, name: str, root: Path, *extra: str) -> str:

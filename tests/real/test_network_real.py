@@ -3,38 +3,16 @@ idempotence measured on the firewall, and removal compared against the state bef
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from tests.conftest import need_qemu, need_root
-from tests.real.conftest import BIN, ENV, seed_image, wait_for
+from tests.real.conftest import PLAYBOOKS, ansible_playbook, seed_image, wait_for
 from tests.real.netns import Netns
-
-PLAYBOOKS = Path(__file__).parent / "playbooks"
 
 
 def snapshot_root(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
-
-
-@pytest.fixture(scope="module")
-def ns() -> Iterator[Netns]:
-    need_root()
-    need_qemu()
-    netns = Netns.create()
-    yield netns
-    netns.destroy()
-
-
-def playbook(ns: Netns, name: str, root: Path, *extra: str) -> tuple[int, str, int]:
-    proc = ns.exec(str(BIN / "ansible-playbook"), str(PLAYBOOKS / name), "-e", f"mvm_state_root={root}", *extra,
-                   check=False, env=ENV, cwd="/")
-    out = proc.stdout + proc.stderr
-    match = re.search(r"localhost\s+:\s+ok=\d+\s+changed=(\d+)", out)
-    return proc.returncode, out, int(match.group(1)) if match else -1
 
 
 def http(ns: Netns, url: str, client: bool) -> str:
@@ -49,10 +27,10 @@ def converged(request, ns: Netns, tmp_path_factory, built_image: Path):
     root = tmp_path_factory.mktemp("net")
     seed_image(built_image, root)
     before = {"links": ns.links(), "rules": ns.rules(), "root": snapshot_root(root), "ip_forward": ns.ip_forward()}
-    rc, out, changed = playbook(ns, "net_up.yml", root, "-e", f"fw={fw}")
+    rc, out, changed = ansible_playbook(PLAYBOOKS / "net_up.yml", root, "-e", f"fw={fw}", ns=ns)
     assert rc == 0, out
     yield fw, root, before, out, changed
-    playbook(ns, "net_down.yml", root)
+    ansible_playbook(PLAYBOOKS / "net_down.yml", root, ns=ns)
 
 
 def test_first_run_changes_everything(converged) -> None:
@@ -88,10 +66,10 @@ def test_facts_report_bridge_health(converged, ns: Netns) -> None:
 def test_second_run_changes_nothing_and_adds_no_rule(converged, ns: Netns) -> None:
     fw, root, before, _, _ = converged
     rules = ns.rules()
-    rc, out, changed = playbook(ns, "net_up.yml", root, "-e", f"fw={fw}")
+    rc, out, changed = ansible_playbook(PLAYBOOKS / "net_up.yml", root, "-e", f"fw={fw}", ns=ns)
     assert rc == 0 and changed == 0, out
     assert ns.rules() == rules
-    rc, out, changed = playbook(ns, "net_up.yml", root, "-e", f"fw={fw}", "--check")
+    rc, out, changed = ansible_playbook(PLAYBOOKS / "net_up.yml", root, "-e", f"fw={fw}", "--check", ns=ns)
     assert rc == 0 and changed == 0, out
 
 
@@ -99,11 +77,11 @@ def test_absent_restores_links_rules_and_state(converged, ns: Netns) -> None:
     fw, root, before, _, _ = converged
     if fw == "iptables":
         assert len([r for r in ns.rules() if "mvm:" in r]) == 3 + 3 + 3  # NAT + two forwards
-    rc, out, changed = playbook(ns, "net_down.yml", root)
+    rc, out, changed = ansible_playbook(PLAYBOOKS / "net_down.yml", root, ns=ns)
     assert rc == 0 and changed == 3, out
     assert ns.links() == before["links"]
     assert ns.rules() == before["rules"]
     assert snapshot_root(root) == before["root"]
     assert ns.ip_forward() == before["ip_forward"]
-    rc, out, changed = playbook(ns, "net_down.yml", root)
+    rc, out, changed = ansible_playbook(PLAYBOOKS / "net_down.yml", root, ns=ns)
     assert rc == 0 and changed == 0, out

@@ -3,34 +3,12 @@ own address with its own disk, inside a network namespace."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from tests.conftest import need_qemu, need_root
-from tests.real.conftest import BIN, ENV, qmp, seed_image
+from tests.real.conftest import PLAYBOOKS, ansible_playbook, qmp, seed_image
 from tests.real.netns import Netns
-
-PLAYBOOKS = Path(__file__).parent / "playbooks"
-
-
-@pytest.fixture(scope="module")
-def ns() -> Iterator[Netns]:
-    need_root()
-    need_qemu()
-    netns = Netns.create()
-    yield netns
-    netns.destroy()
-
-
-def playbook(ns: Netns, name: str, root: Path, *extra: str) -> tuple[int, str, int]:
-    proc = ns.exec(str(BIN / "ansible-playbook"), str(PLAYBOOKS / name), "-e", f"mvm_state_root={root}", *extra,
-                   check=False, env=ENV, cwd="/")
-    out = proc.stdout + proc.stderr
-    match = re.search(r"localhost\s+:\s+ok=\d+\s+changed=(\d+)", out)
-    return proc.returncode, out, int(match.group(1)) if match else -1
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +16,10 @@ def instances(ns: Netns, tmp_path_factory, built_image: Path):
     root = tmp_path_factory.mktemp("tpl")
     seed_image(built_image, root)
     before = ns.links()
-    rc, out, changed = playbook(ns, "template_up.yml", root)
+    rc, out, changed = ansible_playbook(PLAYBOOKS / "template_up.yml", root, ns=ns)
     assert rc == 0, out
     yield root, out, changed, before
-    playbook(ns, "template_down.yml", root)
+    ansible_playbook(PLAYBOOKS / "template_down.yml", root, ns=ns)
 
 
 def test_template_and_two_instances_come_up(instances) -> None:
@@ -65,13 +43,13 @@ def test_each_instance_has_its_own_address_and_disk(instances, ns: Netns) -> Non
 
 def test_second_run_changes_nothing(instances, ns: Netns) -> None:
     root, _, _, _ = instances
-    rc, out, changed = playbook(ns, "template_up.yml", root)
+    rc, out, changed = ansible_playbook(PLAYBOOKS / "template_up.yml", root, ns=ns)
     assert rc == 0 and changed == 0, out
 
 
 def test_removal_leaves_nothing(instances, ns: Netns) -> None:
     root, _, _, before = instances
-    rc, out, changed = playbook(ns, "template_down.yml", root)
+    rc, out, changed = ansible_playbook(PLAYBOOKS / "template_down.yml", root, ns=ns)
     assert rc == 0 and changed == 3, out
     assert ns.links() == before
     assert not (root / "vms").exists() and not (root / "snapshots").exists() and not (root / "networks").exists()
