@@ -24,7 +24,7 @@ from ansible_collections.mvm.microvm.plugins.module_utils.shell import join, quo
 
 MIN_MEMORY_MIB = 128
 MAX_VCPUS = 32
-_JAILER_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+_JAILER_ID = re.compile(r"[A-Za-z0-9-]{1,64}", re.ASCII)
 BOOT_ARGS = "console=ttyS0 reboot=k panic=1 root=/dev/vda rw"
 OPTION_DEFAULTS = {"api": True, "enable_pci": False, "drives": [], "vsock_cid": None, "jailer": False,
                    "jailer_id": None, "uid": 0, "gid": 0, "chroot_base": "/srv/jailer", "cgroup_version": 2,
@@ -66,24 +66,25 @@ class Call:
 
 def options(value: Any) -> Options:
     """The `firecracker:` dict of the vm operation, validated field by field."""
-    p = validate.options(dict(value or {}), OPTION_DEFAULTS, prefix="firecracker.")
+    p = validate.options(value if value is not None else {}, OPTION_DEFAULTS, prefix="firecracker.")
     drives = []
     for index, d in enumerate(p["drives"] or []):
         where = "firecracker.drives[%d]" % index
         if not isinstance(d, Mapping):
             raise SpecError(where, "expected {id, path, read_only}; got %r" % (d,))
         drives.append(Drive(validate.name(where + ".id", d.get("id")), str(validate.abs_path(where + ".path", d.get("path"))),
-                            bool(d.get("read_only", False))))
+                            validate.boolean(where + ".read_only", d.get("read_only", False))))
     cid = p["vsock_cid"]
     if cid is not None:
         cid = validate.integer("firecracker.vsock_cid", cid, 3, 2 ** 32 - 1)
     jailer_id = p["jailer_id"]
-    if jailer_id is not None and not _JAILER_ID.match(str(jailer_id)):
+    if jailer_id is not None and not _JAILER_ID.fullmatch(str(jailer_id)):
         raise SpecError("firecracker.jailer_id", "expected 1 to 64 letters, digits or '-' (what the jailer accepts); "
                                                  "got %r" % (jailer_id,))
     return Options(
-        api=bool(p["api"]), enable_pci=bool(p["enable_pci"]), drives=tuple(drives), vsock_cid=cid,
-        jailer=bool(p["jailer"]), jailer_id=jailer_id,
+        api=validate.boolean("firecracker.api", p["api"]),
+        enable_pci=validate.boolean("firecracker.enable_pci", p["enable_pci"]), drives=tuple(drives), vsock_cid=cid,
+        jailer=validate.boolean("firecracker.jailer", p["jailer"]), jailer_id=jailer_id,
         uid=validate.integer("firecracker.uid", p["uid"], 0, 2 ** 32 - 1),
         gid=validate.integer("firecracker.gid", p["gid"], 0, 2 ** 32 - 1),
         chroot_base=str(validate.abs_path("firecracker.chroot_base", p["chroot_base"])),
@@ -111,7 +112,7 @@ def check_machine(applied: Mapping[str, Any], opts: Options) -> None:
     if applied["memory_mib"] < MIN_MEMORY_MIB:
         raise SpecError("memory", "Firecracker needs at least %d MiB; got %d" % (MIN_MEMORY_MIB, applied["memory_mib"]))
     jailer_id = opts.jailer_id or applied["name"]
-    if opts.jailer and not _JAILER_ID.match(jailer_id):
+    if opts.jailer and not _JAILER_ID.fullmatch(jailer_id):
         raise SpecError("firecracker.jailer_id", "the VM name %r is not a valid jailer id (letters, digits, '-'); "
                                                  "give firecracker.jailer_id" % jailer_id)
 

@@ -13,6 +13,7 @@ __metaclass__ = type
 
 import json
 import re
+import string
 from dataclasses import dataclass
 from typing import Any, List, Mapping, Optional
 
@@ -24,8 +25,8 @@ DEFAULT_URL = ("https://github.com/firecracker-microvm/firecracker/releases/down
                "v{version}/firecracker-v{version}-{arch}.tgz")
 DEFAULTS = {"version": None, "arch": None, "url": DEFAULT_URL, "sha256": None, "src": None,
             "bin_dir": "/usr/local/bin", "state": "present", "state_root": None}
-_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
-_SHA = re.compile(r"^[0-9a-f]{64}$")
+_VERSION = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+", re.ASCII)
+_SHA = re.compile(r"[0-9a-f]{64}", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -44,20 +45,35 @@ def install_spec(params: Mapping[str, Any]) -> InstallSpec:
     p = validate.options(params, DEFAULTS)
     state = validate.choice("state", p["state"], ("present", "absent"))
     version = str(p["version"] or "")
-    if state == "present" and not _VERSION.match(version):
+    if state == "present" and not _VERSION.fullmatch(version):
         raise SpecError("version", "expected a release version such as 1.14.1; got %r" % (p["version"],))
     sha = p["sha256"]
-    if sha is not None and not _SHA.match(str(sha).lower()):
+    if sha is not None and not _SHA.fullmatch(str(sha).lower()):
         raise SpecError("sha256", "expected 64 hexadecimal digits; got %r" % (sha,))
     if state == "present" and not p["src"] and not sha:
         raise SpecError("sha256", "a download is installed only with its checksum: give sha256")
-    url = str(p["url"])
-    if "\n" in url or not re.match(r"^(https?|file)://", url.format(version=version, arch="x")):
-        raise SpecError("url", "expected an http(s):// or file:// URL template with {version} and {arch}; got %r" % url)
+    url = _url_template(p["url"], version)
     return InstallSpec(version, validate.choice("arch", p["arch"], ("x86_64", "aarch64")) if p["arch"] else None,
                        url, sha.lower() if sha else None, validate.abs_path("src", p["src"], optional=True),
                        str(validate.abs_path("bin_dir", p["bin_dir"])), state,
                        validate.abs_path("state_root", p["state_root"], optional=True))
+
+
+_URL = re.compile(r"(https?|file)://[^\s]+", re.ASCII)
+
+
+def _url_template(value: Any, version: str) -> str:
+    """A download URL whose only placeholders are {version} and {arch}; it reaches curl as one quoted argument."""
+    url = value if isinstance(value, str) else ""
+    try:
+        fields = {f for _text, f, _spec, _conv in string.Formatter().parse(url) if f is not None}
+        rendered = url.format(version=version or "0.0.0", arch="x86_64") if fields <= {"version", "arch"} else ""
+    except (ValueError, IndexError, KeyError):
+        rendered = ""
+    if not _URL.fullmatch(rendered):
+        raise SpecError("url", "expected an http(s):// or file:// URL template whose only placeholders are {version} "
+                               "and {arch}; got %r" % (value,))
+    return url
 
 
 def binaries(spec: InstallSpec) -> List[str]:
@@ -91,10 +107,10 @@ def plan_install(spec: InstallSpec, facts: Mapping[str, Any], shas: Mapping[str,
         quote(work), quote(work), fetch))
     if spec.sha256:
         plan.add("verify the sha256 checksum", (
-            "if ! echo %(sha)s' '%(file)s | sha256sum -c --status; then "
-            "echo \"sha256 mismatch for %(src)s: expected %(sha)s, got $(sha256sum %(file)s | cut -c1-64)\" >&2; "
-            "rm -rf %(work)s; exit 1; fi") % {"sha": spec.sha256, "file": quote(work + "/release"),
-                                              "src": source, "work": quote(work)})
+            "got=$(sha256sum < %(file)s | cut -c1-64); if [ \"$got\" != %(sha)s ]; then "
+            "printf 'sha256 mismatch for %%s: expected %%s, got %%s\\n' %(src)s %(sha)s \"$got\" >&2; "
+            "rm -rf %(work)s; exit 1; fi") % {"sha": quote(spec.sha256), "file": quote(work + "/release"),
+                                              "src": quote(source), "work": quote(work)})
     names = {"fc": "firecracker-v%s-%s" % (spec.version, arch), "jailer": "jailer-v%s-%s" % (spec.version, arch)}
     plan.add("unpack the release", (
         "cd %(work)s && if tar -tzf release >/dev/null 2>&1; then tar -xzf release; "

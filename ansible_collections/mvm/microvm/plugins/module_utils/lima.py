@@ -24,7 +24,7 @@ from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, joi
 VM_TYPES = ("qemu", "vz", "krunkit", "wsl2")
 ARCHES = ("x86_64", "aarch64")
 PROVISION = ("kvm_group", "firecracker", "nix")
-_NAME = re.compile(r"^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$")
+_NAME = re.compile(r"[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*", re.ASCII)
 DEFAULTS = {  # type: Dict[str, Any]
     "name": None, "state": "running", "cpus": 4, "memory": 4096, "disk": 100, "arch": None, "vm_type": None,
     "nested_virtualization": True, "mounts": None, "port_forwards": None, "provision": None,
@@ -56,7 +56,7 @@ def _provision_script(what: List[str]) -> str:
 def lima_spec(params: Mapping[str, Any]) -> LimaSpec:
     p = validate.options(params, DEFAULTS)
     name = str(p["name"] or "")
-    if not _NAME.match(name) or len(name) > 64:
+    if not _NAME.fullmatch(name) or len(name) > 64:
         raise SpecError("name", "expected a Lima instance name: letters and digits, joined by single '.', '_' or "
                                 "'-', at most 64; got %r" % (name,))
     state = validate.choice("state", p["state"], ("present", "running", "stopped", "absent"))
@@ -69,12 +69,12 @@ def lima_spec(params: Mapping[str, Any]) -> LimaSpec:
             managed["arch"] = validate.choice("arch", p["arch"], ARCHES)
         if p["vm_type"]:
             managed["vmType"] = validate.choice("vm_type", p["vm_type"], VM_TYPES)
-        managed["nestedVirtualization"] = bool(p["nested_virtualization"])
+        managed["nestedVirtualization"] = validate.boolean("nested_virtualization", p["nested_virtualization"])
         mounts = []
         for index, m in enumerate(p["mounts"] or []):
             if not isinstance(m, Mapping) or not m.get("location"):
                 raise SpecError("mounts[%d]" % index, "expected {location, writable}; got %r" % (m,))
-            mounts.append({"location": str(m["location"]), "writable": bool(m.get("writable", False))})
+            mounts.append({"location": str(m["location"]), "writable": validate.boolean("mounts[%d].writable" % index, m.get("writable", False))})
         if p["mounts"] is not None:
             managed["mounts"] = mounts
         forwards = []
@@ -90,7 +90,7 @@ def lima_spec(params: Mapping[str, Any]) -> LimaSpec:
             managed["provision"] = [{"mode": "system", "script": _provision_script(provision)}]
         if p["image"]:
             managed["images"] = [{"location": str(p["image"])}]
-    return LimaSpec(name, state, managed, bool(p["allow_restart"]),
+    return LimaSpec(name, state, managed, validate.boolean("allow_restart", p["allow_restart"]),
                     validate.abs_path("state_root", p["state_root"], optional=True))
 
 

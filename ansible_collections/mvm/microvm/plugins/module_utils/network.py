@@ -22,7 +22,7 @@ from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecErro
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, join, quote, write_file
 
 PROTOCOLS = ("tcp", "udp")
-_PORT_MAP = re.compile(r"^(\d+):(\d+)(?:/(tcp|udp))?$")
+_PORT_MAP = re.compile(r"([0-9]+):([0-9]+)(?:/(tcp|udp))?", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -79,17 +79,6 @@ class ForwardSpec:
         return "fwd"
 
 
-def _bool(field: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("yes", "true", "1", "on"):
-        return True
-    if text in ("no", "false", "0", "off"):
-        return False
-    raise SpecError(field, "expected true or false; got %r" % (value,))
-
-
 BRIDGE_DEFAULTS = {"name": None, "state": "present", "subnet": None, "gateway": None, "nat": False,
                    "uplink": None, "firewall": "auto", "state_root": None}
 TAP_DEFAULTS = {"name": None, "state": "present", "bridge": None, "user": None, "group": None, "state_root": None}
@@ -103,15 +92,15 @@ def bridge_spec(params: Mapping[str, Any]) -> BridgeSpec:
     state = validate.choice("state", p["state"], ("present", "absent"))
     firewall_choice = validate.choice("firewall", p["firewall"], ("auto", "iptables", "nft"))
     uplink = validate.ifname("uplink", p["uplink"]) if p["uplink"] else None
-    nat = _bool("nat", p["nat"])
+    nat = validate.boolean("nat", p["nat"])
     subnet = gateway = prefix = None
     if state == "present":
         if p["subnet"] is None:
             raise SpecError("subnet", "expected an IPv4 subnet such as 10.77.0.0/24 for a present bridge")
         net = validate.ipv4_network("subnet", p["subnet"])
-        hosts = list(net.hosts())
-        gw = validate.ipv4_address("gateway", p["gateway"]) if p["gateway"] else hosts[0]
-        if gw not in hosts:
+        first, last = net.network_address + 1, net.broadcast_address - 1
+        gw = validate.ipv4_address("gateway", p["gateway"]) if p["gateway"] else first
+        if not first <= gw <= last:
             raise SpecError("gateway", "expected an address inside %s other than its network and broadcast "
                                        "addresses; got %s" % (net, gw))
         subnet, gateway, prefix = str(net), str(gw), net.prefixlen
@@ -121,9 +110,9 @@ def bridge_spec(params: Mapping[str, Any]) -> BridgeSpec:
 
 def tap_spec(params: Mapping[str, Any]) -> TapSpec:
     p = validate.options(params, TAP_DEFAULTS)
-    owner = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$")
+    owner = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}", re.ASCII)
     for field in ("user", "group"):
-        if p[field] is not None and not owner.match(str(p[field])):
+        if p[field] is not None and not owner.fullmatch(str(p[field])):
             raise SpecError(field, "expected a user or group name or number; got %r" % (p[field],))
     return TapSpec(
         name=validate.ifname("name", p["name"]),
@@ -161,7 +150,7 @@ def ports(field: str, value: Any) -> Tuple[Port, ...]:
                         validate.port(field + ".guest_port", item.get("guest_port")),
                         validate.choice(field + ".proto", item.get("proto", "tcp"), PROTOCOLS))
         else:
-            match = _PORT_MAP.match(str(item).strip())
+            match = _PORT_MAP.fullmatch(str(item).strip())
             if not match:
                 raise SpecError(field, "expected HOST:GUEST or HOST:GUEST/udp such as 8080:80; got %r" % (item,))
             port = Port(validate.port(field, match.group(1)), validate.port(field, match.group(2)),
@@ -192,10 +181,12 @@ def lease_for(facts: Mapping[str, Any], network: str, record: Mapping[str, Any],
     if vm in leases:
         return dict(leases[vm])
     net = ipaddress.IPv4Network(record["subnet"])
-    taken = {lease["ip"] for lease in leases.values()} | {record["gateway"]}
-    for slot, address in enumerate(net.hosts(), start=1):
-        if str(address) not in taken:
-            return {"slot": slot, "ip": str(address), "mac": mac_for(network, slot),
+    taken = {lease.get("ip") for lease in leases.values()} | {record["gateway"]}
+    # Slot k is the k-th host address; at most len(taken) + 1 slots are looked at, whatever the subnet's size.
+    for slot in range(1, min(len(taken) + 2, net.num_addresses - 1)):
+        address = str(net.network_address + slot)
+        if address not in taken:
+            return {"slot": slot, "ip": address, "mac": mac_for(network, slot),
                     "tap": tap_name(facts["state_root"], vm)}
     raise SpecError("network", "no free address left in %s (%d leases)" % (net, len(leases)))
 
@@ -374,7 +365,7 @@ def vm_rules(vm: str, guest: str, published: Sequence[Port]) -> List[firewall.Ru
     return found
 
 
-_PURPOSE = re.compile(r"^(tcp|udp)(\d+)$")
+_PURPOSE = re.compile(r"(tcp|udp)([0-9]+)", re.ASCII)
 
 
 def health(facts: Mapping[str, Any]) -> Dict[str, Any]:
@@ -411,7 +402,7 @@ def health(facts: Mapping[str, Any]) -> Dict[str, Any]:
         parts = rule_["tag"].split(":")
         if len(parts) != 5 or parts[1] not in ("fwd", "vm"):
             continue
-        match = _PURPOSE.match(parts[3])
+        match = _PURPOSE.fullmatch(parts[3])
         if not match:
             continue
         key = ("%s:%s" % (parts[1], parts[2]), match.group(1), int(match.group(2)))

@@ -10,13 +10,16 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Sequence
 
-_SAFE = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")
+_SAFE = re.compile(r"[A-Za-z0-9_@%+=:,./-]+", re.ASCII)
 
 
 def quote(value: object) -> str:
-    """POSIX single-quote a value unless it is plainly safe (keeps commands readable)."""
+    """POSIX single-quote a value unless it is plainly safe (keeps commands readable).
+
+    The whole value must be in the safe set (fullmatch: a trailing newline is not safe).
+    """
     text = str(value)
-    if text and _SAFE.match(text):
+    if text and _SAFE.fullmatch(text):
         return text
     return "'" + text.replace("'", "'\"'\"'") + "'"
 

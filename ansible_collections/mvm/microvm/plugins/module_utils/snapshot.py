@@ -51,9 +51,7 @@ def snapshot_spec(params: Mapping[str, Any]) -> SnapshotSpec:
     state = validate.choice("state", p["state"], ("present", "absent", "restored"))
     if state == "present" and not p["vm"]:
         raise SpecError("vm", "expected the name of the running VM to snapshot")
-    resume = p["resume"]
-    if not isinstance(resume, bool):
-        raise SpecError("resume", "expected true or false; got %r" % (resume,))
+    resume = validate.boolean("resume", p["resume"])
     return SnapshotSpec(validate.name("name", p["name"]), validate.name("vm", p["vm"]) if p["vm"] else None,
                         state, resume, validate.abs_path("state_root", p["state_root"], optional=True))
 

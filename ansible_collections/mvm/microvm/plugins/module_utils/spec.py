@@ -16,7 +16,7 @@ from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecErro
 BACKENDS = ("auto", "qemu", "firecracker", "docker", "apple-container", "lima")
 VM_STATES = ("running", "paused", "stopped", "absent")
 IMAGE_STATES = ("present", "absent")
-_FLAKE = re.compile(r"^[^\s#'\"]+#[A-Za-z0-9_.+-]+$")
+_FLAKE = re.compile(r"[^\s#'\"]+#[A-Za-z0-9_.+-]+")
 
 VM_DEFAULTS = {
     "name": None,
@@ -150,7 +150,7 @@ def image_spec(params: Mapping[str, Any]) -> ImageSpec:
     if kernel != "debian":
         kernel = validate.abs_path("kernel", kernel)
     flake = p["flake"]
-    if flake is not None and not _FLAKE.match(str(flake)):
+    if flake is not None and not _FLAKE.fullmatch(str(flake)):
         raise SpecError("flake", "expected FLAKEREF#ATTRIBUTE such as github:me/vms#web; got %r" % (flake,))
     return ImageSpec(
         name=validate.name("name", p.get("name") or "default"),

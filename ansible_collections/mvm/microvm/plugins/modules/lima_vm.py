@@ -36,7 +36,7 @@ options:
     default: running
   cpus:
     description: CPUs.
-    type: int
+    type: raw
     default: 4
   memory:
     description: Memory, in MiB or with a unit (V(4G)).
@@ -44,7 +44,7 @@ options:
     default: 4096
   disk:
     description: Disk size in GiB.
-    type: int
+    type: raw
     default: 100
   arch:
     description: Guest architecture.
@@ -128,9 +128,9 @@ def main():
         argument_spec=dict(
             name=dict(type="str", required=True),
             state=dict(type="str", default="running", choices=["present", "running", "stopped", "absent"]),
-            cpus=dict(type="int", default=4),
+            cpus=dict(type="raw", default=4),
             memory=dict(type="raw", default=4096),
-            disk=dict(type="int", default=100),
+            disk=dict(type="raw", default=100),
             arch=dict(type="str", choices=["x86_64", "aarch64"]),
             vm_type=dict(type="str", choices=["qemu", "vz", "krunkit", "wsl2"]),
             nested_virtualization=dict(type="bool", default=True),

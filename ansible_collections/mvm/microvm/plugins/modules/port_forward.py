@@ -22,14 +22,14 @@ extends_documentation_fragment:
 options:
   host_port:
     description: Port on the host, 1 to 65535.
-    type: int
+    type: raw
     required: true
   guest:
     description: Guest IPv4 address. Required when O(state=present).
     type: str
   guest_port:
     description: Port in the guest. Required when O(state=present).
-    type: int
+    type: raw
   proto:
     description: Protocol.
     type: str
@@ -94,9 +94,9 @@ from ansible_collections.mvm.microvm.plugins.module_utils.ansible_glue import ru
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            host_port=dict(type="int", required=True),
+            host_port=dict(type="raw", required=True),
             guest=dict(type="str"),
-            guest_port=dict(type="int"),
+            guest_port=dict(type="raw"),
             proto=dict(type="str", default="tcp", choices=["tcp", "udp"]),
             network=dict(type="str"),
             state=dict(type="str", default="present", choices=["present", "absent"]),

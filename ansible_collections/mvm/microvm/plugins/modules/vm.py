@@ -61,7 +61,7 @@ options:
     default: 256
   cpus:
     description: Number of vCPUs, 1 to 64.
-    type: int
+    type: raw
     default: 1
   kernel_args:
     description: Extra kernel command line arguments.
@@ -72,11 +72,11 @@ options:
     type: str
   boot_timeout:
     description: Seconds to wait for the readiness marker.
-    type: float
+    type: raw
     default: 60
   stop_timeout:
     description: Seconds to wait for an ACPI power-down before the VMM is killed.
-    type: float
+    type: raw
     default: 10
   network:
     description:
@@ -214,11 +214,11 @@ def main():
             initrd=dict(type="path"),
             rootfs=dict(type="path"),
             memory=dict(type="raw", default=256),
-            cpus=dict(type="int", default=1),
+            cpus=dict(type="raw", default=1),
             kernel_args=dict(type="str", default=""),
             hostname=dict(type="str"),
-            boot_timeout=dict(type="float", default=60),
-            stop_timeout=dict(type="float", default=10),
+            boot_timeout=dict(type="raw", default=60),
+            stop_timeout=dict(type="raw", default=10),
             network=dict(type="str"),
             ports=dict(type="list", elements="raw"),
             tap=dict(type="str"),

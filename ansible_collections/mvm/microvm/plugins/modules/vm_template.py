@@ -52,7 +52,7 @@ options:
     type: raw
   cpus:
     description: vCPUs of the builder VM (and of every instance).
-    type: int
+    type: raw
   kernel_args:
     description: Extra kernel arguments of the builder VM (and of every instance).
     type: str
@@ -61,7 +61,7 @@ options:
     type: str
   boot_timeout:
     description: Seconds to wait for the builder to be ready.
-    type: float
+    type: raw
 attributes:
   check_mode:
     support: full
@@ -125,10 +125,10 @@ def main():
             initrd=dict(type="path"),
             rootfs=dict(type="path"),
             memory=dict(type="raw"),
-            cpus=dict(type="int"),
+            cpus=dict(type="raw"),
             kernel_args=dict(type="str"),
             network=dict(type="str"),
-            boot_timeout=dict(type="float"),
+            boot_timeout=dict(type="raw"),
             state_root=dict(type="path"),
         ),
         supports_check_mode=True,
