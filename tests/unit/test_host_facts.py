@@ -127,4 +127,5 @@ def test_network_links_are_parsed() -> None:
              '{"ifname":"tap0","flags":["UP"],"master":"br0","linkinfo":{"info_kind":"tun","info_data":{"type":"tap"}}}]')
     facts = probe.parse_host(probe_text(extra="links\t" + links + "\n"))
     assert facts["network"]["bridges"] == [{"name": "br0", "up": True, "addresses": ["10.9.0.1/24"], "members": ["tap0"]}]
-    assert facts["network"]["taps"] == [{"name": "tap0", "up": True, "master": "br0", "user": None, "group": None}]
+    assert facts["network"]["taps"] == [{"name": "tap0", "up": True, "master": "br0", "user": None, "group": None,
+                                       "uid": None, "gid": None}]

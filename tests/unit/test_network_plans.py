@@ -17,15 +17,37 @@ BR_LINKS = ('links\t[{"ifname":"mvmbr0","flags":["UP"],"linkinfo":{"info_kind":"
 RECORD = 'net\tmvmbr0\t{"gateway":"10.77.0.1","nat":true,"prefix":24,"subnet":"10.77.0.0/24","uplink":"eth0"}\n'
 
 
-def nat_rule_lines(bridge: str = "mvmbr0") -> str:
-    """The three NAT rules as `iptables -S` prints them, with the tags the engine computes."""
-    from ansible_collections.mvm.microvm.plugins.module_utils import firewall
+# Recorded: `iptables -w -t nat -S` and `-t filter -S` in a fresh network namespace after mvm added
+# the NAT rules of bridges mvmbr0 and other and the port 8080 of VM web, state root /srv/mvm (scope 81902b).
+RECORDED_IPTABLES = {
+    "mvmbr0": [
+        ("nat", '-A POSTROUTING -s 10.77.0.0/24 -o eth0 -m comment --comment "mvm:81902b:br:mvmbr0:nat:fc9e4d27" '
+                '-j MASQUERADE'),
+        ("filter", '-A FORWARD -i eth0 -o mvmbr0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment '
+                   '"mvm:81902b:br:mvmbr0:back:215442fc" -j ACCEPT'),
+        ("filter", '-A FORWARD -i mvmbr0 -o eth0 -m comment --comment "mvm:81902b:br:mvmbr0:out:b021c98b" -j ACCEPT'),
+    ],
+    "other": [
+        ("nat", '-A POSTROUTING -s 10.78.0.0/24 -o eth0 -m comment --comment "mvm:81902b:br:other:nat:515a7002" '
+                '-j MASQUERADE'),
+        ("filter", '-A FORWARD -i eth0 -o other -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment '
+                   '"mvm:81902b:br:other:back:4104a6b4" -j ACCEPT'),
+        ("filter", '-A FORWARD -i other -o eth0 -m comment --comment "mvm:81902b:br:other:out:b4cbb23f" -j ACCEPT'),
+    ],
+    "web": [
+        ("nat", '-A PREROUTING -p tcp -m addrtype --dst-type LOCAL -m tcp --dport 8080 -m comment --comment '
+                '"mvm:81902b:vm:web:tcp8080:eb3e035e" -j DNAT --to-destination 10.77.0.2:80'),
+        ("nat", '-A OUTPUT ! -d 127.0.0.0/8 -p tcp -m addrtype --dst-type LOCAL -m tcp --dport 8080 -m comment '
+                '--comment "mvm:81902b:vm:web:tcp8080:813a24a5" -j DNAT --to-destination 10.77.0.2:80'),
+        ("filter", '-A FORWARD -d 10.77.0.2/32 -p tcp -m tcp --dport 80 -m comment --comment '
+                   '"mvm:81902b:vm:web:tcp8080:a0d27a5e" -j ACCEPT'),
+    ],
+}
 
-    lines = []
-    for r in firewall.nat_rules(bridge, "10.77.0.0/24", "eth0"):
-        table, chain, args = firewall._iptables(r)
-        lines.append("ipt\t%s\t-A %s %s -m comment --comment %s\n" % (table, chain, " ".join(args), r.tag))
-    return "".join(lines)
+
+def nat_rule_lines(bridge: str = "mvmbr0") -> str:
+    """The three NAT rules of a bridge as the probe reports them (recorded iptables -S lines)."""
+    return "".join("ipt\t%s\t%s\n" % (table, line) for table, line in RECORDED_IPTABLES[bridge])
 
 
 def run_all(kind: str, params: dict[str, Any], facts: str) -> list[str]:
@@ -40,7 +62,7 @@ def test_bridge_fresh_with_nat() -> None:
     assert "sysctl -q -w net.ipv4.ip_forward=1" in commands
     nat = [c for c in commands if c.startswith("iptables")]
     assert len(nat) == 3
-    assert "-t nat -A POSTROUTING -s 10.77.0.0/24 -o eth0 -j MASQUERADE -m comment --comment mvm:br:mvmbr0:nat:" in nat[0]
+    assert "-t nat -A POSTROUTING -s 10.77.0.0/24 -o eth0 -j MASQUERADE -m comment --comment mvm:81902b:br:mvmbr0:nat:" in nat[0]
     assert "-I FORWARD 1 -i mvmbr0 -o eth0 -j ACCEPT" in nat[1]
 
 
@@ -53,7 +75,7 @@ def test_bridge_nat_turned_off_deletes_only_its_rules() -> None:
     facts = host(extra=[UPLINK, BR_LINKS, RECORD, nat_rule_lines(), nat_rule_lines("other")])
     commands = run_all("bridge", {"name": "mvmbr0", "subnet": "10.77.0.0/24"}, facts)
     deletes = [c for c in commands if " -D " in c]
-    assert len(deletes) == 3 and all("mvm:br:mvmbr0:" in c for c in deletes)
+    assert len(deletes) == 3 and all("mvm:81902b:br:mvmbr0:" in c for c in deletes)
 
 
 def test_bridge_with_nft_when_no_iptables() -> None:
@@ -102,7 +124,7 @@ def test_vm_on_network_gets_lease_tap_and_ports() -> None:
     assert any(c.startswith("ip tuntap add dev mvm") for c in commands)
     start = [c for c in commands if "setsid" in c][0]
     assert "mvm.ip=10.77.0.2/24 mvm.gw=10.77.0.1" in start and "virtio-net-device,netdev=net0,mac=02:" in start
-    assert len([c for c in commands if "--comment mvm:vm:web:tcp8080:" in c]) == 3
+    assert len([c for c in commands if "--comment mvm:81902b:vm:web:tcp8080:" in c]) == 3
 
 
 def test_second_vm_gets_the_next_address() -> None:
@@ -117,14 +139,14 @@ def test_vm_absent_releases_tap_lease_and_rules() -> None:
            "tap": "mvmtap1", "slot": 1}
     tap = ('links\t[{"ifname":"mvmtap1","flags":["UP"],"master":"mvmbr0","linkinfo":{"info_kind":"tun",'
            '"info_data":{"type":"tap"}}}]\n')
-    lease = 'lease\tmvmbr0\tweb\t{"ip":"10.77.0.2","mac":"02:00:00:00:00:01","slot":1,"tap":"mvmtap1"}\n'
-    rule = ("ipt\tnat\t-A PREROUTING -p tcp --dport 8080 -j DNAT --to-destination 10.77.0.2:80 "
-            "-m comment --comment mvm:vm:web:tcp8080:abcd1234\n")
+    lease = 'lease\tmvmbr0\tweb\t{"ip":"10.77.0.2","mac":"02:00:00:00:00:01","slot":1,"tap":"mvmtap1","made_tap":true}\n'
+    rule = "ipt\tnat\t%s\n" % RECORDED_IPTABLES["web"][0][1]
     facts = host(extra=[tap, RECORD, lease, rule, vm_lines("web", applied("web", network=net), 4242)])
     commands = run_all("vm", {"name": "web", "state": "absent"}, facts)
     assert "ip link del mvmtap1" in commands
     assert any(c.startswith("rm -f ") and c.endswith("/networks/mvmbr0/leases/web") for c in commands)
-    assert any(" -D PREROUTING" in c for c in commands)
+    assert "iptables -w -t nat -D PREROUTING -p tcp -m addrtype --dst-type LOCAL -m tcp --dport 8080 -m comment " \
+           "--comment mvm:81902b:vm:web:tcp8080:eb3e035e -j DNAT --to-destination 10.77.0.2:80" in commands
     assert commands[-1].startswith(f"rm -rf {ROOT}/vms/web")
 
 
@@ -162,12 +184,11 @@ def test_facts_report_bridge_health() -> None:
     assert facts["networks"]["mvmbr0"] == {"subnet": "10.77.0.0/24", "gateway": "10.77.0.1", "prefix": 24, "nat": True,
                                            "uplink": "eth0", "leases": {}}
     assert facts["network"]["bridges"][0]["addresses"] == ["10.77.0.1/24"]
-    assert sorted(r["tag"].split(":")[3] for r in facts["network"]["firewall"]["rules"]) == ["back", "nat", "out"]
+    assert sorted(r["tag"].split(":")[4] for r in facts["network"]["firewall"]["rules"]) == ["back", "nat", "out"]
 
 
 def test_health_report() -> None:
-    forward = ("ipt\tnat\t-A PREROUTING -p tcp -m addrtype --dst-type LOCAL --dport 8080 -j DNAT "
-               "--to-destination 10.77.0.2:80 -m comment --comment mvm:vm:web:tcp8080:abcd1234\n")
+    forward = "ipt\tnat\t%s\n" % RECORDED_IPTABLES["web"][0][1]
     facts = frontends.pyinfra_fact("MvmHost", frontends.Recording(host(extra=[
         UPLINK.replace("ip_forward\t0", "ip_forward\t1"), BR_LINKS, RECORD, nat_rule_lines(), forward])))
     bridge = facts["network"]["health"]["bridges"]["mvmbr0"]

@@ -3,9 +3,11 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Firewall rules as data, rendered for iptables (nft or legacy variant) or nft.
 
-Every rule mvm makes carries a comment `mvm:<owner>:<purpose>:<digest>`: the facts find our rules by
-it, a changed rule gets a new digest (old one deleted, new one added), and removal takes exactly
-what the owner made, nothing else.
+Every rule mvm makes carries a comment `mvm:<scope>:<kind>:<name>:<purpose>:<digest>`: the scope is a
+short id of the state root (two roots on one host never own each other's rules), the facts find our
+rules by it, a changed rule gets a new digest (old one deleted, new one added), and removal takes
+exactly what the owner made, nothing else. Removal never pastes a probed line into a command: nft
+rules go by handle, iptables rules by their spec re-tokenised and quoted token by token.
 """
 from __future__ import absolute_import, annotations, division, print_function
 
@@ -13,10 +15,11 @@ __metaclass__ = type
 
 import hashlib
 import re
+import shlex
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Sequence
 
-from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
+from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError, SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, join, quote
 
 NFT_TABLE = "mvm"
@@ -44,6 +47,16 @@ class Rule:
 
     def get(self, key: str) -> Any:
         return dict(self.fields)[key]
+
+
+def scope(state_root: str) -> str:
+    """A short id of a state root, carried in every tag it owns."""
+    return hashlib.sha256(state_root.encode()).hexdigest()[:6]
+
+
+def owner(facts: Mapping[str, Any], kind: str, name: str) -> str:
+    """The owner part of a tag: scope, kind (br, vm, fwd) and name."""
+    return "%s:%s:%s" % (scope(facts["state_root"]), kind, name)
 
 
 def rule(owner: str, purpose: str, kind: str, **fields: Any) -> Rule:
@@ -117,11 +130,27 @@ def add_command(backend: str, r: Rule) -> str:
     return "nft %s" % quote("add rule ip %s %s %s comment \"%s\"" % (NFT_TABLE, chain, expression, r.tag))
 
 
+_CHAIN = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
+_HANDLE = re.compile(r"[0-9]{1,12}", re.ASCII)
+IPTABLES_TABLES = ("nat", "filter")
+
+
 def delete_command(backend: str, present: Mapping[str, Any]) -> str:
-    """Delete a rule found by the facts (iptables: its -S line as -D; nft: by handle)."""
+    """Delete a rule found by the facts: nft by its handle; iptables by its -S spec, split into tokens
+    as iptables printed them and each quoted as one argument (a name holding `$(...)` stays text)."""
     if backend == "iptables":
-        return "iptables -w -t %s %s" % (present["table"], re.sub(r"^-A ", "-D ", present["line"]))
-    return "nft delete rule ip %s %s handle %s" % (NFT_TABLE, present["chain"], present["handle"])
+        try:
+            tokens = shlex.split(present["line"])
+        except ValueError:
+            tokens = []
+        if present.get("table") not in IPTABLES_TABLES or len(tokens) < 2 or tokens[0] != "-A" \
+                or not _CHAIN.fullmatch(tokens[1]):
+            raise MvmError("cannot read the iptables rule %r of %s; delete it by hand" % (
+                present.get("line"), present.get("tag")))
+        return join(["iptables", "-w", "-t", present["table"], "-D"] + tokens[1:])
+    if not _CHAIN.fullmatch(str(present.get("chain"))) or not _HANDLE.fullmatch(str(present.get("handle"))):
+        raise MvmError("cannot read the nft rule %r; delete it by hand" % (present.get("tag"),))
+    return join(["nft", "delete", "rule", "ip", NFT_TABLE, present["chain"], "handle", present["handle"]])
 
 
 def nft_setup_command() -> str:
@@ -155,8 +184,36 @@ BACKENDS = ("iptables", "nft")
 
 
 def owned_rules(facts: Mapping[str, Any], backend: str, owners: Sequence[str]) -> List[Dict[str, Any]]:
-    """The rules on the host that these owners made."""
+    """The rules on the host that these owners made (an owner ends at its ':', so vm:web is not vm:web2)."""
     return [r for r in present_rules(facts, backend) if any(r["tag"].startswith("mvm:%s:" % o) for o in owners)]
+
+
+def parse_tag(tag: str) -> Dict[str, str]:
+    """mvm:<scope>:<kind>:<name>:<purpose>:<digest> -> its parts ({} for a tag of another shape)."""
+    parts = tag.split(":")
+    if len(parts) != 6 or parts[0] != "mvm":
+        return {}
+    return {"scope": parts[1], "kind": parts[2], "name": parts[3], "owner": ":".join(parts[1:4]),
+            "purpose": parts[4], "digest": parts[5]}
+
+
+def port_holder(facts: Mapping[str, Any], this_owner: str, proto: str, host_port: int) -> str:
+    """Another owner (of any state root) that already publishes this host port, or ''."""
+    for found in facts["network"]["firewall"]["rules"]:
+        tag = parse_tag(found["tag"])
+        if tag and tag["purpose"] == "%s%d" % (proto, host_port) and tag["owner"] != this_owner:
+            return "%s:%s (state root id %s)" % (tag["kind"], tag["name"], tag["scope"])
+    return ""
+
+
+def check_ports_free(facts: Mapping[str, Any], this_owner: str, field: str, published: Sequence[Any]) -> None:
+    """Refuse a host port another owner publishes, naming both: two DNAT rules would race for it."""
+    for proto, host_port in published:
+        holder = port_holder(facts, this_owner, proto, host_port)
+        if holder:
+            kind, name = this_owner.split(":", 2)[1:]
+            raise SpecError(field, "host port %s/%d is already published by %s; %s:%s cannot publish it too"
+                            % (proto, host_port, holder, kind, name))
 
 
 def ensure(plan: Plan, facts: Mapping[str, Any], backend: Any, owner: str, desired: Sequence[Rule]) -> None:
@@ -199,15 +256,14 @@ def forward_rules(owner: str, proto: str, host_port: int, guest: str, guest_port
             rule(owner, purpose, "accept_to", proto=proto, guest=guest, guest_port=guest_port)]
 
 
-def nat_rules(bridge: str, subnet: str, uplink: str) -> List[Rule]:
-    owner = "br:" + bridge
+def nat_rules(owner: str, bridge: str, subnet: str, uplink: str) -> List[Rule]:
     return [rule(owner, "nat", "masquerade", subnet=subnet, uplink=uplink),
             rule(owner, "out", "forward_out", bridge=bridge, uplink=uplink),
             rule(owner, "back", "forward_back", bridge=bridge, uplink=uplink)]
 
 
 _COMMENT = re.compile(r'--comment "?(mvm:[^"\s]+)"?')
-_NFT_COMMENT = re.compile(r'comment "(mvm:[^"]+)" # handle (\d+)')
+_NFT_COMMENT = re.compile(r'comment "(mvm:[^"]+)" # handle ([0-9]+)', re.ASCII)
 
 
 def parse_iptables(table: str, lines: Sequence[str]) -> List[Dict[str, Any]]:

@@ -74,7 +74,8 @@ def lima_spec(params: Mapping[str, Any]) -> LimaSpec:
         for index, m in enumerate(p["mounts"] or []):
             if not isinstance(m, Mapping) or not m.get("location"):
                 raise SpecError("mounts[%d]" % index, "expected {location, writable}; got %r" % (m,))
-            mounts.append({"location": str(m["location"]), "writable": validate.boolean("mounts[%d].writable" % index, m.get("writable", False))})
+            writable = validate.boolean("mounts[%d].writable" % index, m.get("writable", False))
+            mounts.append({"location": str(m["location"]), "writable": writable})
         if p["mounts"] is not None:
             managed["mounts"] = mounts
         forwards = []

@@ -226,13 +226,21 @@ def _ip_forward_on(plan: Plan, facts: Mapping[str, Any], root: str) -> None:
     plan.add("enable IPv4 forwarding", "sysctl -q -w net.ipv4.ip_forward=1")
 
 
-def _ip_forward_restore(plan: Plan, facts: Mapping[str, Any], root: str, leaving: str) -> None:
+def _ip_forward_restore(plan: Plan, facts: Mapping[str, Any], root: str, leaving_owner: str,
+                        leaving: str = "") -> None:
+    """Put forwarding back as mvm found it, only when nothing needs it any more: no mvm rule of any owner
+    or state root stays, no other NAT network of this root, no Docker chains in this namespace (Docker needs it), and the
+    value is still the one mvm set."""
     saved = facts["network"]["ip_forward_saved"]
-    others = [n for n in facts["networks"] if n != leaving]
-    if saved is not None and not others:
-        command = "sysctl -q -w net.ipv4.ip_forward=%s && rm -f %s && { rmdir %s 2>/dev/null; true; }" % (
-            quote(saved), quote(root + "/networks/.ip_forward"), quote(root + "/networks"))
-        plan.add("restore net.ipv4.ip_forward=%s" % saved, command)
+    if saved is None or facts["network"]["ip_forward"] != "1" or facts["network"].get("docker_chains"):
+        return
+    if any(n != leaving and r.get("nat") for n, r in facts["networks"].items()):
+        return
+    if any(firewall.remaining_after(facts, fw, [leaving_owner]) for fw in firewall.BACKENDS):
+        return
+    command = "sysctl -q -w net.ipv4.ip_forward=%s && rm -f %s && { rmdir %s 2>/dev/null; true; }" % (
+        quote(saved), quote(root + "/networks/.ip_forward"), quote(root + "/networks"))
+    plan.add("restore net.ipv4.ip_forward=%s" % saved, command)
 
 
 def plan_bridge(spec: BridgeSpec, facts: Mapping[str, Any]) -> Plan:
@@ -240,7 +248,7 @@ def plan_bridge(spec: BridgeSpec, facts: Mapping[str, Any]) -> Plan:
     plan = Plan()
     link = _bridge_link(facts, spec.name)
     record = facts["networks"].get(spec.name)
-    owner = "br:" + spec.name
+    owner = firewall.owner(facts, "br", spec.name)
     plan.before = {"bridge": link, "record": {k: v for k, v in (record or {}).items() if k != "leases"} or None}
     if spec.state == "absent":
         plan.after = {"bridge": None, "record": None}
@@ -250,7 +258,7 @@ def plan_bridge(spec: BridgeSpec, facts: Mapping[str, Any]) -> Plan:
         if record:
             plan.add("remove network record %s" % spec.name, "rm -rf %s %s" % (
                 quote("%s/networks/%s.json" % (root, spec.name)), quote("%s/networks/%s" % (root, spec.name))))
-            _ip_forward_restore(plan, facts, root, spec.name)
+            _ip_forward_restore(plan, facts, root, owner, leaving=spec.name)
             plan.add("remove %s/networks if empty" % root, "rmdir %s 2>/dev/null; true" % quote(root + "/networks"))
         plan.result = {"name": spec.name, "state": "absent"}
         return plan
@@ -258,6 +266,9 @@ def plan_bridge(spec: BridgeSpec, facts: Mapping[str, Any]) -> Plan:
     uplink = str(spec.uplink or facts["network"]["uplink"] or "")
     if spec.nat and not uplink:
         raise SpecError("uplink", "NAT needs an uplink and the host has no default route; give uplink: IFNAME")
+    if spec.uplink and spec.uplink not in facts["network"].get("interfaces", []):
+        raise SpecError("uplink", "no interface named %s on the host (it has: %s)"
+                        % (spec.uplink, ", ".join(facts["network"].get("interfaces", [])) or "none"))
     backend = firewall.choose_backend(facts, spec.firewall) if spec.nat else None  # type: Optional[str]
     address = "%s/%d" % (spec.gateway, spec.prefix or 0)
     if not link:
@@ -275,18 +286,23 @@ def plan_bridge(spec: BridgeSpec, facts: Mapping[str, Any]) -> Plan:
     if spec.nat:
         _ip_forward_on(plan, facts, root)
     firewall.ensure(plan, facts, backend, owner,
-                    firewall.nat_rules(spec.name, str(spec.subnet), uplink) if spec.nat else [])
+                    firewall.nat_rules(owner, spec.name, str(spec.subnet), uplink) if spec.nat else [])
     plan.after = {"bridge": {"name": spec.name, "up": True, "addresses": [address]}, "record": wanted}
     plan.result = dict(wanted, name=spec.name, state="present", firewall=backend)
     return plan
+
+
+def tap_missing(facts: Mapping[str, Any], name: str) -> bool:
+    return _tap_link(facts, name) is None
 
 
 def tap_commands(plan: Plan, facts: Mapping[str, Any], name: str, bridge: Optional[str],
                  user: Optional[str] = None, group: Optional[str] = None) -> None:
     """Create or fix one TAP: owner, bridge membership, up."""
     link = _tap_link(facts, name)
-    wrong_owner = link and ((user is not None and str(link.get("user")) != user)
-                            or (group is not None and str(link.get("group")) != group))
+    # iproute2 prints a user's name where it has one: a numeric owner matches the uid from sysfs.
+    wrong_owner = link and ((user is not None and user not in (str(link.get("user")), str(link.get("uid"))))
+                            or (group is not None and group not in (str(link.get("group")), str(link.get("gid")))))
     if link and wrong_owner:
         plan.add("recreate TAP %s for its owner" % name, "ip link del %s" % quote(name))
         link = None
@@ -334,19 +350,18 @@ def _check_guest_in(network: Optional[str], guest: str, facts: Mapping[str, Any]
 
 def plan_forward(spec: ForwardSpec, facts: Mapping[str, Any],
                  pending: Optional[Mapping[str, Mapping[str, Any]]] = None) -> Plan:
-    owner = "fwd:%s%d" % (spec.proto, spec.host_port)
+    owner = firewall.owner(facts, "fwd", "%s%d" % (spec.proto, spec.host_port))
     plan = Plan()
     present = [r for fw in firewall.BACKENDS for r in firewall.owned_rules(facts, fw, [owner])]
     plan.before = {"rules": sorted(r["tag"] for r in present)}
     if spec.state == "absent":
-        removed = firewall.remove_owned(plan, facts, owner)
-        if removed and not facts["networks"] and not any(
-                firewall.remaining_after(facts, fw, [owner]) for fw in firewall.BACKENDS):
-            _ip_forward_restore(plan, facts, facts["state_root"], "")
+        if firewall.remove_owned(plan, facts, owner):
+            _ip_forward_restore(plan, facts, facts["state_root"], owner)
         plan.after = {"rules": []}
         plan.result = {"host_port": spec.host_port, "proto": spec.proto, "state": "absent"}
         return plan
     _check_guest_in(spec.network, spec.guest, facts, pending or {})
+    firewall.check_ports_free(facts, owner, "host_port", [(spec.proto, spec.host_port)])
     backend = firewall.choose_backend(facts, spec.firewall)
     desired = firewall.forward_rules(owner, spec.proto, spec.host_port, spec.guest, spec.guest_port)
     _ip_forward_on(plan, facts, facts["state_root"])
@@ -357,8 +372,7 @@ def plan_forward(spec: ForwardSpec, facts: Mapping[str, Any],
     return plan
 
 
-def vm_rules(vm: str, guest: str, published: Sequence[Port]) -> List[firewall.Rule]:
-    owner = "vm:" + vm
+def vm_rules(owner: str, guest: str, published: Sequence[Port]) -> List[firewall.Rule]:
     found = []  # type: List[firewall.Rule]
     for port in published:
         found += firewall.forward_rules(owner, port.proto, port.host_port, guest, port.guest_port)
@@ -376,6 +390,8 @@ def health(facts: Mapping[str, Any]) -> Dict[str, Any]:
     def owned(owner: str) -> List[Dict[str, Any]]:
         return [r for r in rules if r["tag"].startswith("mvm:%s:" % owner)]
 
+    here = firewall.scope(facts["state_root"])
+
     names = sorted(set(facts["networks"]) | {b["name"] for b in facts["network"]["bridges"]
                                              if b["name"] in facts["networks"]})
     bridges = {}
@@ -383,7 +399,7 @@ def health(facts: Mapping[str, Any]) -> Dict[str, Any]:
         record = facts["networks"].get(name) or {}
         link = _bridge_link(facts, name)
         wanted = "%s/%s" % (record.get("gateway"), record.get("prefix")) if record else None
-        nat_rules = len(owned("br:" + name))
+        nat_rules = len(owned(firewall.owner(facts, "br", name)))
         bridges[name] = {
             "exists": link is not None,
             "up": bool(link and link["up"]),
@@ -399,13 +415,13 @@ def health(facts: Mapping[str, Any]) -> Dict[str, Any]:
         }
     forwards = {}  # type: Dict[Tuple[str, str, int], Dict[str, Any]]
     for rule_ in rules:
-        parts = rule_["tag"].split(":")
-        if len(parts) != 5 or parts[1] not in ("fwd", "vm"):
+        tag = firewall.parse_tag(rule_["tag"])
+        if not tag or tag["scope"] != here or tag["kind"] not in ("fwd", "vm"):
             continue
-        match = _PURPOSE.fullmatch(parts[3])
+        match = _PURPOSE.fullmatch(tag["purpose"])
         if not match:
             continue
-        key = ("%s:%s" % (parts[1], parts[2]), match.group(1), int(match.group(2)))
+        key = ("%s:%s" % (tag["kind"], tag["name"]), match.group(1), int(match.group(2)))
         entry = forwards.setdefault(key, {"owner": key[0], "proto": key[1], "host_port": key[2], "rules": 0})
         entry["rules"] += 1
     return {"bridges": bridges, "port_forwards": sorted(forwards.values(), key=lambda f: (f["host_port"], f["proto"])),

@@ -12,7 +12,7 @@ __metaclass__ = type
 
 import json
 import re
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.mvm.microvm.plugins.module_utils import firewall, qmp
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import quote
@@ -76,7 +76,12 @@ fi
 command -v ip >/dev/null 2>&1 && printf 'links\t%%s\n' "$(ip -j -d addr show 2>/dev/null)"
 command -v ip >/dev/null 2>&1 && t uplink "$(ip route show default 2>/dev/null | awk '{for(i=1;i<NF;i++) if($i=="dev"){print $(i+1); exit}}')"
 t ip_forward "$(cat /proc/sys/net/ipv4/ip_forward 2>/dev/null)"
+for d in /sys/class/net/*/tun_flags; do
+  [ -f "$d" ] || continue; d=${d%%/tun_flags}
+  printf 'tapown\t%%s\t%%s\t%%s\n' "${d##*/}" "$(cat "$d/owner" 2>/dev/null)" "$(cat "$d/group" 2>/dev/null)"
+done
 if command -v iptables >/dev/null 2>&1; then
+  iptables -w -t nat -S DOCKER >/dev/null 2>&1 && t docker_chains 1
   for tb in nat filter; do
     iptables -w -t $tb -S 2>/dev/null | grep -F 'mvm:' | while IFS= read -r l; do printf 'ipt\t%%s\t%%s\n' $tb "$l"; done
   done
@@ -273,8 +278,9 @@ def _lima(lines: List[str], warnings: List[str]) -> List[Dict[str, Any]]:
 def _network(text: Optional[str], warnings: List[str]) -> Dict[str, Any]:
     """Bridges and TAP devices from `ip -j -d addr show`."""
     links = _json_or_none(text, warnings, "ip -j addr output") if text else None
-    bridges, taps = [], []
+    bridges, taps, names = [], [], []
     for link in links if isinstance(links, list) else []:
+        names.append(str(link.get("ifname")))
         info = link.get("linkinfo", {})
         kind = info.get("info_kind")
         up = "UP" in link.get("flags", [])
@@ -288,7 +294,7 @@ def _network(text: Optional[str], warnings: List[str]) -> Dict[str, Any]:
                          "user": data.get("user"), "group": data.get("group")})
     for bridge in bridges:
         bridge["members"] = sorted(t["name"] for t in taps if t["master"] == bridge["name"])
-    return {"bridges": bridges, "taps": taps}
+    return {"bridges": bridges, "taps": taps, "interfaces": sorted(names)}
 
 
 def _security(spec: Optional[Mapping[str, Any]]) -> Optional[Dict[str, Any]]:
@@ -327,7 +333,7 @@ def parse_host(output: str) -> Dict[str, Any]:
     lima = []  # type: List[str]
     links = None  # type: Optional[str]
     width = {"host": 3, "tool": 4, "vm": 4, "image": 4, "artifact": 4, "lima": 2, "links": 2, "ipt": 3, "nft": 2,
-             "net": 3, "lease": 4, "snapshot": 3, "dvm": 6, "dimg": 2, "acl": 2, "aimg": 2}
+             "net": 3, "lease": 4, "snapshot": 3, "dvm": 6, "dimg": 2, "acl": 2, "aimg": 2, "tapown": 4}
     apple = {"acl": "", "aimg": ""}
     dvms = []  # type: List[List[str]]
     dimgs = []  # type: List[str]
@@ -336,6 +342,7 @@ def parse_host(output: str) -> Dict[str, Any]:
     nft = []  # type: List[str]
     nets = {}  # type: Dict[str, str]
     leases = {}  # type: Dict[str, Dict[str, str]]
+    tap_owners: Dict[str, Tuple[str, str]] = {}
     for line in output.splitlines():
         parts = line.split("\t")
         kind = parts[0]
@@ -368,6 +375,8 @@ def parse_host(output: str) -> Dict[str, Any]:
             snapshots[parts[1]] = parts[2]
         elif kind == "dvm":
             dvms.append(parts[1:6])
+        elif kind == "tapown":
+            tap_owners[parts[1]] = (parts[2], parts[3])
         elif kind == "dimg":
             dimgs.append(parts[1])
         elif kind in apple:
@@ -405,6 +414,10 @@ def parse_host(output: str) -> Dict[str, Any]:
         "artifacts": sorted(artifacts),
         "warnings": warnings,
     }  # type: Dict[str, Any]
+    for tap in facts["network"]["taps"]:
+        uid, gid = tap_owners.get(tap["name"], ("", ""))
+        tap["uid"], tap["gid"] = (uid if uid != "-1" else None) or None, (gid if gid != "-1" else None) or None
+    facts["network"]["docker_chains"] = bool(host.get("docker_chains"))
     facts["network"]["uplink"] = one("uplink") or None
     facts["network"]["ip_forward"] = one("ip_forward") or None
     facts["network"]["ip_forward_saved"] = one("ip_forward_saved") or None

@@ -164,19 +164,27 @@ def _network_steps(plan: Plan, spec: VmSpec, applied: Mapping[str, Any], facts: 
     if new_net:
         held = facts["networks"].get(new_net["name"], {}).get("leases", {}).get(spec.name)
         lease = {k: new_net[k] for k in ("slot", "ip", "mac", "tap")}
+        # Recorded at creation: mvm deletes only a TAP it made (a user's `tap:` that existed stays).
+        made = bool((held or {}).get("made_tap")) if held and held.get("tap") == lease["tap"] \
+            else network.tap_missing(facts, lease["tap"])
+        if made:
+            lease["made_tap"] = True
         if held != lease:
             path = network.lease_path(root, new_net["name"], spec.name)
             plan.add("lease %s on %s to %s" % (new_net["ip"], new_net["name"], spec.name), "mkdir -p %s && %s" % (
                 quote(path.rsplit("/", 1)[0]), write_file(path, _json(lease))))
         network.tap_commands(plan, facts, new_net["tap"], new_net["name"])
-    owner = "vm:" + spec.name
-    desired = network.vm_rules(spec.name, new_net["ip"], spec.ports) if new_net else []
+    owner = firewall.owner(facts, "vm", spec.name)
+    firewall.check_ports_free(facts, owner, "ports", [(p.proto, p.host_port) for p in spec.ports])
+    desired = network.vm_rules(owner, new_net["ip"], spec.ports) if new_net else []
     firewall.ensure(plan, facts, firewall.choose_backend(facts) if desired else None, owner, desired)
 
 
 def _release_network(plan: Plan, facts: Mapping[str, Any], vm_name: str, net: Mapping[str, Any]) -> None:
+    held = facts["networks"].get(net["name"], {}).get("leases", {}).get(vm_name) or {}
+    ours = held.get("made_tap") or net["tap"] == network.tap_name(facts["state_root"], vm_name)
     for tap in facts["network"]["taps"]:
-        if tap["name"] == net["tap"]:
+        if tap["name"] == net["tap"] and ours:
             plan.add("delete TAP %s" % net["tap"], "ip link del %s" % quote(net["tap"]))
     if vm_name in facts["networks"].get(net["name"], {}).get("leases", {}):
         plan.add("release %s on %s" % (net["ip"], net["name"]), "rm -f %s" % quote(
@@ -218,7 +226,7 @@ def plan_vm(spec: VmSpec, facts: Mapping[str, Any], shas: Optional[Mapping[str, 
                 net = (current["applied"] or {}).get("network")
                 if net:
                     _release_network(plan, facts, spec.name, net)
-            firewall.remove_owned(plan, facts, "vm:" + spec.name)
+            firewall.remove_owned(plan, facts, firewall.owner(facts, "vm", spec.name))
             plan.add("remove state directory %s" % directory, "rm -rf %s && rmdir %s 2>/dev/null; true" % (
                 quote(directory), quote(facts["state_root"] + "/vms")))
         plan.result = dict(result, state="absent", backend=current["backend"] if current else None, pid=None)
