@@ -71,12 +71,14 @@ def applied(name: str, memory: int = 256, cpus: int = 1, image: str = "default",
     return spec
 
 
-def vm_lines(name: str, spec: Mapping[str, Any] | None, pid: int | None) -> str:
+def vm_lines(name: str, spec: Mapping[str, Any] | None, pid: int | None, ready: bool = True) -> str:
     d = f"{ROOT}/vms/{name}"
     lines = [f"vm\t{name}\tdir\t{d}"]
     if pid:
         lines.append(f"vm\t{name}\tpid\t{pid}")
         lines.append(f"vm\t{name}\tqmp\t{d}/qmp.sock")
+        if ready:
+            lines.append(f"vm\t{name}\tready\t1")
     if spec is not None:
         lines.append(f"vm\t{name}\tspec\t" + json.dumps(spec, sort_keys=True, separators=(",", ":")))
     return "\n".join(lines) + "\n"

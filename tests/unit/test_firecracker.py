@@ -150,7 +150,7 @@ def test_converged_vm_is_left_alone_then_stopped_per_arch() -> None:
     facts = FC_HOST + fc_image() + running_line("web", spec)
     assert planned(VM, facts) == []
     stop = planned(dict(VM, state="stopped"), facts)
-    assert len(stop) == 1 and "SendCtrlAltDel" in stop[0] and "kill -9 4242" in stop[0]
+    assert len(stop) == 1 and "SendCtrlAltDel" in stop[0] and "p=4242;" in stop[0] and 'kill -9 "$p"' in stop[0]
     arm_spec = frontends.engine("vm", VM, frontends.Recording(FC_ARM + fc_image())).after["spec"]
     arm_stop = planned(dict(VM, state="stopped"), FC_ARM + fc_image() + running_line("web", arm_spec))
     assert "SendCtrlAltDel" not in arm_stop[0] and "kill -TERM 4242" in arm_stop[0]
@@ -198,9 +198,9 @@ def test_pause_drift_and_absent() -> None:
     pause = planned(dict(VM, state="paused"), facts)
     assert len(pause) == 1 and '"state": "Paused"' in pause[0] and "-X PATCH" in pause[0]
     drift = planned(dict(VM, memory=512), facts)
-    assert drift[0].startswith("kill -9 4242") and any('"mem_size_mib": 512' in c for c in drift)
+    assert "p=4242;" in drift[0] and 'kill -9 "$p"' in drift[0] and any('"mem_size_mib": 512' in c for c in drift)
     gone = planned({"name": "web", "state": "absent"}, facts)
-    assert gone[0].startswith("kill -9 4242") and gone[-1].startswith("rm -rf /srv/mvm/vms/web")
+    assert "p=4242;" in gone[0] and 'kill -9 "$p"' in gone[0] and gone[-1].startswith("rm -rf /srv/mvm/vms/web")
 
 
 def test_jailer_layout_and_removal() -> None:

@@ -79,7 +79,7 @@ CASES = [
           "start VM web", "wait for web"]),
     Case("vm-stop", "vm", {"name": "web", "image": "default", "backend": "qemu", "state": "stopped"},
          host(extra=[image_lines("default", IMG), vm_lines("web", applied("web", image_id=IMG), 4242)]),
-         ["power down VM web (pid 4242)"], {0: ["system_powerdown", "kill -9 4242"]}),
+         ["power down VM web (pid 4242)"], {0: ["system_powerdown", "p=4242;", 'kill -9 "$p"']}),
     Case("vm-start-stopped", "vm", {"name": "web", "image": "default", "backend": "qemu"},
          host(extra=[image_lines("default", IMG), vm_lines("web", applied("web", image_id=IMG), None)]),
          ["start VM web", "wait for web"]),

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from ansible_collections.mvm.microvm.plugins.module_utils import validate
+from ansible_collections.mvm.microvm.plugins.module_utils import identity, validate
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import join, quote, write_file
 
@@ -248,10 +248,11 @@ def start_command(applied: Mapping[str, Any], opts: Options, vm_dir: str, paths:
     if opts.jailer:
         argv = [binaries["jailer"], "--id", opts.jailer_id or applied["name"], "--exec-file", binaries["firecracker"],
                 "--uid", str(opts.uid), "--gid", str(opts.gid), "--chroot-base-dir", opts.chroot_base,
-                "--cgroup-version", str(opts.cgroup_version)]
+                "--cgroup-version", str(opts.cgroup_version), "--new-pid-ns"]
         if opts.netns:
             argv += ["--netns", opts.netns]
-        # The jailer execs firecracker itself and writes <exec-file-name>.pid in the chroot.
+        # With --new-pid-ns the jailer forks firecracker into a pid namespace and writes its pid (as the host
+        # sees it) to <exec-file-name>.pid in the chroot; without it no pid file appears.
         launch = "setsid %s -- %s" % (join(argv), join(fc_args))
     else:
         # $0 is the pid file; $$ is this shell, which becomes firecracker by exec: the VMM's own pid.
@@ -328,16 +329,31 @@ def restore_steps(applied: Mapping[str, Any], vm_dir: str, snapshot_dir: str, ve
     return steps
 
 
-def stop_command(applied: Mapping[str, Any], socket_path: str, pid: Any, timeout: float) -> str:
-    """x86_64: SendCtrlAltDel, then SIGKILL after the timeout; aarch64 has no CtrlAltDel: SIGTERM, then SIGKILL."""
+def identity_argument(applied: Mapping[str, Any], opts: Options, paths: Mapping[str, str]) -> str:
+    """The argv element that names this VM in its VMM's command line (see identity)."""
+    if opts.jailer:
+        return opts.jailer_id or applied["name"]
+    return paths["api_socket"] if opts.api else paths["api_config"]
+
+
+def record_command(applied: Mapping[str, Any], opts: Options, vm_dir: str, paths: Mapping[str, str]) -> str:
+    """Once the pid file exists (the jailer writes it a moment after the start), record the VMM's identity."""
+    return ("i=0; while [ ! -s %(p)s ]; do i=$((i+1)); if [ $i -gt 200 ]; then echo 'no pid file %(p)s' >&2; "
+            "exit 1; fi; sleep 0.05; done; %(record)s") % {
+        "p": quote(paths["pid"]), "record": identity.record_command(vm_dir, paths["pid"],
+                                                                     identity_argument(applied, opts, paths))}
+
+
+def stop_command(applied: Mapping[str, Any], socket_path: str, vm_dir: str, pid: Any, timeout: float) -> str:
+    """x86_64: SendCtrlAltDel, then SIGKILL after the timeout; aarch64 has no CtrlAltDel: SIGTERM, then SIGKILL.
+    Only while the pid is this VM's VMM."""
+    pid_text = str(int(pid))
     if applied["arch"] == "x86_64":
-        ask = curl(socket_path, Call("PUT", "/actions", {"action_type": "SendCtrlAltDel"})) + " >/dev/null 2>&1"
+        ask = curl(socket_path, Call("PUT", "/actions", {"action_type": "SendCtrlAltDel"}))
     else:
-        ask = "kill -TERM %s 2>/dev/null" % pid
-    return ("%s; i=0; while kill -0 %s 2>/dev/null; do i=$((i+1)); "
-            "if [ $i -gt %d ]; then kill -9 %s 2>/dev/null; fi; sleep 0.1; done") % (ask, pid, int(timeout * 10), pid)
+        ask = "kill -TERM %s" % pid_text
+    return identity.kill_command(vm_dir, pid_text, ask, int(timeout * 10))
 
 
-def kill_command(pid: Any) -> str:
-    return "kill -9 %s 2>/dev/null; i=0; while kill -0 %s 2>/dev/null && [ $i -lt 50 ]; do i=$((i+1)); sleep 0.1; done" % (
-        pid, pid)
+def kill_command(vm_dir: str, pid: Any) -> str:
+    return identity.kill_command(vm_dir, str(int(pid)), ticks=0)

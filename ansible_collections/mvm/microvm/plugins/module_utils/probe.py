@@ -14,7 +14,7 @@ import json
 import re
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from ansible_collections.mvm.microvm.plugins.module_utils import firewall, qmp
+from ansible_collections.mvm.microvm.plugins.module_utils import firewall, guest, identity, qmp
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import quote
 
 PROBE_VERSION = 4
@@ -92,25 +92,26 @@ if command -v nft >/dev/null 2>&1 && nft list table ip mvm >/dev/null 2>&1; then
 fi
 d="$r"; while [ ! -d "$d" ]; do d=$(dirname "$d"); done
 t disk_free_kib "$(df -Pk "$d" 2>/dev/null | awk 'NR==2{print $4}')"
-qmps=""
+%(identity)s
+set --
 for v in "$r"/vms/*/; do
   [ -d "$v" ] || continue
-  n=$(basename "$v")
-  printf 'vm\t%%s\tdir\t%%s\n' "$n" "${v%%/}"
-  pid=$(cat "$v/pid" 2>/dev/null); c=""
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    if [ -r /proc/$pid/cmdline ]; then c=$(tr '\0' ' ' </proc/$pid/cmdline); else c=$(ps -o command= -p "$pid" 2>/dev/null); fi
-    case "$c" in *"${v%%/}/"*) printf 'vm\t%%s\tpid\t%%s\n' "$n" "$pid";; esac
+  v=${v%%/}; n=${v##*/}
+  printf 'vm\t%%s\tdir\t%%s\n' "$n" "$v"
+  pid=$(head -c 32 "$v/pid" 2>/dev/null); ok=""
+  if [ -n "$pid" ]; then
+    if vmm_ok "$v" "$pid"; then ok=1; printf 'vm\t%%s\tpid\t%%s\n' "$n" "$pid"; else printf 'vm\t%%s\tstale\t1\n' "$n"; fi
   fi
   [ -f "$v/spec.json" ] && printf 'vm\t%%s\tspec\t%%s\n' "$n" "$(cat "$v/spec.json")"
-  [ -S "$v/qmp.sock" ] && printf 'vm\t%%s\tqmp\t%%s\n' "$n" "${v%%/}/qmp.sock"
-  case "$c" in *"${v%%/}/"*) [ -S "$v/qmp.sock" ] && qmps="$qmps $n=${v%%/}/qmp.sock";; esac
+  [ -S "$v/qmp.sock" ] && printf 'vm\t%%s\tqmp\t%%s\n' "$n" "$v/qmp.sock"
+  [ -n "$ok" ] && [ -S "$v/qmp.sock" ] && set -- "$@" "$n=$v/qmp.sock"
+  [ -n "$ok" ] && grep -qF %(marker)s "$v/console.log" 2>/dev/null && printf 'vm\t%%s\tready\t1\n' "$n"
   if [ -S "$v/api.sock" ] && command -v curl >/dev/null 2>&1; then
     st=$(curl -s --max-time 2 --unix-socket "$v/api.sock" http://localhost/ 2>/dev/null | sed -n 's/.*"state": *"\([A-Za-z ]*\)".*/\1/p')
     [ -n "$st" ] && printf 'vm\t%%s\tstatus\t%%s\n' "$n" "$st"
   fi
 done
-[ -n "$qmps" ] && command -v python3 >/dev/null 2>&1 && %(status)s
+[ $# -gt 0 ] && command -v python3 >/dev/null 2>&1 && %(status)s
 for s in "$r"/snapshots/*/metadata.json; do
   [ -f "$s" ] && printf 'snapshot\t%%s\t%%s\n' "$(basename "$(dirname "$s")")" "$(cat "$s")"
 done
@@ -146,7 +147,9 @@ def host_probe(state_root: Optional[str] = None) -> str:
         "root": quote(state_root or ""),
         "version": PROBE_VERSION,
         "tools": " ".join(TOOLS),
-        "status": qmp.status_command("$qmps"),
+        "status": qmp.status_command('"$@"'),
+        "identity": identity.FUNCTIONS,
+        "marker": guest.READY_MARKER,
     }
 
 
@@ -444,6 +447,8 @@ def parse_host(output: str) -> Dict[str, Any]:
             "applied": spec,
             "qmp_socket": raw.get("qmp"),
             "security": _security(spec),
+            "ready": bool(raw.get("ready")),
+            "stale_pid": bool(raw.get("stale")),
         }
     facts["docker"]["images"] = sorted(dimgs)
     for name, status, pid_text, ident, text in dvms:

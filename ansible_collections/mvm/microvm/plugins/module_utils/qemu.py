@@ -8,7 +8,7 @@ __metaclass__ = type
 
 from typing import Any, Dict, List, Mapping, Optional
 
-from ansible_collections.mvm.microvm.plugins.module_utils import qmp
+from ansible_collections.mvm.microvm.plugins.module_utils import identity, qmp
 from ansible_collections.mvm.microvm.plugins.module_utils.guest import READY_MARKER
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import join, quote
 
@@ -21,6 +21,11 @@ MACHINE["arm64"] = MACHINE["aarch64"]
 # A process that has exited but was not reaped yet is not alive.
 _ALIVE = ("alive() { kill -0 \"$1\" 2>/dev/null || return 1; "
           "case \"$(cat /proc/$1/stat 2>/dev/null)\" in *\") Z \"*) return 1;; esac; return 0; }; ")
+
+
+def opt(value: str) -> str:
+    """A value inside a QEMU option string (`-drive file=...`): QEMU splits on ',' and reads ',,' as one."""
+    return str(value).replace(",", ",,")
 
 
 def files(vm_dir: str) -> Dict[str, str]:
@@ -59,16 +64,16 @@ def argv(applied: Mapping[str, Any], vm_dir: str) -> List[str]:
     if applied["initrd"]:
         args += ["-initrd", applied["initrd"]]
     args += ["-append", cmdline(applied),
-             "-drive", "id=root,file=%s,format=raw,if=none" % f["disk"],
+             "-drive", "id=root,file=%s,format=raw,if=none" % opt(f["disk"]),
              "-device", "virtio-blk-device,drive=root",
              "-serial", "file:" + f["console"]]
     if net:
         args += ["-netdev", "tap,id=net0,ifname=%s,script=no,downscript=no" % net["tap"],
                  "-device", "virtio-net-device,netdev=net0,mac=%s" % net["mac"]]
     args += ["-device", "virtio-serial-device",
-             "-chardev", "socket,id=agent,path=%s,server=on,wait=off" % f["agent"],
+             "-chardev", "socket,id=agent,path=%s,server=on,wait=off" % opt(f["agent"]),
              "-device", "virtconsole,chardev=agent",
-             "-qmp", "unix:%s,server=on,wait=off" % f["qmp"], "-pidfile", f["pid"]]
+             "-qmp", "unix:%s,server=on,wait=off" % opt(f["qmp"]), "-pidfile", f["pid"]]
     return args
 
 
@@ -84,9 +89,10 @@ def start_command(applied: Mapping[str, Any], vm_dir: str, incoming: Optional[st
         "setsid %(argv)s </dev/null >>%(log)s 2>&1 & "
         "i=0; while [ ! -s %(pid)s ]; do i=$((i+1)); "
         "if [ $i -gt 300 ] || ! kill -0 $! 2>/dev/null; then echo 'qemu did not start:' >&2; "
-        "cat %(log)s >&2; exit 1; fi; sleep 0.1; done"
+        "cat %(log)s >&2; exit 1; fi; sleep 0.1; done; %(record)s"
     ) % {"pid": quote(f["pid"]), "qmp": quote(f["qmp"]), "con": quote(f["console"]), "dir": quote(vm_dir),
-         "argv": join(command), "log": quote(f["vmm_log"])}
+         "argv": join(command), "log": quote(f["vmm_log"]),
+         "record": identity.record_command(vm_dir, f["pid"], f["pid"])}
 
 
 def wait_ready_command(vm_dir: str, timeout: float, pid_file: Optional[str] = None,
@@ -109,28 +115,21 @@ def wait_ready_command(vm_dir: str, timeout: float, pid_file: Optional[str] = No
 
 
 def stop_command(vm_dir: str, pid: int, timeout: float) -> str:
-    """ACPI power button through QMP, then SIGKILL once the timeout has passed."""
+    """ACPI power button through QMP, then SIGKILL once the timeout has passed (only this VM's VMM)."""
     f = files(vm_dir)
-    return (
-        _ALIVE + "%(powerdown)s >/dev/null 2>&1; i=0; "
-        "while alive %(pid)d; do i=$((i+1)); if [ $i -gt %(ticks)d ]; then kill -9 %(pid)d 2>/dev/null; fi; "
-        "sleep 0.1; done; rm -f %(pidf)s %(qmp)s"
-    ) % {"powerdown": qmp.command(f["qmp"], ["system_powerdown"]), "pid": pid, "ticks": int(timeout * 10),
-         "pidf": quote(f["pid"]), "qmp": quote(f["qmp"])}
+    return identity.kill_command(vm_dir, str(int(pid)), qmp.command(f["qmp"], ["system_powerdown"]),
+                                 int(timeout * 10)) + "; rm -f %s %s" % (quote(f["pid"]), quote(f["qmp"]))
 
 
 def kill_command(vm_dir: str, pid: Optional[int] = None) -> str:
-    """Immediate end, for removal and recreation: QMP quit, SIGKILL if it lingers.
+    """Immediate end, for removal and recreation: QMP quit, SIGKILL if it lingers (only this VM's VMM).
 
     Without a pid (a VM this same plan started), the VMM's own pid file says which process it is.
     """
     f = files(vm_dir)
-    who = str(pid) if pid else "$(cat %s)" % quote(f["pid"])
-    return (
-        _ALIVE + "p=%(who)s; %(quit)s >/dev/null 2>&1; i=0; "
-        "while alive \"$p\"; do i=$((i+1)); [ $i -gt 20 ] && kill -9 \"$p\" 2>/dev/null; sleep 0.1; done; "
-        "rm -f %(pidf)s %(qmp)s"
-    ) % {"who": who, "quit": qmp.command(f["qmp"], ["quit"]), "pidf": quote(f["pid"]), "qmp": quote(f["qmp"])}
+    who = str(int(pid)) if pid else "$(cat %s 2>/dev/null)" % quote(f["pid"])
+    return identity.kill_command(vm_dir, who, qmp.command(f["qmp"], ["quit"])) + "; rm -f %s %s" % (
+        quote(f["pid"]), quote(f["qmp"]))
 
 
 def pause_command(vm_dir: str) -> str:

@@ -18,7 +18,7 @@ from typing import Sequence
 
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import join, quote
 
-_PROGRAM = r"""import json,socket,sys,time
+_PROGRAM = r"""import json,shlex,socket,sys,time
 def connect(path, timeout=30):
     s=socket.socket(socket.AF_UNIX);s.settimeout(timeout);s.connect(path);f=s.makefile('rw')
     f.readline();call(f,'qmp_capabilities');return f
@@ -42,7 +42,7 @@ elif mode=='status':
         except Exception: pass
 elif mode=='save':
     f=connect(sys.argv[2]);call(f,'stop')
-    call(f,json.dumps({'execute':'migrate','arguments':{'uri':'exec:cat > '+sys.argv[3]}}))
+    call(f,json.dumps({'execute':'migrate','arguments':{'uri':'exec:cat > '+shlex.quote(sys.argv[3])}}))
     while True:
         st=call(f,'query-migrate').get('status')
         if st=='completed': break
@@ -65,7 +65,7 @@ def command(socket_path: str, commands: Sequence[str]) -> str:
 
 
 def status_command(sockets: str) -> str:
-    """For the probe: `$qmps` holds NAME=SOCK words gathered by the shell."""
+    """For the probe: `sockets` is shell text for the NAME=SOCK words (the probe's "$@")."""
     return "python3 -c %s status %s" % (quote(_PROGRAM), sockets)
 
 

@@ -278,6 +278,10 @@ def plan_vm(spec: VmSpec, facts: Mapping[str, Any], shas: Optional[Mapping[str, 
                 plan.add("resume VM %s" % spec.name, qemu.resume_command(directory))
             elif spec.state == "paused" and not paused:
                 plan.add("pause VM %s" % spec.name, qemu.pause_command(directory))
+            if not paused and not current.get("ready"):
+                # Running is not ready: a rerun while the guest boots waits for it instead of reporting it done.
+                plan.add("wait for %s to be ready (%gs)" % (spec.name, spec.boot_timeout),
+                         qemu.wait_ready_command(directory, spec.boot_timeout))
     elif running:
         if paused:
             plan.add("resume VM %s so it can power down" % spec.name, qemu.resume_command(directory))
@@ -335,7 +339,7 @@ def _firecracker_plan(plan: Plan, spec: VmSpec, facts: Mapping[str, Any], applie
     applied["snapshot"] = spec.snapshot if restore else ((current or {}).get("applied") or {}).get("snapshot")
     if current and changes and running:
         plan.add("stop VM %s to apply: %s" % (spec.name, ", ".join(sorted(changes))),
-                 firecracker.kill_command(current["pid"]))
+                 firecracker.kill_command(directory, current["pid"]))
         running = paused = False
     _network_steps(plan, spec, applied, facts, current)
     snap_dir = snapshot.snapshot_dir(facts["state_root"], spec.snapshot or "")
@@ -356,6 +360,7 @@ def _firecracker_plan(plan: Plan, spec: VmSpec, facts: Mapping[str, Any], applie
                      firecracker.start_command(applied, opts, directory, paths, binaries))
             if opts.jailer:
                 plan.add("link the jailer's pid file", "ln -sfn %s %s" % (quote(paths["pid"]), quote(directory + "/pid")))
+            plan.add("record the identity of %s's VMM" % spec.name, firecracker.record_command(applied, opts, directory, paths))
             if opts.api:
                 plan.add("wait for the API socket", firecracker.wait_socket_command(sock, paths["pid"], spec.boot_timeout))
             if restore:
@@ -380,7 +385,7 @@ def _firecracker_plan(plan: Plan, spec: VmSpec, facts: Mapping[str, Any], applie
         pid = (current or {}).get("pid")
         if paused:
             plan.add("resume VM %s so it can shut down" % spec.name, firecracker.curl(sock, firecracker.resume_call()))
-        plan.add("stop VM %s (pid %s)" % (spec.name, pid), firecracker.stop_command(applied, sock, pid, spec.stop_timeout))
+        plan.add("stop VM %s (pid %s)" % (spec.name, pid), firecracker.stop_command(applied, sock, directory, pid, spec.stop_timeout))
     plan.result["security"] = {"jailer": opts.jailer, "seccomp": opts.seccomp_filter or "default"}
     return plan
 
@@ -389,7 +394,7 @@ def _firecracker_remove(plan: Plan, facts: Mapping[str, Any], name: str, current
     applied = current["applied"] or {}
     opts = firecracker.options_from_applied(applied)
     if current["pid"]:
-        plan.add("stop VM %s (pid %d)" % (name, current["pid"]), firecracker.kill_command(current["pid"]))
+        plan.add("stop VM %s (pid %d)" % (name, current["pid"]), firecracker.kill_command(current["dir"], current["pid"]))
     net = applied.get("network")
     if net:
         _release_network(plan, facts, name, net)
