@@ -385,7 +385,8 @@ def _firecracker_plan(plan: Plan, spec: VmSpec, facts: Mapping[str, Any], applie
         pid = (current or {}).get("pid")
         if paused:
             plan.add("resume VM %s so it can shut down" % spec.name, firecracker.curl(sock, firecracker.resume_call()))
-        plan.add("stop VM %s (pid %s)" % (spec.name, pid), firecracker.stop_command(applied, sock, directory, pid, spec.stop_timeout))
+        plan.add("stop VM %s (pid %s)" % (spec.name, pid),
+                 firecracker.stop_command(applied, sock, directory, pid, spec.stop_timeout))
     plan.result["security"] = {"jailer": opts.jailer, "seccomp": opts.seccomp_filter or "default"}
     return plan
 
