@@ -193,6 +193,7 @@ def vm(
     snapshot: Optional[str] = None,
     firecracker: Optional[Dict[str, Any]] = None,
     lima_instance: Optional[str] = None,
+    recreate: Optional[bool] = None,
 ):
     """
     Run, stop or remove a microVM; recreate a running one whose applied spec differs.
@@ -219,6 +220,9 @@ def vm(
       ``jailer_id``, ``uid``, ``gid``, ``chroot_base``, ``cgroup_version``, ``netns``, ``seccomp_filter``,
       ``snapshot_type``
     + lima_instance: Lima instance that runs the VM with ``backend="lima"`` (default ``mvm``)
+    + recreate: allow a change that replaces the VM's disk (another image, rootfs, backend); without it such a
+      change is only reported (a warning) and nothing is done. Restart-only changes (memory, cpus, kernel
+      arguments, network) keep the disk either way
 
     **Example:**
 

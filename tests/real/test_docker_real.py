@@ -61,7 +61,11 @@ def test_ansible_runs_pauses_recreates_and_removes(root: Path) -> None:
     assert host_facts(root)["vms"]["dweb"]["state"] == "running"
 
     first = host_facts(root)["vms"]["dweb"]["container_id"]
-    rc, out, changed = playbook(root, port, "-e", "memory=320", "--diff")
+    # The container is the guest's disk: a change that replaces it waits for recreate (#13, data safety).
+    rc, out, changed = playbook(root, port, "-e", "memory=320")
+    assert rc == 0 and changed == 0 and "replaces the VM's disk, so nothing was done" in out, out
+    assert host_facts(root)["vms"]["dweb"]["container_id"] == first
+    rc, out, changed = playbook(root, port, "-e", "memory=320", "-e", "recreate=true", "--diff")
     assert rc == 0 and changed == 1 and '+        "memory_mib": 320,' in out, out
     facts = host_facts(root)["vms"]["dweb"]
     assert facts["container_id"] != first and facts["applied"]["memory_mib"] == 320

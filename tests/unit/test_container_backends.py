@@ -69,7 +69,8 @@ def test_apple_stopped_is_started_and_running_is_stopped() -> None:
 
 def test_apple_drift_and_absent() -> None:
     facts = MAC + mac_image() + container_ls("running", mac_applied(memory=128))
-    commands = frontends.three_ways("vm", APPLE, facts)
+    assert frontends.three_ways("vm", APPLE, facts) == []  # the container is the disk: only with recreate
+    commands = frontends.three_ways("vm", dict(APPLE, recreate=True), facts)
     assert commands[0] == "container delete --force mvm-web" and commands[-1].startswith("container run -d")
     commands = frontends.three_ways("vm", {"name": "web", "state": "absent"}, facts)
     assert commands == ["container delete --force mvm-web", f"container image delete mvm/rootfs:{IMG} 2>/dev/null; true"]

@@ -39,6 +39,7 @@ VM_DEFAULTS = {
     "snapshot": None,
     "firecracker": None,
     "lima_instance": "mvm",
+    "recreate": False,
 }
 
 IMAGE_DEFAULTS = {
@@ -76,6 +77,7 @@ class VmSpec:
     snapshot: Optional[str] = None
     firecracker: Any = None
     lima_instance: str = "mvm"
+    recreate: bool = False
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,7 @@ def vm_spec(params: Mapping[str, Any]) -> VmSpec:
         snapshot=validate.name("snapshot", p["snapshot"]) if p["snapshot"] else None,
         firecracker=_firecracker(p),
         lima_instance=validate.name("lima_instance", p["lima_instance"]),
+        recreate=validate.boolean("recreate", p["recreate"]),
     )
 
 

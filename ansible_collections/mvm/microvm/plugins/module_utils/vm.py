@@ -27,6 +27,11 @@ APPLIED_FORMAT = 1
 # Fields whose change means the running VM is not the one asked for.
 DRIFT_FIELDS = ("backend", "arch", "memory_mib", "cpus", "kernel", "initrd", "rootfs", "image",
                 "image_id", "kernel_args", "hostname", "network", "firecracker")
+# Of those, the ones whose change means another disk (a new copy of another image): such a change is applied
+# only with recreate: true. The others restart the VM on the disk it has.
+DISK_FIELDS = ("backend", "arch", "rootfs", "image", "image_id")
+# Backends whose guest file system is the container itself: every change replaces it.
+CONTAINER_BACKENDS = ("docker", "apple-container")
 MAX_SOCKET_PATH = 107
 SUPPORTED = ("qemu", "firecracker", "docker", "apple-container")
 
@@ -234,6 +239,16 @@ def plan_vm(spec: VmSpec, facts: Mapping[str, Any], shas: Optional[Mapping[str, 
 
     applied = desired_applied(spec, facts, shas, pending)
     changes = drift(current["applied"], applied) if current else {}
+    replacing = sorted(k for k in changes if k in DISK_FIELDS or applied["backend"] in CONTAINER_BACKENDS)
+    if replacing and not spec.recreate:
+        # The guest's disk holds the user's data: replacing it is never a side effect of a converge.
+        plan.after = plan.before
+        plan.result = dict(result, state=current["state"], backend=current["backend"], pid=current["pid"],
+                           changes={}, pending=changes)
+        plan.warnings.append("%s: %s changed; applying it replaces the VM's disk, so nothing was done "
+                             "(set recreate: true to replace it, or state: absent first)" % (
+                                 spec.name, ", ".join(replacing)))
+        return plan
     plan.after = {"state": spec.state, "spec": applied}
     plan.result = dict(result, state=spec.state, backend=applied["backend"], pid=None, changes=changes)
     plan.result["accel"] = applied["accel"]
@@ -253,7 +268,7 @@ def plan_vm(spec: VmSpec, facts: Mapping[str, Any], shas: Optional[Mapping[str, 
     snap = _snapshot_for(spec, facts, pending, applied)
     running = bool(current and current["pid"])
     paused = bool(current and current["state"] == "paused")
-    fresh = not current or bool(changes)
+    fresh = not current or (bool(changes) and spec.recreate)
     restore = snap is not None and fresh and spec.state != "stopped"
     applied["snapshot"] = spec.snapshot if restore else ((current or {}).get("applied") or {}).get("snapshot")
     if current and changes and running:
@@ -334,7 +349,7 @@ def _firecracker_plan(plan: Plan, spec: VmSpec, facts: Mapping[str, Any], applie
         raise SpecError("firecracker.jailer", "the jailer binary is not installed next to firecracker")
     running = bool(current and current["pid"])
     paused = bool(current and current["state"] == "paused")
-    fresh = not current or bool(changes)
+    fresh = not current or (bool(changes) and spec.recreate)
     restore = _snapshot_for(spec, facts, {}, applied) is not None and fresh and spec.state != "stopped"
     applied["snapshot"] = spec.snapshot if restore else ((current or {}).get("applied") or {}).get("snapshot")
     if current and changes and running:

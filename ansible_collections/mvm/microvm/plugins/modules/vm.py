@@ -105,6 +105,15 @@ options:
     description: Lima instance that runs the VM when the backend is V(lima) (made by M(mvm.microvm.lima_vm)).
     type: str
     default: mvm
+  recreate:
+    description:
+      - Allow a change that replaces the VM's disk (another image, rootfs, backend or architecture; any change of a
+        container backend) to be applied. Without it such a change is reported in RV(vm.pending) and a warning, and
+        nothing is done.
+      - Changes that only need a restart (memory, cpus, kernel arguments, hostname, network) restart the VM on the
+        disk it has, with or without this option. Only O(state=absent) deletes a disk otherwise.
+    type: bool
+    default: false
   snapshot:
     description:
       - Name of a snapshot to start the VM from when it has to be created (a template snapshot).
@@ -169,6 +178,11 @@ vm:
       description: Path of the console log.
       type: str
       returned: always
+    pending:
+      description: Changes not applied because they would replace the VM's disk (see O(recreate)), as
+        C({field: {before, after}}).
+      type: dict
+      returned: when such a change was asked for without O(recreate)
     dir:
       description: State directory of the VM.
       type: str
@@ -225,6 +239,7 @@ def main():
             snapshot=dict(type="str"),
             firecracker=dict(type="dict"),
             lima_instance=dict(type="str", default="mvm"),
+            recreate=dict(type="bool", default=False),
             state_root=dict(type="path"),
         ),
         supports_check_mode=True,
