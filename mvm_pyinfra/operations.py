@@ -82,7 +82,7 @@ def _emit(plan: Plan, noop: str) -> Iterator[str]:
                 logger.info("    %s: $ %s", host.name, step.command)
     for step in plan.steps:
         trace.record("step", step.description)
-        yield step.command
+        yield step.script
 
 
 def _planned(planner: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

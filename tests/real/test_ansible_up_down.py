@@ -44,6 +44,27 @@ def test_up_builds_image_and_boots_a_real_vm(up) -> None:
     assert "TCG emulation" in out  # KVM here is PVM only: the warning says so
 
 
+def test_guest_data_is_the_owners_alone(up) -> None:
+    """#13, defect 10: umask 077 under the state root; the root 0711, VM directories 0700, files and sockets 0600."""
+    import os
+    import stat
+
+    root, _, _ = up
+    vm_dir = root / "vms" / VM
+    assert stat.S_IMODE(root.stat().st_mode) == 0o711
+    assert stat.S_IMODE((root / "vms").stat().st_mode) == 0o700 and stat.S_IMODE(vm_dir.stat().st_mode) == 0o700
+    for path in vm_dir.iterdir():
+        assert stat.S_IMODE(path.lstat().st_mode) & 0o077 == 0, (path, oct(path.lstat().st_mode))
+    # Another local user, given a way to reach the state root, reads neither the disk nor the console.
+    for parent in [root, *root.parents]:
+        if parent == Path("/"):
+            break
+        os.chmod(parent, stat.S_IMODE(parent.stat().st_mode) | 0o001)
+    for leaf in ("disk.ext4", "console.log", "spec.json"):
+        proc = subprocess.run(["runuser", "-u", "nobody", "--", "cat", str(vm_dir / leaf)], capture_output=True, text=True)
+        assert proc.returncode != 0 and "Permission denied" in proc.stderr, (leaf, proc.stderr)
+
+
 def test_second_run_changes_nothing(up) -> None:
     root, _, _ = up
     pid = (root / "vms" / VM / "pid").read_text()
@@ -68,13 +89,16 @@ def test_check_mode_with_drift_reports_but_keeps_the_vm(up) -> None:
     assert qmp(vm_dir / "qmp.sock", "query-memory-size-summary")["base-memory"] == 256 * 1024 * 1024
 
 
-def test_memory_drift_recreates_the_vm(up) -> None:
+def test_memory_drift_restarts_the_vm_on_its_own_disk(up) -> None:
     root, _, _ = up
     vm_dir = root / "vms" / VM
     old_pid = (vm_dir / "pid").read_text()
+    disk = (vm_dir / "disk.ext4").stat()
     rc, out, counts = playbook("up.yml", root, "-e", "mvm_vm_memory=384")
     assert rc == 0 and counts["changed"] == 1, out
     assert (vm_dir / "pid").read_text() != old_pid
+    # #13, defect 7: the disk is the same file, not a fresh copy of the image (the guest's data survives).
+    assert (vm_dir / "disk.ext4").stat().st_ino == disk.st_ino and "copy rootfs" not in out
     assert qmp(vm_dir / "qmp.sock", "query-memory-size-summary")["base-memory"] == 384 * 1024 * 1024
     rc, out, counts = playbook("up.yml", root, "-e", "mvm_vm_memory=384")
     assert rc == 0 and counts["changed"] == 0, out

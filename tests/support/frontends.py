@@ -14,7 +14,7 @@ from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 from pyinfra.context import ctx_host, ctx_state
 
-from ansible_collections.mvm.microvm.plugins.module_utils import ops, probe
+from ansible_collections.mvm.microvm.plugins.module_utils import ops, probe, shell
 from mvm_pyinfra import facts as pyinfra_facts
 from mvm_pyinfra import operations as pyinfra_ops
 
@@ -157,8 +157,10 @@ def pyinfra(kind: str, params: dict[str, Any], rec: Recording,
     with ctx_state.use(fake.state), ctx_host.use(fake):
         if before:
             before(fake)
-        commands = [str(c) for c in op._inner(**pyinfra_kwargs(kind, params))]
-    return commands, fake
+        yielded = [str(c) for c in op._inner(**pyinfra_kwargs(kind, params))]
+    # Every command runs under mvm's umask (#13: files only their owner reads); the plan's command follows it.
+    assert all(c.startswith(shell.UMASK) for c in yielded), yielded
+    return [c[len(shell.UMASK):] for c in yielded], fake
 
 
 ansible_module = ansible

@@ -120,7 +120,7 @@ def _kernel_steps(plan: Plan, spec: ImageSpec, arch: str, work: str) -> None:
     ) % {"k": quote(work + "/kernel"), "meta": meta, "out": quote(out + "/" + KERNEL_FILE)})
     ird = work + "/initramfs"
     plan.add("build initramfs with the virtio modules", (
-        "set -e; cd %(ird)s; mkdir -p bin dev proc sys newroot lib/modules; cp %(bb)s bin/busybox; "
+        "set -e; umask 022; cd %(ird)s; mkdir -p bin dev proc sys newroot lib/modules; cp %(bb)s bin/busybox; "
         "for m in %(mods)s; do f=$(find %(kmods)s -name \"$m.ko*\" | head -n 1); [ -n \"$f\" ] || continue; "
         "case \"$f\" in *.xz) xz -dc \"$f\";; *.zst) zstd -qdc \"$f\";; *.gz) gzip -dc \"$f\";; *) cat \"$f\";; esac "
         "> lib/modules/$m.ko; done; %(init)s; "
@@ -133,16 +133,16 @@ def _kernel_steps(plan: Plan, spec: ImageSpec, arch: str, work: str) -> None:
 def _rootfs_step(plan: Plan, spec: ImageSpec, work: str) -> None:
     r = work + "/rootfs"
     plan.add("build %s (%d MiB, busybox)" % (ROOTFS_FILE, spec.rootfs_size_mib), " && ".join([
-        "set -e; cd %s" % quote(r),
+        "set -e; umask 022; cd %s" % quote(r),  # the guest's own tree keeps ordinary modes
         "mkdir -p bin dev proc sys tmp run root etc/acpi etc/mvm usr var/www",
         "cp \"$BUSYBOX\" bin/busybox",
         "for a in $(\"$BUSYBOX\" --list); do [ \"$a\" = busybox ] || ln -sf busybox bin/$a; done",
         "ln -sfn bin sbin && ln -sfn ../bin usr/bin && ln -sfn ../bin usr/sbin && mkdir -p var/log && ln -sfn ../run var/run",
         write_file("init", guest.GUEST_INIT, "0755"),
         write_file("etc/acpi/poweroff", guest.POWEROFF, "0755"),
-        write_file("etc/acpid.conf", guest.ACPID_CONF),
-        write_file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"),
-        write_file("etc/group", "root:x:0:\n"),
+        write_file("etc/acpid.conf", guest.ACPID_CONF, "0644"),
+        write_file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n", "0644"),
+        write_file("etc/group", "root:x:0:\n", "0644"),
         "mkfs.ext4 -q -F -L mvmroot -d . %s %dM" % (quote(work + "/out/" + ROOTFS_FILE), spec.rootfs_size_mib),
         "tar --numeric-owner -cf %s ." % quote(work + "/out/" + ROOTFS_TAR),
     ]))

@@ -30,7 +30,7 @@ def execute(plan: Plan, run: Run, check_mode: bool = False) -> List[str]:
         return done
     for step in plan.steps:
         trace.record("step", step.description)
-        rc, out, err = run(step.command)
+        rc, out, err = run(step.script)
         if rc != 0:
             raise StepFailed(step.description, step.command, rc, out, err)
         done.append(step.description)

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Sequence
 
+UMASK = "umask 077; "
 _SAFE = re.compile(r"[A-Za-z0-9_@%+=:,./-]+", re.ASCII)
 
 
@@ -29,7 +30,7 @@ def join(argv: Sequence[object]) -> str:
     return " ".join(quote(a) for a in argv)
 
 
-def write_file(path: str, content: str, mode: str = "0644") -> str:
+def write_file(path: str, content: str, mode: str = "0600") -> str:
     """A command that writes `content` to `path` atomically (no heredoc: survives any quoting)."""
     tmp = path + ".tmp"
     return "printf %%s %s > %s && chmod %s %s && mv -f %s %s" % (
@@ -42,6 +43,12 @@ class Step:
 
     description: str
     command: str
+
+    @property
+    def script(self) -> str:
+        """What runs on the host: the command under umask 077, so whatever mvm writes (disks, logs, sockets,
+        snapshots, records) is its owner's alone unless a step says otherwise."""
+        return UMASK + self.command
 
 
 @dataclass

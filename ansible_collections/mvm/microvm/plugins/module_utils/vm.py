@@ -150,8 +150,10 @@ def drift(before: Optional[Mapping[str, Any]], after: Mapping[str, Any]) -> Dict
 
 def _create_steps(plan: Plan, applied: Mapping[str, Any], directory: str, disk: str) -> None:
     f = qemu.files(directory)
-    plan.add("create state directory %s" % directory, "mkdir -p %s && rm -f %s" % (
-        quote(directory), quote(f["disk"])))
+    root = directory.rsplit("/", 2)[0]
+    # The state root may be crossed by a jailed VM's user (0711), a VM directory is root's alone (0700).
+    plan.add("create state directory %s" % directory, "mkdir -p %s && chmod 0711 %s && mkdir -p -m 0700 %s %s && rm -f %s" % (
+        quote(root), quote(root), quote(root + "/vms"), quote(directory), quote(f["disk"])))
     plan.add("copy %s to the VM's own disk" % ("rootfs" if disk == applied["rootfs"] else "the snapshot's disk"),
              "cp --sparse=always %s %s" % (quote(disk), quote(f["disk"])))
     plan.add("record applied spec", write_file(f["spec"], _json(applied)))

@@ -179,8 +179,8 @@ vm:
       type: str
       returned: always
     pending:
-      description: Changes not applied because they would replace the VM's disk (see O(recreate)), as
-        C({field: {before, after}}).
+      description: Changes not applied because they would replace the VM's disk (see O(recreate)), each field
+        with its V(before) and V(after) value.
       type: dict
       returned: when such a change was asked for without O(recreate)
     dir:
