@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import uuid
 from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence
 
 from pyinfra import host, logger
@@ -13,6 +14,7 @@ from pyinfra.api import OperationError, OperationValueError, operation
 
 from ansible_collections.mvm.microvm.plugins.module_utils import install as install_engine
 from ansible_collections.mvm.microvm.plugins.module_utils import lima as lima_engine
+from ansible_collections.mvm.microvm.plugins.module_utils import lock as lock_engine
 from ansible_collections.mvm.microvm.plugins.module_utils import network as net_engine
 from ansible_collections.mvm.microvm.plugins.module_utils import ops, spec, trace
 from ansible_collections.mvm.microvm.plugins.module_utils import snapshot as snap_engine
@@ -67,7 +69,12 @@ def _preparing() -> bool:
     return getattr(host.state, "current_stage", None) == StateStage.Prepare
 
 
-def _emit(plan: Plan, noop: str) -> Iterator[str]:
+def _emit(plan: Plan, noop: str, replan: Callable[[], Plan]) -> Iterator[str]:
+    """The plan's commands, for pyinfra to run one by one.
+
+    At execution a plan that changes something takes its locks on the host first (a holder process there,
+    see lock), is planned again under them, and lets them go after its last step or a failed one.
+    """
     for warning in plan.warnings:
         logger.warning("%s: %s", host.name, warning)
     if not plan.steps:
@@ -80,9 +87,18 @@ def _emit(plan: Plan, noop: str) -> Iterator[str]:
             logger.info("    %s: will %s", host.name, step.description)
             if show_commands:
                 logger.info("    %s: $ %s", host.name, step.command)
+    if not plan.locks:
+        for step in plan.steps:
+            trace.record("step", step.description)
+            yield step.script
+        return
+    locks, token = list(plan.locks), uuid.uuid4().hex[:16]
+    yield lock_engine.acquire_command(locks, token)
+    plan = replan()
     for step in plan.steps:
         trace.record("step", step.description)
-        yield step.script
+        yield lock_engine.releasing(step.script, locks, token)
+    yield lock_engine.release_command(locks, token)
 
 
 def _planned(planner: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -91,6 +107,19 @@ def _planned(planner: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return planner(*args, **kwargs)
     except MvmError as exc:
         raise _plan_errors(exc) from exc
+
+
+class _Call:
+    """One engine planning call, kept so the operation can plan again once it holds its locks."""
+
+    def __init__(self, planner: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self.planner, self.args, self.kwargs = planner, args, kwargs
+
+    def __call__(self) -> Any:
+        return _planned(self.planner, *self.args, **self.kwargs)
+
+    def plan(self) -> Plan:
+        return self()[1]
 
 
 def _plan_errors(exc: Exception) -> Exception:
@@ -166,9 +195,10 @@ def rootfs(
         mvm.rootfs(name="Build the default image", image="default")
     """
     params = _image_params(**locals())
-    desired, plan, entry = _planned(ops.image_plan, params, _gather_host, _gather_paths)
+    call = _Call(ops.image_plan, params, _gather_host, _gather_paths)
+    desired, plan, entry = call()
     _remember("images", desired.name, entry)
-    yield from _emit(plan, "image %s is up to date" % desired.name)
+    yield from _emit(plan, "image %s is up to date" % desired.name, call.plan)
 
 
 @_validated_early(_vm_params, spec.vm_spec)
@@ -232,11 +262,12 @@ def vm(
         mvm.vm(name="Run web", vm="web", image="default", backend="qemu", memory="512M")
     """
     params = _vm_params(**locals())
-    desired, plan = _planned(ops.vm_plan, params, _gather_host, _gather_paths, pending=_pending(), gather_in=_gather_in)
+    call = _Call(ops.vm_plan, params, _gather_host, _gather_paths, pending=_pending(), gather_in=_gather_in)
+    desired, plan = call()
     changes: Mapping[str, Any] = plan.result.get("changes") or {}
     if changes and plan.steps:
         logger.info("%s: microVM %s differs in %s", host.name, desired.name, ", ".join(sorted(changes)))
-    yield from _emit(plan, "microVM %s is %s" % (desired.name, desired.state))
+    yield from _emit(plan, "microVM %s is %s" % (desired.name, desired.state), call.plan)
 
 
 def _bridge_params(bridge: str, present: bool, **kwargs: Any) -> Dict[str, Any]:
@@ -281,9 +312,10 @@ def bridge(
         mvm.bridge(name="VM network", bridge="mvmbr0", subnet="10.77.0.0/24", nat=True)
     """
     params = _bridge_params(**locals())
-    desired, plan, entry = _planned(ops.bridge_plan, params, _gather_host)
+    call = _Call(ops.bridge_plan, params, _gather_host)
+    desired, plan, entry = call()
     _remember("networks", desired.name, entry)
-    yield from _emit(plan, "bridge %s is %s" % (desired.name, desired.state))
+    yield from _emit(plan, "bridge %s is %s" % (desired.name, desired.state), call.plan)
 
 
 @_validated_early(_tap_params, net_engine.tap_spec)
@@ -306,8 +338,9 @@ def tap(
     + state_root: mvm state directory on the host
     """
     params = _tap_params(**locals())
-    desired, plan = _planned(ops.tap_plan, params, _gather_host, _pending())
-    yield from _emit(plan, "TAP %s is %s" % (desired.name, desired.state))
+    call = _Call(ops.tap_plan, params, _gather_host, _pending())
+    desired, plan = call()
+    yield from _emit(plan, "TAP %s is %s" % (desired.name, desired.state), call.plan)
 
 
 @_validated_early(_forward_params, net_engine.forward_spec)
@@ -334,8 +367,9 @@ def port_forward(
     + state_root: mvm state directory on the host
     """
     params = _forward_params(**locals())
-    desired, plan = _planned(ops.forward_plan, params, _gather_host, _pending())
-    yield from _emit(plan, "port %s/%d forward is %s" % (desired.proto, desired.host_port, desired.state))
+    call = _Call(ops.forward_plan, params, _gather_host, _pending())
+    desired, plan = call()
+    yield from _emit(plan, "port %s/%d forward is %s" % (desired.proto, desired.host_port, desired.state), call.plan)
 
 
 def _snapshot_params(snapshot: str, **kwargs: Any) -> Dict[str, Any]:
@@ -367,12 +401,13 @@ def snapshot(
         mvm.vm(name="Instance a", vm="a", image="default", backend="qemu", snapshot="tpl")
     """
     params = _snapshot_params(**locals())
-    desired, plan, meta = _planned(ops.snapshot_plan, params, _gather_host, _gather_paths, _pending())
+    call = _Call(ops.snapshot_plan, params, _gather_host, _gather_paths, _pending())
+    desired, plan, meta = call()
     if desired.state == "present":
         _remember("snapshots", desired.name, meta)
     elif desired.state == "absent":
         _remember("snapshots", desired.name, {})
-    yield from _emit(plan, "snapshot %s is %s" % (desired.name, desired.state))
+    yield from _emit(plan, "snapshot %s is %s" % (desired.name, desired.state), call.plan)
 
 
 def _template_params(template: str, present: bool, **kwargs: Any) -> Dict[str, Any]:
@@ -412,9 +447,10 @@ def vm_template(
         mvm.vm(name="web-a", vm="web-a", image="default", backend="qemu", network="mvmbr0", snapshot="web")
     """
     params = _template_params(**locals())
-    desired, plan, meta = _planned(ops.template_plan, params, _gather_host, _gather_paths, _pending())
+    call = _Call(ops.template_plan, params, _gather_host, _gather_paths, _pending())
+    desired, plan, meta = call()
     _remember("snapshots", desired["name"], meta if desired["state"] == "present" else {})
-    yield from _emit(plan, "template %s is %s" % (desired["name"], desired["state"]))
+    yield from _emit(plan, "template %s is %s" % (desired["name"], desired["state"]), call.plan)
 
 
 def _install_params(present: bool, **kwargs: Any) -> Dict[str, Any]:
@@ -445,8 +481,9 @@ def firecracker_install(
     + state_root: mvm state directory on the host (holds the install record)
     """
     params = _install_params(**locals())
-    desired, plan = _planned(ops.install_plan, params, _gather_host, _gather_paths)
-    yield from _emit(plan, "firecracker %s is %s" % (desired.version, desired.state))
+    call = _Call(ops.install_plan, params, _gather_host, _gather_paths)
+    desired, plan = call()
+    yield from _emit(plan, "firecracker %s is %s" % (desired.version, desired.state), call.plan)
 
 
 def _lima_params(instance: str, **kwargs: Any) -> Dict[str, Any]:
@@ -484,8 +521,9 @@ def lima_vm(
     + state_root: mvm state directory on the host
     """
     params = _lima_params(**locals())
-    desired, plan = _planned(ops.lima_plan, params, _gather_host)
-    yield from _emit(plan, "Lima instance %s is %s" % (desired.name, desired.state))
+    call = _Call(ops.lima_plan, params, _gather_host)
+    desired, plan = call()
+    yield from _emit(plan, "Lima instance %s is %s" % (desired.name, desired.state), call.plan)
 
 
 def _vms_params(**kwargs: Any) -> Dict[str, Any]:
@@ -509,5 +547,6 @@ def vms(
     + state_root: mvm state directory on the host
     """
     params = _vms_params(**locals())
-    _desired, plan = _planned(ops.vms_plan, params, _gather_host, _gather_paths, pending=_pending())
-    yield from _emit(plan, "%d microVMs are as asked" % len(vms))
+    call = _Call(ops.vms_plan, params, _gather_host, _gather_paths, pending=_pending())
+    _desired, plan = call()
+    yield from _emit(plan, "%d microVMs are as asked" % len(vms), call.plan)

@@ -12,7 +12,11 @@ from tests.real.netns import Netns
 
 
 def snapshot_root(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+    """Everything under the state root but its lock files (an flock file is never removed: a run waiting on
+    it would then lock a file nobody else sees), and no lock holder left over."""
+    paths = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+    assert not [p for p in paths if p.startswith("locks/holder-")], paths
+    return [p for p in paths if not p.startswith("locks")]
 
 
 def http(ns: Netns, url: str, client: bool) -> str:

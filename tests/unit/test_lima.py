@@ -5,6 +5,7 @@ for `limactl shell`. Lima itself does not run on this machine; nothing here star
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -136,7 +137,8 @@ def test_lima_backed_firecracker_vm_is_the_native_plan_wrapped() -> None:
     gather_host, gather_paths = ops.run_probe(rec.run)
     _spec, plan = ops.vm_plan({"name": "web", "image": "default", "backend": "lima"}, gather_host, gather_paths,
                               gather_in=ops.run_probe_in(rec.run))
-    assert plan.commands == [lima.in_lima("mvm", c) for c in native]
+    # Each native step, under mvm's umask inside the instance, through one `limactl shell ... sudo sh -c`.
+    assert plan.commands == ["limactl shell --workdir / mvm sudo sh -c " + shlex.quote("umask 077; " + c) for c in native]
     module = frontends.ansible("vm", {"name": "web", "image": "default", "backend": "lima"}, TwoHosts(outer, inner))
     assert not module.failed and module.result["commands"] == plan.commands
     commands, _ = frontends.pyinfra("vm", {"name": "web", "image": "default", "backend": "lima"}, TwoHosts(outer, inner))

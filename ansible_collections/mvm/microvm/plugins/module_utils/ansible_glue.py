@@ -11,7 +11,7 @@ __metaclass__ = type
 
 from typing import Any, Callable, Dict, Optional, Tuple
 
-from ansible_collections.mvm.microvm.plugins.module_utils import ops
+from ansible_collections.mvm.microvm.plugins.module_utils import lock, ops
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError, SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.runner import StepFailed, execute
 
@@ -26,15 +26,29 @@ def _params(module: Any) -> Dict[str, Any]:
     return dict(module.params)
 
 
-def _finish(module: Any, plan: Any, extra: Dict[str, Any],
+def _finish(module: Any, plan: Any, extra: Dict[str, Any], replan: Callable[[], Any],
             after: Optional[Callable[[], None]] = None) -> None:
-    """Run the plan unless in check mode, then report; `after` refreshes results that only exist now."""
+    """Run the plan unless in check mode, then report; `after` refreshes results that only exist now.
+
+    A plan that changes something runs under its locks, planned again once they are held: a run that
+    waited for another acts on what that one left (usually: nothing left to do).
+    """
+    held = None
     try:
+        if plan.steps and plan.locks and not module.check_mode:
+            held = lock.Held(plan.locks)
+            plan = replan()
         done = execute(plan, _runner(module), check_mode=module.check_mode)
     except StepFailed as exc:
         module.fail_json(msg=str(exc), step=exc.description, command=exc.command, rc=exc.rc,
                          stdout=exc.stdout, stderr=exc.stderr, commands=plan.commands)
         return
+    except (MvmError, RuntimeError) as exc:
+        _fail(module, exc)
+        return
+    finally:
+        if held is not None:
+            held.release()
     if done and after is not None:
         after()
     for warning in plan.warnings:
@@ -54,9 +68,12 @@ def _fail(module: Any, exc: Exception) -> None:
 
 def run_vm(module: Any) -> None:
     gather_host, gather_paths = ops.run_probe(_runner(module))
+
+    def replan() -> Any:
+        return ops.vm_plan(_params(module), gather_host, gather_paths, gather_in=ops.run_probe_in(_runner(module)))
+
     try:
-        desired, plan = ops.vm_plan(_params(module), gather_host, gather_paths,
-                                    gather_in=ops.run_probe_in(_runner(module)))
+        desired, plan = replan()
     except (MvmError, RuntimeError) as exc:
         _fail(module, exc)
         return
@@ -68,7 +85,13 @@ def run_vm(module: Any) -> None:
         if found and desired.state != "absent":
             vm_result.update(pid=found["pid"], state=found["state"])
 
-    _finish(module, plan, {"vm": vm_result}, after=refresh)
+    def replan_locked() -> Any:
+        plan_ = replan()[1]
+        vm_result.clear()
+        vm_result.update(plan_.result)
+        return plan_
+
+    _finish(module, plan, {"vm": vm_result}, replan_locked, after=refresh)
 
 
 # Module -> how the engine plans it from the parameters and the fact gatherers, and the result's key.
@@ -94,7 +117,15 @@ def run(module: Any, kind: str) -> None:
     except (MvmError, RuntimeError) as exc:
         _fail(module, exc)
         return
-    _finish(module, plan, {key: plan.result})
+    result = dict(plan.result)
+
+    def replan() -> Any:
+        plan_ = planner(_params(module), gather_host, gather_paths)
+        result.clear()
+        result.update(plan_.result)
+        return plan_
+
+    _finish(module, plan, {key: result}, replan)
 
 
 def run_facts(module: Any) -> None:

@@ -202,6 +202,7 @@ def wrap(plan: Plan, instance: str) -> Plan:
     """The same plan, every step sent into the instance."""
     wrapped = Plan(before=plan.before, after=plan.after, warnings=list(plan.warnings), result=dict(plan.result))
     for step in plan.steps:
-        wrapped.add(step.description + " (in Lima %s)" % instance, in_lima(instance, step.command))
+        # The umask must hold inside the instance, where the files are written (a shell there does not inherit it).
+        wrapped.add(step.description + " (in Lima %s)" % instance, in_lima(instance, step.script))
     wrapped.result["lima"] = instance
     return wrapped

@@ -19,6 +19,7 @@ from ansible_collections.mvm.microvm.plugins.module_utils import (
     image,
     install,
     lima,
+    lock,
     network,
     probe,
     snapshot,
@@ -59,7 +60,14 @@ def vm_plan(params: Mapping[str, Any], gather_host: GatherHost, gather_paths: Ga
         return desired, _lima_vm_plan(desired, facts, gather_in, pending)
     wanted = vm.explicit_paths(desired) if desired.state != "absent" else []
     shas = gather_paths(wanted) if wanted else {}
-    return desired, vm.plan_vm(desired, facts, shas, pending)
+    return desired, _locked(vm.plan_vm(desired, facts, shas, pending), facts, lock.for_vm(desired))
+
+
+def _locked(plan: Plan, facts: Mapping[str, Any], names: Sequence[str]) -> Plan:
+    """A plan that changes something names the locks its run must hold (see lock)."""
+    if plan.steps:
+        plan.locks = lock.paths(facts["state_root"], names)
+    return plan
 
 
 def image_plan(params: Mapping[str, Any], gather_host: GatherHost,
@@ -69,7 +77,7 @@ def image_plan(params: Mapping[str, Any], gather_host: GatherHost,
     facts = gather_host(desired.state_root)
     wanted = image.user_paths(desired) if desired.state != "absent" else []
     shas = gather_paths(wanted) if wanted else {}
-    plan = image.plan_image(desired, facts, shas)
+    plan = _locked(image.plan_image(desired, facts, shas), facts, ["images"])
     entry = image.pending_entry(desired, facts, shas) if desired.state == "present" else {}
     return desired, plan, entry
 
@@ -106,10 +114,13 @@ def vms_plan(params: Mapping[str, Any], gather_host: GatherHost, gather_paths: G
         combined.before[d.name] = plan.before
         combined.after[d.name] = plan.after
         combined.result[d.name] = plan.result
+        combined.locks = sorted(set(combined.locks) | set(lock.paths(facts["state_root"], lock.for_vm(d))))
         net = ((plan.after or {}).get("spec") or {}).get("network")
         if net and net["name"] in facts["networks"]:
             facts["networks"][net["name"]].setdefault("leases", {})[d.name] = {
                 k: net[k] for k in ("slot", "ip", "mac", "tap")}
+    if not combined.steps:
+        combined.locks = []
     return desired, combined
 
 
@@ -141,7 +152,7 @@ def bridge_plan(params: Mapping[str, Any], gather_host: GatherHost) -> Tuple[net
     """Also returns the network record a later VM operation may count on."""
     desired = network.bridge_spec(params)
     facts = gather_host(desired.state_root)
-    plan = network.plan_bridge(desired, facts)
+    plan = _locked(network.plan_bridge(desired, facts), facts, ["net-" + desired.name, "ports"])
     entry = {}  # type: Dict[str, Any]
     if desired.state == "present":
         entry = dict(desired.record(desired.uplink or facts["network"]["uplink"]), leases={})
@@ -151,13 +162,15 @@ def bridge_plan(params: Mapping[str, Any], gather_host: GatherHost) -> Tuple[net
 def tap_plan(params: Mapping[str, Any], gather_host: GatherHost,
              pending: Optional[Pending] = None) -> Tuple[network.TapSpec, Plan]:
     desired = network.tap_spec(params)
-    return desired, network.plan_tap(desired, gather_host(desired.state_root), pending)
+    facts = gather_host(desired.state_root)
+    return desired, _locked(network.plan_tap(desired, facts, pending), facts, ["tap-" + desired.name])
 
 
 def forward_plan(params: Mapping[str, Any], gather_host: GatherHost,
                  pending: Optional[Pending] = None) -> Tuple[network.ForwardSpec, Plan]:
     desired = network.forward_spec(params)
-    return desired, network.plan_forward(desired, gather_host(desired.state_root), pending)
+    facts = gather_host(desired.state_root)
+    return desired, _locked(network.plan_forward(desired, facts, pending), facts, ["ports"])
 
 
 def snapshot_plan(params: Mapping[str, Any], gather_host: GatherHost, gather_paths: GatherPaths,
@@ -167,7 +180,8 @@ def snapshot_plan(params: Mapping[str, Any], gather_host: GatherHost, gather_pat
     desired = snapshot.snapshot_spec(params)
     facts = gather_host(desired.state_root)
     if desired.state != "restored":
-        plan = snapshot.plan_snapshot(desired, facts)
+        plan = _locked(snapshot.plan_snapshot(desired, facts), facts,
+                       ["snap-" + desired.name] + (["vm-" + desired.vm] if desired.vm else []))
         return desired, plan, dict((plan.after or {}).get("snapshot") or {})
     meta = facts["snapshots"].get(desired.name) or (pending or {}).get("snapshots", {}).get(desired.name)
     if not meta:
@@ -184,6 +198,7 @@ def template_plan(params: Mapping[str, Any], gather_host: GatherHost, gather_pat
     wanted = [x for x in (desired.get("kernel"), desired.get("initrd"), desired.get("rootfs")) if x]
     shas = gather_paths(wanted) if wanted and desired["state"] == "present" else {}
     plan = template.plan_template(desired, facts, shas, pending)
+    _locked(plan, facts, ["snap-" + desired["name"], "vm-" + template.builder_name(desired["name"])])
     return desired, plan, dict((plan.after or {}).get("snapshot") or {})
 
 
@@ -191,7 +206,8 @@ def install_plan(params: Mapping[str, Any], gather_host: GatherHost,
                  gather_paths: GatherPaths) -> Tuple[install.InstallSpec, Plan]:
     desired = install.install_spec(params)
     facts = gather_host(desired.state_root)
-    return desired, install.plan_install(desired, facts, gather_paths(install.binaries(desired)))
+    return desired, _locked(install.plan_install(desired, facts, gather_paths(install.binaries(desired))), facts,
+                            ["firecracker-install"])
 
 
 def restore_params(meta: Mapping[str, Any], desired: snapshot.SnapshotSpec) -> Dict[str, Any]:

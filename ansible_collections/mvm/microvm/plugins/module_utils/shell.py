@@ -60,6 +60,8 @@ class Plan:
     after: Dict[str, Any] = field(default_factory=dict)
     warnings: List[str] = field(default_factory=list)
     result: Dict[str, Any] = field(default_factory=dict)
+    # Lock files a run holds while it carries the steps out (see lock); set by ops, empty for a no-op.
+    locks: List[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
