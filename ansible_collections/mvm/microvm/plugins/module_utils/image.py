@@ -183,6 +183,7 @@ def plan_image(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str
     if current and current["id"] == ident and current["complete"]:
         return plan
     if ident not in facts["artifacts"]:
+        _check_space(spec, facts)
         work = "%s/artifacts/.build-%s" % (root, ident)
         plan.add("prepare build directory", "rm -rf %s && mkdir -p %s" % (
             quote(work), " ".join(quote(work + d) for d in ("/out", "/kernel", "/initramfs", "/rootfs"))))
@@ -197,7 +198,8 @@ def plan_image(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str
                 work + "/out/" + ROOTFS_TAR, work + "/out/" + oci.OCI_FILE, oci_ref(ident),
                 facts["platform"]["arch"]))
         for step in kernel_plan.steps:
-            plan.add(step.description, env + step.command if "$BUSYBOX" in step.command else step.command)
+            plan.add(step.description, _cleaning(env + step.command if "$BUSYBOX" in step.command else step.command,
+                                                 work))
         manifest = {"format": IMAGE_FORMAT, "id": ident, "inputs": found, "kernel": KERNEL_FILE,
                     "initrd": INITRD_FILE if has_initrd(spec) else None, "rootfs": ROOTFS_FILE,
                     "rootfs_tar": ROOTFS_TAR if not spec.flake else None,
@@ -211,6 +213,28 @@ def plan_image(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str
     plan.add("point image %s at %s" % (spec.name, ident), "mkdir -p %s && ln -sfn %s %s" % (
         quote(root + "/images"), quote("../artifacts/" + ident), quote(link)))
     return plan
+
+
+# What a build needs besides the rootfs (as ext4 and as tar): Debian's cloud kernel package, unpacked,
+# is about 130 MiB; a kernel path only its copy.
+_BUILD_OVERHEAD_MIB = {"debian": 160, "other": 32}
+
+
+def _check_space(spec: ImageSpec, facts: Mapping[str, Any]) -> None:
+    """Refuse a build the state root's file system cannot hold, before anything is written."""
+    free = facts.get("disk_free_mib")
+    need = 2 * spec.rootfs_size_mib + _BUILD_OVERHEAD_MIB["debian" if spec.kernel == "debian" and not spec.flake
+                                                          else "other"]
+    if free is not None and free < need:
+        raise MvmError("not enough free space under %s to build image %s: about %d MiB needed, %d MiB free"
+                       % (facts["state_root"], spec.name, need, free))
+
+
+def _cleaning(command: str, work: str) -> str:
+    """A build step that, failing (a full disk, a missing tool), removes the half-built directory: nothing
+    is left that fills the disk, and no later run mistakes it for an artifact (those carry a manifest)."""
+    return ("( %s\n) || { rc=$?; rm -rf %s; echo \"image build failed (rc=$rc); its build directory was removed\" >&2; "
+            "exit $rc; }") % (command, quote(work))
 
 
 def pending_entry(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str]) -> Dict[str, Any]:

@@ -120,6 +120,8 @@ for p in sys.argv[5:]:
             time.sleep(0.1)
 say('held');end=time.monotonic()+hold
 while os.path.exists(token) and time.monotonic()<end and alive(): time.sleep(0.1)
+try: os.remove(token)
+except OSError: pass
 """
 
 

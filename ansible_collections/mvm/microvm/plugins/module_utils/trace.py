@@ -12,7 +12,6 @@ __metaclass__ = type
 
 import os
 
-
 _STEPS = [0]
 
 

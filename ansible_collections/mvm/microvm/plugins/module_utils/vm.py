@@ -242,7 +242,8 @@ def plan_vm(spec: VmSpec, facts: Mapping[str, Any], shas: Optional[Mapping[str, 
     applied = desired_applied(spec, facts, shas, pending)
     changes = drift(current["applied"], applied) if current else {}
     replacing = sorted(k for k in changes if k in DISK_FIELDS or applied["backend"] in CONTAINER_BACKENDS)
-    if replacing and not spec.recreate:
+    # A VM whose spec was never recorded was never started (a run stopped half-way): its disk holds nothing yet.
+    if replacing and not spec.recreate and _recorded(current):
         # The guest's disk holds the user's data: replacing it is never a side effect of a converge.
         plan.after = plan.before
         plan.result = dict(result, state=current["state"], backend=current["backend"], pid=current["pid"],
@@ -270,7 +271,7 @@ def plan_vm(spec: VmSpec, facts: Mapping[str, Any], shas: Optional[Mapping[str, 
     snap = _snapshot_for(spec, facts, pending, applied)
     running = bool(current and current["pid"])
     paused = bool(current and current["state"] == "paused")
-    fresh = not current or (bool(changes) and spec.recreate)
+    fresh = not _recorded(current) or (bool(changes) and spec.recreate)
     restore = snap is not None and fresh and spec.state != "stopped"
     applied["snapshot"] = spec.snapshot if restore else ((current or {}).get("applied") or {}).get("snapshot")
     if current and changes and running:
@@ -305,6 +306,11 @@ def plan_vm(spec: VmSpec, facts: Mapping[str, Any], shas: Optional[Mapping[str, 
         plan.add("power down VM %s (pid %d)" % (spec.name, current["pid"]),
                  qemu.stop_command(directory, current["pid"], spec.stop_timeout))
     return plan
+
+
+def _recorded(current: Optional[Mapping[str, Any]]) -> bool:
+    """A VM that exists as mvm made it: its applied spec is on the host."""
+    return bool(current and current.get("applied"))
 
 
 def _snapshot_for(spec: VmSpec, facts: Mapping[str, Any], pending: Mapping[str, Mapping[str, Any]],
@@ -351,7 +357,7 @@ def _firecracker_plan(plan: Plan, spec: VmSpec, facts: Mapping[str, Any], applie
         raise SpecError("firecracker.jailer", "the jailer binary is not installed next to firecracker")
     running = bool(current and current["pid"])
     paused = bool(current and current["state"] == "paused")
-    fresh = not current or (bool(changes) and spec.recreate)
+    fresh = not _recorded(current) or (bool(changes) and spec.recreate)
     restore = _snapshot_for(spec, facts, {}, applied) is not None and fresh and spec.state != "stopped"
     applied["snapshot"] = spec.snapshot if restore else ((current or {}).get("applied") or {}).get("snapshot")
     if current and changes and running:
