@@ -68,7 +68,7 @@ def options(value: Any) -> Options:
     """The `firecracker:` dict of the vm operation, validated field by field."""
     p = validate.options(value if value is not None else {}, OPTION_DEFAULTS, prefix="firecracker.")
     drives = []
-    for index, d in enumerate(p["drives"] or []):
+    for index, d in enumerate(validate.items("firecracker.drives", p["drives"])):
         where = "firecracker.drives[%d]" % index
         if not isinstance(d, Mapping):
             raise SpecError(where, "expected {id, path, read_only}; got %r" % (d,))

@@ -71,7 +71,7 @@ def lima_spec(params: Mapping[str, Any]) -> LimaSpec:
             managed["vmType"] = validate.choice("vm_type", p["vm_type"], VM_TYPES)
         managed["nestedVirtualization"] = validate.boolean("nested_virtualization", p["nested_virtualization"])
         mounts = []
-        for index, m in enumerate(p["mounts"] or []):
+        for index, m in enumerate(validate.items("mounts", p["mounts"])):
             if not isinstance(m, Mapping) or not m.get("location"):
                 raise SpecError("mounts[%d]" % index, "expected {location, writable}; got %r" % (m,))
             writable = validate.boolean("mounts[%d].writable" % index, m.get("writable", False))
@@ -79,14 +79,14 @@ def lima_spec(params: Mapping[str, Any]) -> LimaSpec:
         if p["mounts"] is not None:
             managed["mounts"] = mounts
         forwards = []
-        for index, f in enumerate(p["port_forwards"] or []):
+        for index, f in enumerate(validate.items("port_forwards", p["port_forwards"])):
             if not isinstance(f, Mapping):
                 raise SpecError("port_forwards[%d]" % index, "expected {guest_port, host_port}; got %r" % (f,))
             forwards.append({"guestPort": validate.port("port_forwards[%d].guest_port" % index, f.get("guest_port")),
                              "hostPort": validate.port("port_forwards[%d].host_port" % index, f.get("host_port"))})
         if p["port_forwards"] is not None:
             managed["portForwards"] = forwards
-        provision = [validate.choice("provision", x, PROVISION) for x in (p["provision"] or [])]
+        provision = [validate.choice("provision", x, PROVISION) for x in validate.items("provision", p["provision"])]
         if provision:
             managed["provision"] = [{"mode": "system", "script": _provision_script(provision)}]
         if p["image"]:

@@ -98,16 +98,19 @@ def vm_spec(params: Mapping[str, Any]) -> VmSpec:
     p = validate.options(params, VM_DEFAULTS)
     name = validate.name("name", p.get("name"))
     image = p["image"]
+    # Each field on its own first, so a bad value is named before any rule between fields applies.
     kernel = validate.abs_path("kernel", p["kernel"], optional=True)
+    initrd = validate.abs_path("initrd", p["initrd"], optional=True)
+    rootfs = validate.abs_path("rootfs", p["rootfs"], optional=True)
     if image is not None:
         image = validate.name("image", image)
-        if kernel or p["rootfs"] or p["initrd"]:
+        if kernel or rootfs or initrd:
             raise SpecError("image", "give either image or kernel/initrd/rootfs paths, not both")
     elif p["state"] != "absent":
         if kernel is None:
             raise SpecError("kernel", "expected an absolute kernel path, or give image: NAME "
                                       "of an image built with the rootfs operation")
-        if p["rootfs"] is None:
+        if rootfs is None:
             raise SpecError("rootfs", "expected an absolute path of an ext4 rootfs image")
     return VmSpec(
         name=name,
@@ -115,8 +118,8 @@ def vm_spec(params: Mapping[str, Any]) -> VmSpec:
         backend=validate.choice("backend", p["backend"], BACKENDS),
         image=image,
         kernel=kernel,
-        initrd=validate.abs_path("initrd", p["initrd"], optional=True),
-        rootfs=validate.abs_path("rootfs", p["rootfs"], optional=True),
+        initrd=initrd,
+        rootfs=rootfs,
         memory_mib=validate.size_mib("memory", p["memory"], minimum=32),
         cpus=validate.integer("cpus", p["cpus"], 1, 64),
         kernel_args=validate.text_line("kernel_args", p["kernel_args"]),

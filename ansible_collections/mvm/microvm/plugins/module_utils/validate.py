@@ -126,6 +126,15 @@ def number(field: str, value: Any, lo: float, hi: float) -> float:
     return result
 
 
+def items(field: str, value: Any) -> Sequence[Any]:
+    """A list option: a list (or nothing); a string or a number is not a list of one."""
+    if value is None:
+        return []
+    if not isinstance(value, (list, tuple)):
+        raise SpecError(field, "expected a list; got %r" % (value,))
+    return value
+
+
 def choice(field: str, value: Any, choices: Sequence[str]) -> str:
     text = str(value)
     if text not in choices:
