@@ -208,7 +208,13 @@ def test_jailer_layout_and_removal() -> None:
     commands = planned(params, FC_HOST + fc_image())
     text = "\n".join(commands)
     assert "--chroot-base-dir /srv/jailer" in text and "--exec-file /usr/bin/firecracker" in text
-    assert "mkdir -p /srv/jailer/firecracker/web-1/root/run" in text and "chown 1000:1000" in text
+    assert "--cgroup-version 2 --new-pid-ns" in text  # else the jailer writes no pid file (#13, defect 4)
+    jail = "/srv/jailer/firecracker/web-1/root"
+    # Shared inputs are copied and stay root's; only the VM's own disk is linked and given to its uid.
+    assert f"cp --sparse=always /srv/mvm/images/default/vmlinux {jail}/vmlinux && chown -h 0:1000 {jail}/vmlinux" in text
+    assert f"ln /srv/mvm/vms/web/disk.ext4 {jail}/rootfs.ext4" in text
+    assert f"chown -h 1000:1000 {jail}/rootfs.ext4 && chmod 0600 {jail}/rootfs.ext4" in text
+    assert "ln -f" not in text and "chown 1000" not in text
     assert "--unix-socket /srv/jailer/firecracker/web-1/root/run/firecracker.socket" in text
     assert '"kernel_image_path": "/vmlinux"' in text
 

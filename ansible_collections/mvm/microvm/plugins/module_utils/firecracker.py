@@ -269,19 +269,40 @@ def wait_socket_command(socket_path: str, pidfile: str, timeout: float) -> str:
 
 
 def jail_steps(applied: Mapping[str, Any], opts: Options, vm_dir: str, paths: Mapping[str, str]) -> List[Tuple[str, str]]:
-    """Files the jailed VMM needs, hard-linked (or copied) into the chroot, owned by its uid/gid."""
+    """The chroot the jailed VMM sees, made so that its user gets only what is its own.
+
+    Shared inputs (kernel, initrd, read-only drives, the seccomp filter) are *copied* into a root-made
+    directory and stay root's (readable by the VM's group): a hard link would share the inode, and a chown
+    of it would hand the original to the VM's user. The VM's own disk and its writable drives are hard-linked
+    (the VM writes them; a copy would lose those writes) and given to its uid. Whatever the VM's user may
+    have left in the chroot is removed first (rm -f takes a planted symlink, never its target), every chown
+    is `-h`, and a symlink on the way to the chroot stops the step.
+    """
     jail = paths["jail"]
-    pairs = [(applied["kernel"], jail + "/vmlinux"), (vm_dir + "/disk.ext4", jail + "/rootfs.ext4")]
+    jail_id = opts.jailer_id or applied["name"]
+    shared = [(applied["kernel"], jail + "/vmlinux")]
     if applied.get("initrd"):
-        pairs.append((applied["initrd"], jail + "/initrd.img"))
-    pairs += [(d.path, jail + "/" + d.path.rsplit("/", 1)[-1]) for d in opts.drives]
+        shared.append((applied["initrd"], jail + "/initrd.img"))
+    shared += [(d.path, jail + "/" + d.path.rsplit("/", 1)[-1]) for d in opts.drives if d.read_only]
     if opts.seccomp_filter:
-        pairs.append((opts.seccomp_filter, jail + "/" + opts.seccomp_filter.rsplit("/", 1)[-1]))
-    link = " && ".join("{ ln -f %s %s 2>/dev/null || cp %s %s; }" % (quote(a), quote(b), quote(a), quote(b))
-                       for a, b in pairs)
-    owned = " ".join(quote(b) for _a, b in pairs)
-    return [("prepare the jailer chroot %s" % jail, "mkdir -p %s/run && %s && chown %d:%d %s" % (
-        quote(jail), link, opts.uid, opts.gid, owned))]
+        shared.append((opts.seccomp_filter, jail + "/" + opts.seccomp_filter.rsplit("/", 1)[-1]))
+    own = [(vm_dir + "/disk.ext4", jail + "/rootfs.ext4")]
+    own += [(d.path, jail + "/" + d.path.rsplit("/", 1)[-1]) for d in opts.drives if not d.read_only]
+    ids = {"uid": opts.uid, "gid": opts.gid}
+    chain = [opts.chroot_base, opts.chroot_base + "/firecracker", opts.chroot_base + "/firecracker/" + jail_id, jail]
+    commands = ["for d in %s; do if [ -L \"$d\" ]; then echo \"$d is a symbolic link: refusing to build the "
+                "jailer chroot through it\" >&2; exit 1; fi; done" % " ".join(quote(d) for d in chain),
+                "install -d -m 0755 -o 0 -g 0 %s" % " ".join(quote(d) for d in chain),
+                "rm -rf %s && install -d -m 0700 -o %d -g %d %s" % (
+                    quote(jail + "/run"), opts.uid, opts.gid, quote(jail + "/run"))]
+    for src, dst in shared:
+        commands.append("rm -f %(d)s && cp --sparse=always %(s)s %(d)s && chown -h 0:%(gid)d %(d)s && chmod 0640 %(d)s"
+                        % dict(ids, s=quote(src), d=quote(dst)))
+    for src, dst in own:
+        commands.append("rm -f %(d)s && { ln %(s)s %(d)s || { echo 'the jailer chroot and %(s)s must be on one "
+                        "file system: the VM writes its disk through a hard link' >&2; exit 1; }; } && "
+                        "chown -h %(uid)d:%(gid)d %(d)s && chmod 0600 %(d)s" % dict(ids, s=quote(src), d=quote(dst)))
+    return [("prepare the jailer chroot %s" % jail, " && ".join(commands))]
 
 
 def config_file_step(applied: Mapping[str, Any], opts: Options, paths: Mapping[str, str]) -> Tuple[str, str]:
@@ -317,8 +338,12 @@ def restore_steps(applied: Mapping[str, Any], vm_dir: str, snapshot_dir: str, ve
     steps = []  # type: List[Tuple[str, str]]
     snap, mem = snapshot_dir + "/vm.snap", snapshot_dir + "/memory.bin"
     if opts.jailer:
-        steps.append(("link the snapshot into the jail", "ln -f %s %s/vm.snap && ln -f %s %s/memory.bin" % (
-            quote(snap), quote(paths["jail"]), quote(mem), quote(paths["jail"]))))
+        # Copies, never links: the snapshot is shared by every VM restored from it.
+        steps.append(("copy the snapshot into the jail", (
+            "rm -f %(j)s/vm.snap %(j)s/memory.bin && cp --sparse=always %(s)s %(j)s/vm.snap && "
+            "cp --sparse=always %(m)s %(j)s/memory.bin && chown -h %(uid)d:%(gid)d %(j)s/vm.snap %(j)s/memory.bin && "
+            "chmod 0600 %(j)s/vm.snap %(j)s/memory.bin") % {
+                "s": quote(snap), "m": quote(mem), "j": quote(paths["jail"]), "uid": opts.uid, "gid": opts.gid}))
         snap, mem = "/vm.snap", "/memory.bin"
     call = snapshot_load_call(snap, mem, applied, version, paths["vsock"] if opts.vsock_cid else None)
     steps.append(("load the snapshot", curl(sock, call)))
@@ -338,10 +363,9 @@ def identity_argument(applied: Mapping[str, Any], opts: Options, paths: Mapping[
 
 def record_command(applied: Mapping[str, Any], opts: Options, vm_dir: str, paths: Mapping[str, str]) -> str:
     """Once the pid file exists (the jailer writes it a moment after the start), record the VMM's identity."""
+    record = identity.record_command(vm_dir, paths["pid"], identity_argument(applied, opts, paths))
     return ("i=0; while [ ! -s %(p)s ]; do i=$((i+1)); if [ $i -gt 200 ]; then echo 'no pid file %(p)s' >&2; "
-            "exit 1; fi; sleep 0.05; done; %(record)s") % {
-        "p": quote(paths["pid"]), "record": identity.record_command(vm_dir, paths["pid"],
-                                                                     identity_argument(applied, opts, paths))}
+            "exit 1; fi; sleep 0.05; done; %(record)s") % {"p": quote(paths["pid"]), "record": record}
 
 
 def stop_command(applied: Mapping[str, Any], socket_path: str, vm_dir: str, pid: Any, timeout: float) -> str:
