@@ -131,3 +131,40 @@ def test_absent_deletes_a_tap_mvm_made() -> None:
              '"made_tap":true}\n')
     facts = host(extra=[tap, RECORD, lease, vm_lines("web", applied("web", network=net), 4242)])
     assert "ip link del usertap0" in frontends.three_ways("vm", {"name": "web", "state": "absent"}, facts)
+
+
+def _web_published(edit: str = "", extra: str = "") -> str:
+    rows = [row for row in RECORDED_IPTABLES["web"]]
+    if edit:
+        rows[0] = (rows[0][0], rows[0][1].replace("10.77.0.2:80", edit))
+    published = "".join("ipt\t%s\t%s\n" % row for row in rows) + extra
+    lease = 'lease\tmvmbr0\tweb\t{"ip":"10.77.0.2","mac":"02:00:00:00:00:02","slot":2,"tap":"mvmtap2","made_tap":true}\n'
+    tap = ('links\t[{"ifname":"eth0","flags":["UP"],"addr_info":[]},{"ifname":"mvmbr0","flags":["UP"],"linkinfo":'
+           '{"info_kind":"bridge"},"addr_info":[{"family":"inet","local":"10.77.0.1","prefixlen":24}]},'
+           '{"ifname":"mvmtap2","flags":["UP"],"master":"mvmbr0","linkinfo":{"info_kind":"tun","info_data":{"type":"tap"}}}]\n')
+    net = {"name": "mvmbr0", "ip": "10.77.0.2", "prefix": 24, "gateway": "10.77.0.1", "mac": "02:00:00:00:00:02",
+           "tap": "mvmtap2", "slot": 2}
+    spec = applied("web", image_id="0123456789abcdef", network=net, ports=["8080:80/tcp"])
+    return host(extra=[UPLINK, tap, RECORD, lease, published, image_lines("default", "0123456789abcdef"),
+                       vm_lines("web", spec, 4242)])
+
+
+WEB = {"name": "web", "image": "default", "backend": "qemu", "network": "mvmbr0", "ports": ["8080:80"]}
+
+
+def test_recorded_rules_as_mvm_wrote_them_are_converged() -> None:
+    assert frontends.three_ways("vm", WEB, _web_published()) == []
+
+
+def test_a_rule_edited_by_hand_is_replaced() -> None:
+    """#13, defect 13: the DNAT target was changed by hand, the comment kept."""
+    commands = frontends.three_ways("vm", WEB, _web_published(edit="10.77.0.66:80"))
+    assert len(commands) == 2
+    assert commands[0].startswith("iptables -w -t nat -D PREROUTING") and "10.77.0.66:80" in commands[0]
+    assert commands[1].startswith("iptables -w -t nat -A PREROUTING") and "10.77.0.2:80" in commands[1]
+
+
+def test_a_duplicated_rule_is_deleted_once() -> None:
+    duplicate = "ipt\tnat\t%s\n" % RECORDED_IPTABLES["web"][0][1]
+    commands = frontends.three_ways("vm", WEB, _web_published(extra=duplicate))
+    assert len(commands) == 1 and commands[0].startswith("iptables -w -t nat -D PREROUTING")

@@ -163,16 +163,57 @@ def present_rules(facts: Mapping[str, Any], backend: str) -> List[Dict[str, Any]
     return [r for r in facts["network"]["firewall"]["rules"] if r["backend"] == backend]
 
 
+def _groups(tokens: Sequence[str]) -> List[tuple]:
+    """An iptables rule spec as sorted (option, values) groups, in the form `iptables -S` prints: the
+    comment and the protocol matches iptables adds (-m tcp, -m udp) left out, host addresses as /32."""
+    groups, current = [], None  # type: List[tuple], Any
+    negate = False
+    for token in tokens:
+        if token == "!":
+            negate = True
+        elif token.startswith("-"):
+            current = ["!" + token if negate else token]
+            groups.append(current)
+            negate = False
+        elif current is not None:
+            current.append(token + "/32" if current[0] in ("-s", "-d", "!-s", "!-d") and "/" not in token else token)
+    kept = [tuple(g) for g in groups if tuple(g) not in (("-m", "tcp"), ("-m", "udp"), ("-m", "comment"))
+            and g[0] not in ("--comment", "-A", "-I")]
+    return sorted(kept)
+
+
+def drifted(backend: str, found: Mapping[str, Any], rule_: Rule) -> bool:
+    """A rule that carries our tag but no longer says what mvm wrote (edited by hand): iptables only, where
+    the facts hold the rule's text; nft rules are compared by their tag alone."""
+    if backend != "iptables":
+        return False
+    table, chain, args = _iptables(rule_)
+    try:
+        tokens = shlex.split(found["line"])
+    except ValueError:
+        return True
+    return found.get("table") != table or tokens[1:2] != [chain] or _groups(tokens[2:]) != _groups(args)
+
+
 def reconcile(plan: Plan, facts: Mapping[str, Any], backend: str, owners: Sequence[str],
               desired: Sequence[Rule]) -> None:
-    """Add the desired rules that are missing; delete rules of these owners that are not desired."""
+    """Add the desired rules that are missing; delete rules of these owners that are not desired, and
+    replace those that drifted from what mvm wrote."""
     present = present_rules(facts, backend)
-    tags = {r["tag"] for r in present}
-    wanted = {r.tag for r in desired}
+    wanted = {r.tag: r for r in desired}
     owned = owned_rules(facts, backend, owners)
+    good = set()
     for found in owned:
-        if found["tag"] not in wanted:
-            plan.add("delete firewall rule %s" % found["tag"], delete_command(backend, found))
+        tag = found["tag"]
+        if tag in wanted and tag not in good and not drifted(backend, found, wanted[tag]):
+            good.add(tag)
+        elif tag in good:
+            plan.add("delete a duplicate of firewall rule %s" % tag, delete_command(backend, found))
+        elif tag in wanted:
+            plan.add("replace firewall rule %s (it was changed by hand)" % tag, delete_command(backend, found))
+        else:
+            plan.add("delete firewall rule %s" % tag, delete_command(backend, found))
+    tags = {r["tag"] for r in present if r["tag"] not in wanted} | good
     missing = [r for r in desired if r.tag not in tags]
     if missing and backend == "nft" and not facts["network"]["firewall"]["nft_table"]:
         plan.add("create nft table ip %s" % NFT_TABLE, nft_setup_command())
