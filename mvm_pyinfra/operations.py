@@ -224,6 +224,7 @@ def vm(
     firecracker: Optional[Dict[str, Any]] = None,
     lima_instance: Optional[str] = None,
     recreate: Optional[bool] = None,
+    production: Optional[bool] = None,
 ):
     """
     Run, stop or remove a microVM; recreate a running one whose applied spec differs.
@@ -253,6 +254,8 @@ def vm(
     + recreate: allow a change that replaces the VM's disk (another image, rootfs, backend); without it such a
       change is only reported (a warning) and nothing is done. Restart-only changes (memory, cpus, kernel
       arguments, network) keep the disk either way
+    + production: refuse a VM that would run unjailed, as root or under another VM's uid, naming the failing
+      check of the security posture (``MvmHost`` fact, ``security``)
 
     **Example:**
 

@@ -148,6 +148,26 @@ def test_a_stale_pid_naming_a_stranger_is_left_alone(lab) -> None:
         stranger.kill()
 
 
+def test_security_posture_for_real_and_production_refuses_a_root_vmm(lab) -> None:
+    """The posture of this machine and of a real QEMU guest (a VMM running as root, its files 0600), and
+    `production: true` refusing that VM before anything runs."""
+    from ansible_collections.mvm.microvm.plugins.module_utils import ops
+
+    root, ns = lab
+    converge("ansible", root, ns, {"vm_name": "pos"})
+    report = ops.host_report(host_facts(root))["security"]
+    checks = {c["name"]: c for c in report["vms"]["pos"]}
+    assert checks["vmm not root"]["ok"] is False and checks["vmm not root"]["why"] == "the VMM runs as uid 0"
+    assert checks["file modes"]["ok"] is True and checks["seccomp"]["ok"] is True and checks["jailer"]["ok"] is False
+    host = {c["name"]: c for c in report["host"]}
+    assert host["state root mode"]["ok"] and host["state root mode"]["why"].endswith("is 711")
+    assert host["jailer installed"]["ok"] is False and "firecracker_install" in host["jailer installed"]["fix"]
+    rc, out = finish(launch("ansible", root, ns, {"vm_name": "pos2", "vm_production": True}))
+    assert rc != 0 and "production: check 'jailer' fails for pos2" in out, out
+    assert not (root / "vms" / "pos2").exists()
+    converge("ansible", root, ns, {"vm_name": "pos", "vm_state": "absent"})
+
+
 @pytest.mark.parametrize("front_end", FRONT_ENDS)
 def test_two_runs_of_one_vm_at_once_start_one_vmm(lab, front_end: str) -> None:
     root, ns = lab

@@ -119,6 +119,8 @@ def test_curl_client_against_the_double(contract) -> None:
 FC_HOST = HOSTS["linux-x86_64-kvm-firecracker"].replace("host\tuid\t501", "host\tuid\t0")
 FC_ARM = HOSTS["linux-aarch64-kvm-firecracker"]
 VM = {"name": "web", "image": "default", "backend": "firecracker"}
+# The recorded host has the jailer, so a VM is jailed unless told not to (#13): these are the unjailed paths.
+UNJAILED = dict(VM, firecracker={"jailer": False})
 
 
 def fc_image() -> str:
@@ -136,7 +138,7 @@ def planned(params: dict, facts: str) -> list[str]:
 
 
 def test_start_writes_own_pid_and_configures_through_the_api() -> None:
-    commands = planned(VM, FC_HOST + fc_image())
+    commands = planned(UNJAILED, FC_HOST + fc_image())
     start = [c for c in commands if "setsid" in c][0]
     assert "echo $$ >" in start and 'exec "$@"' in start and "echo $!" not in start and "sudo" not in start
     assert "--enable-pci" not in start
@@ -162,7 +164,7 @@ def test_facts_report_the_security_choice() -> None:
     spec = frontends.engine("vm", params, frontends.Recording(FC_HOST + fc_image())).after["spec"]
     vms = frontends.pyinfra_fact("MvmHost", frontends.Recording(FC_HOST + fc_image() + running_line("web", spec)))["vms"]
     assert vms["web"]["security"] == {"jailer": True, "seccomp": "/etc/mvm/fc.bpf", "uid": 1000, "gid": 1000}
-    plain = frontends.engine("vm", VM, frontends.Recording(FC_HOST + fc_image())).after["spec"]
+    plain = frontends.engine("vm", UNJAILED, frontends.Recording(FC_HOST + fc_image())).after["spec"]
     vms = frontends.pyinfra_fact("MvmHost", frontends.Recording(FC_HOST + fc_image() + running_line("web", plain)))["vms"]
     assert vms["web"]["security"]["seccomp"] == "default" and vms["web"]["security"]["jailer"] is False
 
@@ -220,7 +222,7 @@ def test_jailer_layout_and_removal() -> None:
 
 
 def test_config_file_mode_runs_without_api() -> None:
-    commands = planned(dict(VM, firecracker={"api": False}), FC_HOST + fc_image())
+    commands = planned(dict(VM, firecracker={"api": False, "jailer": False}), FC_HOST + fc_image())
     text = "\n".join(commands)
     assert "--no-api --config-file /srv/mvm/vms/web/vm-config.json" in text and "curl" not in text
 

@@ -26,9 +26,11 @@ MIN_MEMORY_MIB = 128
 MAX_VCPUS = 32
 _JAILER_ID = re.compile(r"[A-Za-z0-9-]{1,64}", re.ASCII)
 BOOT_ARGS = "console=ttyS0 reboot=k panic=1 root=/dev/vda rw"
-OPTION_DEFAULTS = {"api": True, "enable_pci": False, "drives": [], "vsock_cid": None, "jailer": False,
-                   "jailer_id": None, "uid": 0, "gid": 0, "chroot_base": "/srv/jailer", "cgroup_version": 2,
-                   "netns": None, "seccomp_filter": None, "snapshot_type": "Full"}
+# jailer None: jailed wherever the jailer binary is installed; uid None: jailed VMs get their own uid from
+# uid_base on (gid the same unless given).
+OPTION_DEFAULTS = {"api": True, "enable_pci": False, "drives": [], "vsock_cid": None, "jailer": None,
+                   "jailer_id": None, "uid": None, "gid": None, "uid_base": 10000, "chroot_base": "/srv/jailer",
+                   "cgroup_version": 2, "netns": None, "seccomp_filter": None, "snapshot_type": "Full"}
 
 
 @dataclass(frozen=True)
@@ -44,10 +46,11 @@ class Options:
     enable_pci: bool = False
     drives: Tuple[Drive, ...] = ()
     vsock_cid: Optional[int] = None
-    jailer: bool = False
+    jailer: Optional[bool] = None
     jailer_id: Optional[str] = None
-    uid: int = 0
-    gid: int = 0
+    uid: Optional[int] = None
+    gid: Optional[int] = None
+    uid_base: int = 10000
     chroot_base: str = "/srv/jailer"
     cgroup_version: int = 2
     netns: Optional[str] = None
@@ -84,15 +87,29 @@ def options(value: Any) -> Options:
     return Options(
         api=validate.boolean("firecracker.api", p["api"]),
         enable_pci=validate.boolean("firecracker.enable_pci", p["enable_pci"]), drives=tuple(drives), vsock_cid=cid,
-        jailer=validate.boolean("firecracker.jailer", p["jailer"]), jailer_id=jailer_id,
-        uid=validate.integer("firecracker.uid", p["uid"], 0, 2 ** 32 - 1),
-        gid=validate.integer("firecracker.gid", p["gid"], 0, 2 ** 32 - 1),
+        jailer=validate.boolean("firecracker.jailer", p["jailer"]) if p["jailer"] is not None else None,
+        jailer_id=jailer_id,
+        uid=validate.integer("firecracker.uid", p["uid"], 0, 2 ** 32 - 2) if p["uid"] is not None else None,
+        gid=validate.integer("firecracker.gid", p["gid"], 0, 2 ** 32 - 2) if p["gid"] is not None else None,
+        uid_base=validate.integer("firecracker.uid_base", p["uid_base"], 1000, 2 ** 31),
         chroot_base=str(validate.abs_path("firecracker.chroot_base", p["chroot_base"])),
         cgroup_version=validate.integer("firecracker.cgroup_version", p["cgroup_version"], 1, 2),
         netns=validate.abs_path("firecracker.netns", p["netns"], optional=True),
         seccomp_filter=validate.abs_path("firecracker.seccomp_filter", p["seccomp_filter"], optional=True),
         snapshot_type=validate.choice("firecracker.snapshot_type", p["snapshot_type"], ("Full", "Diff")),
     )
+
+
+def resolve(opts: Options, facts: Mapping[str, Any], name: str) -> Options:
+    """The options a VM starts with on this host: jailed where the jailer is installed (unless told not to),
+    and a jailed VM under its own uid (kept across restarts, else the lowest free one from uid_base)."""
+    from dataclasses import replace
+
+    from ansible_collections.mvm.microvm.plugins.module_utils import security
+
+    jailer = opts.jailer if opts.jailer is not None else bool(facts["tools"].get("jailer", {}).get("present"))
+    uid = opts.uid if opts.uid is not None else (security.allocate_uid(name, facts, opts.uid_base) if jailer else 0)
+    return replace(opts, jailer=jailer, uid=uid, gid=opts.gid if opts.gid is not None else uid)
 
 
 def options_from_applied(applied: Mapping[str, Any]) -> Options:
@@ -288,13 +305,14 @@ def jail_steps(applied: Mapping[str, Any], opts: Options, vm_dir: str, paths: Ma
         shared.append((opts.seccomp_filter, jail + "/" + opts.seccomp_filter.rsplit("/", 1)[-1]))
     own = [(vm_dir + "/disk.ext4", jail + "/rootfs.ext4")]
     own += [(d.path, jail + "/" + d.path.rsplit("/", 1)[-1]) for d in opts.drives if not d.read_only]
-    ids = {"uid": opts.uid, "gid": opts.gid}
+    uid = int(opts.uid or 0)
+    gid = int(opts.gid) if opts.gid is not None else uid
+    ids = {"uid": uid, "gid": gid}
     chain = [opts.chroot_base, opts.chroot_base + "/firecracker", opts.chroot_base + "/firecracker/" + jail_id, jail]
     commands = ["for d in %s; do if [ -L \"$d\" ]; then echo \"$d is a symbolic link: refusing to build the "
                 "jailer chroot through it\" >&2; exit 1; fi; done" % " ".join(quote(d) for d in chain),
                 "install -d -m 0755 -o 0 -g 0 %s" % " ".join(quote(d) for d in chain),
-                "rm -rf %s && install -d -m 0700 -o %d -g %d %s" % (
-                    quote(jail + "/run"), opts.uid, opts.gid, quote(jail + "/run"))]
+                "rm -rf %s && install -d -m 0700 -o %d -g %d %s" % (quote(jail + "/run"), uid, gid, quote(jail + "/run"))]
     for src, dst in shared:
         commands.append("rm -f %(d)s && cp --sparse=always %(s)s %(d)s && chown -h 0:%(gid)d %(d)s && chmod 0640 %(d)s"
                         % dict(ids, s=quote(src), d=quote(dst)))
@@ -343,7 +361,8 @@ def restore_steps(applied: Mapping[str, Any], vm_dir: str, snapshot_dir: str, ve
             "rm -f %(j)s/vm.snap %(j)s/memory.bin && cp --sparse=always %(s)s %(j)s/vm.snap && "
             "cp --sparse=always %(m)s %(j)s/memory.bin && chown -h %(uid)d:%(gid)d %(j)s/vm.snap %(j)s/memory.bin && "
             "chmod 0600 %(j)s/vm.snap %(j)s/memory.bin") % {
-                "s": quote(snap), "m": quote(mem), "j": quote(paths["jail"]), "uid": opts.uid, "gid": opts.gid}))
+                "s": quote(snap), "m": quote(mem), "j": quote(paths["jail"]), "uid": int(opts.uid or 0),
+                "gid": int(opts.gid or 0)}))
         snap, mem = "/vm.snap", "/memory.bin"
     call = snapshot_load_call(snap, mem, applied, version, paths["vsock"] if opts.vsock_cid else None)
     steps.append(("load the snapshot", curl(sock, call)))

@@ -22,6 +22,7 @@ from ansible_collections.mvm.microvm.plugins.module_utils import (
     lock,
     network,
     probe,
+    security,
     snapshot,
     spec,
     template,
@@ -48,7 +49,8 @@ def host_report(facts: Mapping[str, Any], requested: str = "auto") -> Dict[str, 
     report = dict(facts)
     report["network"] = dict(facts["network"], health=network.health(facts))
     report["backend"] = backends.summary(facts, requested)
-    report["doctor"] = doctor.report(facts, requested)
+    report["security"] = security.report(report)
+    report["doctor"] = doctor.report(report, requested)
     return report
 
 

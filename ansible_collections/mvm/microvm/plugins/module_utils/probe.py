@@ -43,6 +43,8 @@ grep -qi microsoft /proc/version 2>/dev/null && t wsl 1
 command -v sw_vers >/dev/null 2>&1 && t macos_version "$(sw_vers -productVersion)"
 [ -e /dev/kvm ] && t kvm_present 1
 [ -r /dev/kvm ] && [ -w /dev/kvm ] && t kvm_rw 1
+[ -e /dev/kvm ] && t kvm_mode "$(stat -c '%%a %%U %%G' /dev/kvm 2>/dev/null)"
+[ -d "$r" ] && t state_root_mode "$(stat -c '%%a' "$r" 2>/dev/null)"
 for m in kvm kvm_intel kvm_amd kvm_pvm; do [ -d /sys/module/$m ] && t kvm_module $m; done
 for x in %(tools)s; do p=$(command -v $x 2>/dev/null) && printf 'tool\t%%s\tpath\t%%s\n' $x "$p"; done
 if command -v timeout >/dev/null 2>&1; then T="timeout 5"; else T=""; fi
@@ -102,6 +104,8 @@ for v in "$r"/vms/*/; do
   if [ -n "$pid" ]; then
     if vmm_ok "$v" "$pid"; then ok=1; printf 'vm\t%%s\tpid\t%%s\n' "$n" "$pid"; else printf 'vm\t%%s\tstale\t1\n' "$n"; fi
   fi
+  [ -n "$ok" ] && printf 'vm\t%%s\tvmm_uid\t%%s\n' "$n" "$(awk '/^Uid:/{print $2}' /proc/$pid/status 2>/dev/null)"
+  printf 'vm\t%%s\tmodes\t%%s\n' "$n" "$(for f in "$v"/*; do [ -e "$f" ] && printf '%%s=%%s ' "${f##*/}" "$(stat -c %%a "$f")"; done)"
   [ -f "$v/spec.json" ] && printf 'vm\t%%s\tspec\t%%s\n' "$n" "$(cat "$v/spec.json")"
   [ -S "$v/qmp.sock" ] && printf 'vm\t%%s\tqmp\t%%s\n' "$n" "$v/qmp.sock"
   [ -n "$ok" ] && [ -S "$v/qmp.sock" ] && set -- "$@" "$n=$v/qmp.sock"
@@ -309,6 +313,18 @@ def _security(spec: Optional[Mapping[str, Any]]) -> Optional[Dict[str, Any]]:
             "uid": options.get("uid"), "gid": options.get("gid")}
 
 
+def _modes(text: str) -> Dict[str, int]:
+    """`name=mode ...` (octal, from stat) of the files in a VM's directory."""
+    found = {}
+    for item in text.split():
+        name, _, mode = item.rpartition("=")
+        try:
+            found[name] = int(mode, 8)
+        except ValueError:
+            continue
+    return found
+
+
 def _networks(nets: Dict[str, str], leases: Dict[str, Dict[str, str]], warnings: List[str]) -> Dict[str, Any]:
     """Networks mvm made (records under the state root) and their address leases."""
     found = {}  # type: Dict[str, Any]
@@ -412,6 +428,8 @@ def parse_host(output: str) -> Dict[str, Any]:
         "network": _network(links, warnings),
         "networks": _networks(nets, leases, warnings),
         "disk_free_mib": int(free) // 1024 if free.isdigit() else None,
+        "kvm_mode": one("kvm_mode") or None,
+        "state_root_mode": one("state_root_mode") or None,
         "vms": {},
         "images": {},
         "artifacts": sorted(artifacts),
@@ -448,6 +466,8 @@ def parse_host(output: str) -> Dict[str, Any]:
             "qmp_socket": raw.get("qmp"),
             "security": _security(spec),
             "ready": bool(raw.get("ready")),
+            "vmm_uid": int(raw["vmm_uid"]) if raw.get("vmm_uid", "").isdigit() else None,
+            "modes": _modes(raw.get("modes", "")),
             "stale_pid": bool(raw.get("stale")),
         }
     facts["docker"]["images"] = sorted(dimgs)

@@ -60,6 +60,8 @@ def argv(applied: Mapping[str, Any], vm_dir: str) -> List[str]:
     net = applied.get("network")
     args += ["-m", "%dM" % applied["memory_mib"], "-smp", str(applied["cpus"]),
              "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+             # QEMU's seccomp filter; spawning stays allowed: snapshots migrate through `exec:cat`.
+             "-sandbox", "on,obsolete=deny,elevateprivileges=deny,resourcecontrol=deny",
              "-kernel", applied["kernel"]]
     if applied["initrd"]:
         args += ["-initrd", applied["initrd"]]

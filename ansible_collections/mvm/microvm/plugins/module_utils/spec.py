@@ -40,6 +40,7 @@ VM_DEFAULTS = {
     "firecracker": None,
     "lima_instance": "mvm",
     "recreate": False,
+    "production": False,
 }
 
 IMAGE_DEFAULTS = {
@@ -78,6 +79,7 @@ class VmSpec:
     firecracker: Any = None
     lima_instance: str = "mvm"
     recreate: bool = False
+    production: bool = False
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,7 @@ def vm_spec(params: Mapping[str, Any]) -> VmSpec:
         firecracker=_firecracker(p),
         lima_instance=validate.name("lima_instance", p["lima_instance"]),
         recreate=validate.boolean("recreate", p["recreate"]),
+        production=validate.boolean("production", p["production"]),
     )
 
 

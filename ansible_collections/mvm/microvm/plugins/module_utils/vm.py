@@ -17,6 +17,7 @@ from ansible_collections.mvm.microvm.plugins.module_utils import (
     image,
     network,
     qemu,
+    security,
     snapshot,
 )
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError, SpecError
@@ -109,15 +110,18 @@ def desired_applied(spec: VmSpec, facts: Mapping[str, Any], shas: Mapping[str, s
         if vmlinux and applied["arch"] == "x86_64":
             applied["kernel"] = vmlinux
         applied["accel"] = "kvm"
-        opts = spec.firecracker or firecracker.Options()
+        opts = firecracker.resolve(spec.firecracker or firecracker.Options(), facts, spec.name)
         firecracker.check_machine(applied, opts)
         applied["firecracker"] = {"api": opts.api, "enable_pci": opts.enable_pci, "vsock_cid": opts.vsock_cid,
                                   "jailer": opts.jailer, "jailer_id": opts.jailer_id, "uid": opts.uid, "gid": opts.gid,
+                                  "uid_base": opts.uid_base,
                                   "chroot_base": opts.chroot_base, "cgroup_version": opts.cgroup_version,
                                   "netns": opts.netns, "seccomp_filter": opts.seccomp_filter,
                                   "drives": [[d.drive_id, d.path, d.read_only] for d in opts.drives]}
     applied["network"] = _resolve_network(spec, facts, pending) if spec.network else None
     applied["ports"] = [str(p) for p in spec.ports]
+    if spec.production:
+        security.refuse_unsafe(spec.name, applied, facts)
     return applied
 
 

@@ -58,7 +58,11 @@ ansible_facts:
           (present, read-write, kind, usable and why not), tools with path and version, docker daemon,
           nix flakes, Lima instances, bridges and TAP devices, microVMs and images under the state root.
         - C(backend) holds the chosen backend, the reason, every backend's availability and the capability matrix.
-        - C(doctor) holds C(checks) (name, category, ok, info, needed) and C(all_ok) for the chosen backend.
+        - C(doctor) holds C(checks) (name, category, ok, info, needed) and C(all_ok) for the chosen backend; the
+          host's security checks are listed there too, as advice (not needed).
+        - C(security) is the security posture, C(host) and C(vms) (by name) each a list of checks with C(name),
+          C(ok), C(why) and C(fix) (kvm device permissions, state root mode, jailer installed, firewall isolation;
+          per VM jailer, vmm not root, distinct uid, seccomp, cgroup limits, file modes), and C(all_ok).
       returned: always
       type: dict
       sample:

@@ -98,9 +98,22 @@ options:
         held to Firecracker's API contract by the tests).
       - C(api) (default true; false writes one C(--config-file) document and runs with C(--no-api), without pause
         or snapshots), C(enable_pci), C(drives) (list of C(id), C(path), C(read_only)), C(vsock_cid) (3 or more),
-        C(jailer), C(jailer_id), C(uid), C(gid), C(chroot_base) (default C(/srv/jailer)), C(cgroup_version),
-        C(netns), C(seccomp_filter) (a custom filter; Firecracker's default otherwise), C(snapshot_type) (V(Full) or V(Diff)).
+        C(jailer) (default true where the jailer binary is installed), C(jailer_id), C(uid) and C(gid) (default for a
+        jailed VM its own uid, the lowest free from C(uid_base), default 10000, kept across restarts),
+        C(chroot_base) (default C(/srv/jailer)), C(cgroup_version), C(netns), C(seccomp_filter) (a custom filter;
+        Firecracker's default otherwise), C(snapshot_type) (V(Full) or V(Diff)).
+      - The jailer's chroot gets copies of the shared inputs (kernel, read-only drives, filter), kept root's; the
+        VM's own disk and writable drives are hard-linked and given to its uid, so the chroot base and the state
+        root must be on one file system.
     type: dict
+  production:
+    description:
+      - Refuse to start a VM that would run unjailed, as root, or under a uid another VM uses, naming the failing
+        check of the security posture (the C(security) facts of M(mvm.microvm.facts)). Set it for a
+        whole play through the action group's module defaults.
+      - QEMU VMs run as root under mvm, so with this option only jailed Firecracker VMs start.
+    type: bool
+    default: false
   lima_instance:
     description: Lima instance that runs the VM when the backend is V(lima) (made by M(mvm.microvm.lima_vm)).
     type: str
@@ -240,6 +253,7 @@ def main():
             firecracker=dict(type="dict"),
             lima_instance=dict(type="str", default="mvm"),
             recreate=dict(type="bool", default=False),
+            production=dict(type="bool", default=False),
             state_root=dict(type="path"),
         ),
         supports_check_mode=True,
