@@ -168,3 +168,13 @@ def test_a_duplicated_rule_is_deleted_once() -> None:
     duplicate = "ipt\tnat\t%s\n" % RECORDED_IPTABLES["web"][0][1]
     commands = frontends.three_ways("vm", WEB, _web_published(extra=duplicate))
     assert len(commands) == 1 and commands[0].startswith("iptables -w -t nat -D PREROUTING")
+
+
+def test_a_running_vm_not_yet_ready_is_waited_for() -> None:
+    """#13, defect 18: a rerun while the guest boots waits for its marker instead of reporting it done."""
+    facts = host(extra=[image_lines("default", "0123456789abcdef"),
+                        vm_lines("web", applied("web", image_id="0123456789abcdef"), 4242, ready=False)])
+    commands = frontends.three_ways("vm", {"name": "web", "image": "default", "backend": "qemu"}, facts)
+    assert len(commands) == 1 and "MVM-READY" in commands[0] and "no readiness marker" in commands[0]
+    facts = frontends.pyinfra_fact("MvmHost", frontends.Recording(facts))
+    assert facts["vms"]["web"]["state"] == "running" and facts["vms"]["web"]["ready"] is False
