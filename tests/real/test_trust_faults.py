@@ -183,6 +183,27 @@ def test_two_runs_of_one_vm_at_once_start_one_vmm(lab, front_end: str) -> None:
     assert vmms(root, name) == []
 
 
+@pytest.mark.parametrize("front_end", FRONT_ENDS)
+def test_a_run_waits_while_another_holds_the_network(lab, front_end: str) -> None:
+    """Deterministic: while the bridge's lease lock is held (as another run would), a run for a VM on it
+    starts nothing; once it is released the run goes on and plans on what it then finds."""
+    from ansible_collections.mvm.microvm.plugins.module_utils import lock
+
+    root, ns = lab
+    name = "wait-" + front_end[:3]
+    held = lock.Held(lock.paths(str(root), ["net-tbr0"]))
+    try:
+        proc = launch(front_end, root, ns, {"vm_name": name, "vm_network": "tbr0"})
+        time.sleep(6)
+        assert proc.poll() is None and vmms(root, name) == []
+        assert not (root / "networks/tbr0/leases" / name).exists()
+    finally:
+        held.release()
+    rc, out = finish(proc)
+    assert rc == 0 and len(vmms(root, name)) == 1, out
+    converge(front_end, root, ns, {"vm_name": name, "vm_network": "tbr0", "vm_state": "absent"})
+
+
 def test_two_vms_on_one_bridge_at_once_get_distinct_leases(lab) -> None:
     root, ns = lab
     runs = [launch("ansible", root, ns, {"vm_name": n, "vm_network": "tbr0"}) for n in ("la", "lb")]
