@@ -119,7 +119,7 @@ def built_image(tmp_path_factory) -> Path:
 
 def seed_image(built: Path, root: Path) -> None:
     """Give a state root the session's image (artifacts are immutable; a copy keeps roots apart)."""
-    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "images").mkdir(mode=0o700, parents=True, exist_ok=True)
     shutil.copytree(built / "artifacts", root / "artifacts", dirs_exist_ok=True)
     for link in (built / "images").iterdir():
         target = root / "images" / link.name

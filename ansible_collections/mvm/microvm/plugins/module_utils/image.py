@@ -124,7 +124,7 @@ def _kernel_steps(plan: Plan, spec: ImageSpec, arch: str, work: str) -> None:
         "for m in %(mods)s; do f=$(find %(kmods)s -name \"$m.ko*\" | head -n 1); [ -n \"$f\" ] || continue; "
         "case \"$f\" in *.xz) xz -dc \"$f\";; *.zst) zstd -qdc \"$f\";; *.gz) gzip -dc \"$f\";; *) cat \"$f\";; esac "
         "> lib/modules/$m.ko; done; %(init)s; "
-        "find . | cpio -o -H newc --quiet | gzip -1 > %(out)s"
+        "umask 077; find . | cpio -o -H newc --quiet | gzip -1 > %(out)s"
     ) % {"ird": quote(ird), "bb": "\"$BUSYBOX\"", "kmods": quote(work + "/kernel/x/lib/modules"),
          "mods": " ".join(guest.INITRAMFS_MODULES), "init": write_file("init", guest.INITRAMFS_INIT, "0755"),
          "out": quote(out + "/" + INITRD_FILE)})
@@ -143,6 +143,7 @@ def _rootfs_step(plan: Plan, spec: ImageSpec, work: str) -> None:
         write_file("etc/acpid.conf", guest.ACPID_CONF, "0644"),
         write_file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n", "0644"),
         write_file("etc/group", "root:x:0:\n", "0644"),
+        "umask 077",  # the outputs, like everything mvm writes, are the owner's alone
         "mkfs.ext4 -q -F -L mvmroot -d . %s %dM" % (quote(work + "/out/" + ROOTFS_FILE), spec.rootfs_size_mib),
         "tar --numeric-owner -cf %s ." % quote(work + "/out/" + ROOTFS_TAR),
     ]))

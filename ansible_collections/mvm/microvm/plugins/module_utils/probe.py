@@ -317,7 +317,7 @@ def _modes(text: str) -> Dict[str, int]:
     """`name=mode ...` (octal, from stat) of the files in a VM's directory."""
     found = {}
     for item in text.split():
-        name, _, mode = item.rpartition("=")
+        name, mode = item.rpartition("=")[::2]
         try:
             found[name] = int(mode, 8)
         except ValueError:
