@@ -1,4 +1,5 @@
-"""Suite-wide rules: under CI=true a skipped test fails the run (a skip is not a pass)."""
+"""Suite-wide rules: under CI (any truthy $CI) a skip fails the run (tests/support/ci_rule.py); helpers to need
+root, QEMU, dockerd or the shared contracts."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-IN_CI = os.environ.get("CI") == "true"
+pytest_plugins = ["tests.support.ci_rule"]
 
 
 def need(condition: bool, reason: str) -> None:
@@ -44,13 +45,3 @@ def need_contracts() -> None:
     need((contract_dir() / "firecracker-v1.16.1.yaml").exists(),
          "needs the Firecracker swagger in ../shared/contracts/firecracker (or MVM_FIRECRACKER_SWAGGER_DIR): "
          "not found at %s" % contract_dir())
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
-    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
-        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-        report.outcome = "failed"
-        report.longrepr = "skipped under CI=true, which counts as a failure: %s" % reason

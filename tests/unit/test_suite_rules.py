@@ -1,0 +1,55 @@
+"""The suite's own rules (issue #22): under any truthy CI a skip fails the run, module-level skips and
+importorskip included; `make test-fast` (-m "not real") collects nothing that boots a VM."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+SKIPPING = {
+    "test_skip_inside.py": "import pytest\n\ndef test_x():\n    pytest.skip('no tool')\n",
+    "test_skip_module.py": "import pytest\npytest.skip('no tool', allow_module_level=True)\n\ndef test_x():\n    pass\n",
+    "test_importorskip.py": "import pytest\npytest.importorskip('no_such_module_mvm')\n\ndef test_x():\n    pass\n",
+}
+
+
+def _pytest(directory: Path, ci: str | None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    if ci is not None:
+        env["CI"] = ci
+    env["PYTHONPATH"] = str(REPO)
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
+                           "tests.support.ci_rule", "--rootdir", str(directory), str(directory)],
+                          capture_output=True, text=True, env=env, cwd=directory)
+
+
+@pytest.mark.parametrize("name", sorted(SKIPPING))
+@pytest.mark.parametrize("ci", ["true", "1", "yes", "TRUE"])
+def test_a_skip_fails_under_any_truthy_ci(tmp_path: Path, name: str, ci: str) -> None:
+    (tmp_path / name).write_text(SKIPPING[name])
+    proc = _pytest(tmp_path, ci)
+    assert proc.returncode != 0, proc.stdout
+    assert "counts as a failure" in proc.stdout, proc.stdout
+
+
+@pytest.mark.parametrize("ci", [None, "", "0", "false"])
+def test_a_skip_is_a_skip_outside_ci(tmp_path: Path, ci: str | None) -> None:
+    (tmp_path / "test_skip_inside.py").write_text(SKIPPING["test_skip_inside.py"])
+    proc = _pytest(tmp_path, ci)
+    assert proc.returncode == 0 and "1 skipped" in proc.stdout, proc.stdout
+
+
+def test_test_fast_collects_nothing_that_boots_a_vm() -> None:
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "not real", "-p",
+                           "no:cacheprovider"], capture_output=True, text=True, cwd=REPO)
+    collected = [line for line in proc.stdout.splitlines() if "::" in line]
+    assert collected and not [line for line in collected if line.startswith("tests/real/")], proc.stdout[-2000:]
+    real = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "real", "-p",
+                           "no:cacheprovider"], capture_output=True, text=True, cwd=REPO)
+    assert all(line.startswith("tests/real/") for line in real.stdout.splitlines() if "::" in line)
