@@ -53,15 +53,23 @@ class Netns:
                       for link in json.loads(run("ip", "-n", self.host, "-j", "link").stdout))
 
     def rules(self) -> list[str]:
-        """Firewall rules (not chains) of both iptables tables and any nft table of ours."""
+        """Firewall rules (not chains) of both iptables tables and every rule of mvm's nft table."""
+        import json
+
         lines = []
         for table in ("filter", "nat"):
             out = self.exec("iptables", "-w", "-t", table, "-S", check=False).stdout
             lines += [f"{table} {line}" for line in out.splitlines() if line.startswith("-A ")]
-        nft = self.exec("nft", "list", "table", "ip", "mvm", check=False)
+        nft = self.exec("nft", "-j", "list", "table", "ip", "mvm", check=False)
         if nft.returncode == 0:
             lines.append("nft table ip mvm exists")
-        return lines
+            # Every rule in full (chain, expression, comment), so a duplicate or a leftover shows.
+            for item in json.loads(nft.stdout).get("nftables", []):
+                rule = item.get("rule")
+                if rule:
+                    lines.append("nft %s %s %s" % (rule["chain"], rule.get("comment", ""),
+                                                   json.dumps(rule["expr"], sort_keys=True, separators=(",", ":"))))
+        return sorted(lines)
 
     def ip_forward(self) -> str:
         return self.exec("cat", "/proc/sys/net/ipv4/ip_forward").stdout.strip()
