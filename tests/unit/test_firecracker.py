@@ -10,6 +10,7 @@ import json
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -127,6 +128,19 @@ def fc_image() -> str:
     return image_lines("default", IMG)
 
 
+def fc_applied(name: str = "web", arch: str = "x86_64", network: dict | None = None, **fc: Any) -> dict:
+    """A jailed Firecracker VM's spec.json as the planner writes it (written out by hand, not computed)."""
+    options = {"api": True, "cgroup_version": 2, "chroot_base": "/srv/jailer", "drives": [], "enable_pci": False,
+               "gid": 10000, "jailer": True, "jailer_id": None, "netns": None, "seccomp_filter": None, "uid": 10000,
+               "uid_base": 10000, "vsock_cid": None}
+    options.update(fc)
+    return {"accel": "kvm", "arch": arch, "backend": "firecracker", "cpus": 1, "firecracker": options, "format": 1,
+            "hostname": name, "image": "default", "image_id": IMG, "initrd": "/srv/mvm/images/default/initrd.img",
+            "kernel": "/srv/mvm/images/default/" + ("vmlinux" if arch == "x86_64" else "vmlinuz"), "kernel_args": "",
+            "memory_mib": 256, "name": name, "network": network, "ports": [],
+            "rootfs": "/srv/mvm/images/default/rootfs.ext4", "snapshot": None, "tsc_khz": None}
+
+
 def running_line(name: str, spec: dict, pid: int = 4242, status: str = "") -> str:
     text = f"vm\t{name}\tdir\t/srv/mvm/vms/{name}\nvm\t{name}\tpid\t{pid}\n"
     text += f"vm\t{name}\tspec\t" + json.dumps(spec, sort_keys=True, separators=(",", ":")) + "\n"
@@ -148,30 +162,25 @@ def test_start_writes_own_pid_and_configures_through_the_api() -> None:
 
 
 def test_converged_vm_is_left_alone_then_stopped_per_arch() -> None:
-    spec = frontends.engine("vm", VM, frontends.Recording(FC_HOST + fc_image())).after["spec"]
-    facts = FC_HOST + fc_image() + running_line("web", spec)
+    facts = FC_HOST + fc_image() + running_line("web", fc_applied())
     assert planned(VM, facts) == []
     stop = planned(dict(VM, state="stopped"), facts)
     assert len(stop) == 1 and "SendCtrlAltDel" in stop[0] and "p=4242;" in stop[0] and 'kill -9 "$p"' in stop[0]
-    arm_spec = frontends.engine("vm", VM, frontends.Recording(FC_ARM + fc_image())).after["spec"]
-    arm_stop = planned(dict(VM, state="stopped"), FC_ARM + fc_image() + running_line("web", arm_spec))
+    arm_stop = planned(dict(VM, state="stopped"), FC_ARM + fc_image() + running_line("web", fc_applied(arch="aarch64")))
     assert "SendCtrlAltDel" not in arm_stop[0] and "kill -TERM 4242" in arm_stop[0]
 
 
 def test_facts_report_the_security_choice() -> None:
-    params = dict(VM, firecracker={"jailer": True, "jailer_id": "web-1", "uid": 1000, "gid": 1000,
-                                   "seccomp_filter": "/etc/mvm/fc.bpf"})
-    spec = frontends.engine("vm", params, frontends.Recording(FC_HOST + fc_image())).after["spec"]
+    spec = fc_applied(jailer_id="web-1", uid=1000, gid=1000, seccomp_filter="/etc/mvm/fc.bpf")
     vms = frontends.pyinfra_fact("MvmHost", frontends.Recording(FC_HOST + fc_image() + running_line("web", spec)))["vms"]
     assert vms["web"]["security"] == {"jailer": True, "seccomp": "/etc/mvm/fc.bpf", "uid": 1000, "gid": 1000}
-    plain = frontends.engine("vm", UNJAILED, frontends.Recording(FC_HOST + fc_image())).after["spec"]
+    plain = fc_applied(jailer=False, uid=0, gid=0)
     vms = frontends.pyinfra_fact("MvmHost", frontends.Recording(FC_HOST + fc_image() + running_line("web", plain)))["vms"]
     assert vms["web"]["security"]["seccomp"] == "default" and vms["web"]["security"]["jailer"] is False
 
 
 def test_paused_firecracker_vm_is_seen_from_get_root() -> None:
-    spec = frontends.engine("vm", VM, frontends.Recording(FC_HOST + fc_image())).after["spec"]
-    facts = FC_HOST + fc_image() + running_line("web", spec, status="Paused")
+    facts = FC_HOST + fc_image() + running_line("web", fc_applied(), status="Paused")
     assert frontends.pyinfra_fact("MvmHost", frontends.Recording(facts))["vms"]["web"]["state"] == "paused"
     resume = planned(VM, facts)
     assert len(resume) == 1 and '"state": "Resumed"' in resume[0]
@@ -195,8 +204,7 @@ def test_probe_asks_firecracker_for_its_state(contract) -> None:
 
 
 def test_pause_drift_and_absent() -> None:
-    spec = frontends.engine("vm", VM, frontends.Recording(FC_HOST + fc_image())).after["spec"]
-    facts = FC_HOST + fc_image() + running_line("web", spec)
+    facts = FC_HOST + fc_image() + running_line("web", fc_applied())
     pause = planned(dict(VM, state="paused"), facts)
     assert len(pause) == 1 and '"state": "Paused"' in pause[0] and "-X PATCH" in pause[0]
     drift = planned(dict(VM, memory=512), facts)
@@ -256,8 +264,7 @@ def fc_snapshot_line(name: str, spec: dict) -> str:
 @pytest.mark.parametrize("host", ["x86_64", "aarch64"])
 def test_snapshot_of_a_firecracker_vm_pauses_creates_and_resumes(contract, host: str) -> None:
     base = FC_HOST if host == "x86_64" else FC_ARM
-    spec = frontends.engine("vm", VM, frontends.Recording(base + fc_image())).after["spec"]
-    facts = base + fc_image() + running_line("web", spec)
+    facts = base + fc_image() + running_line("web", fc_applied(arch=host))
     commands = frontends.three_ways("snapshot", {"name": "s1", "vm": "web"}, facts)
     text = "\n".join(commands)
     assert '"state": "Paused"' in commands[1] and "/snapshot/create" in commands[2]
@@ -271,7 +278,8 @@ def test_restore_from_a_firecracker_snapshot_loads_with_overrides(contract) -> N
     # The recorded host runs the Firecracker version of the contract under test.
     facts = FC_HOST.replace("Firecracker v1.14.1", "Firecracker v" + contract.version) + fc_image() + net_record
     params = dict(VM, network="br0", firecracker={"vsock_cid": 3})
-    source = frontends.engine("vm", dict(params, name="tpl"), frontends.Recording(facts)).after["spec"]
+    source = fc_applied("tpl", vsock_cid=3, network={"gateway": "10.77.0.1", "ip": "10.77.0.2", "mac": "02:63:0c:29:8a:02",
+                                                     "name": "br0", "prefix": 24, "slot": 2, "tap": "mvmbd3dc91699"})
     commands = frontends.three_ways("vm", dict(params, snapshot="s1"), facts + fc_snapshot_line("s1", source))
     text = "\n".join(commands)
     assert "InstanceStart" not in text and "/snapshot/load" in text
