@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: setup up down up-pyinfra down-pyinfra test test-fast sanity lint clean bench
+.PHONY: setup up down up-pyinfra down-pyinfra test test-fast sanity lint clean bench mutation
 
 setup:
 	bash scripts/setup.sh
@@ -38,3 +38,7 @@ clean:
 ## Benchmarks: writes bench/results/latest.json and latest.md (under 10 minutes here).
 bench: setup
 	$(BIN)/python bench/run.py
+
+## Mutation testing of the engine (setup.cfg [mutmut]); too slow for CI. Writes bench/results/mutation.json.
+mutation: setup
+	$(BIN)/python bench/mutation.py

@@ -169,3 +169,60 @@ def test_install_verification_quotes_every_value() -> None:
     verify = next(s.command for s in plan.steps if "sha256" in s.description)
     assert "'https://example.invalid/fc-$(id)-1.14.1-x86_64.tgz'" in verify
     assert "$(id)" not in verify.replace("'https://example.invalid/fc-$(id)-1.14.1-x86_64.tgz'", "")
+
+
+@pytest.mark.parametrize("call,value", [
+    (lambda v: validate.port("p", v), 0), (lambda v: validate.port("p", v), 65536),
+    (lambda v: validate.ifname("i", v), None), (lambda v: validate.ifname("i", v), True),
+    (lambda v: validate.ifname("i", v), "eth0\n"), (lambda v: validate.ifname("i", v), ".."),
+    (lambda v: validate.ipv4_network("n", v), None), (lambda v: validate.ipv4_network("n", v), 167772160),
+    (lambda v: validate.ipv4_network("n", v), "10.0.0.0/15"), (lambda v: validate.ipv4_network("n", v), "10.0.0.0/31"),
+    (lambda v: validate.ipv4_network("n", v), "10.77.0.1/24"), (lambda v: validate.ipv4_network("n", v), "240.0.0.0/24"),
+    (lambda v: validate.ipv4_address("a", v), None), (lambda v: validate.ipv4_address("a", v), 167772161),
+    (lambda v: validate.ipv4_address("a", v), "10.0.0.256"), (lambda v: validate.ipv4_address("a", v), " 10.0.0.1"),
+])
+def test_validators_refuse_at_their_edges(call, value: Any) -> None:
+    with pytest.raises(SpecError) as caught:
+        call(value)
+    assert "expected" in str(caught.value)
+
+
+@pytest.mark.parametrize("call,value,expected", [
+    (lambda v: validate.port("p", v), 1, 1), (lambda v: validate.port("p", v), "65535", 65535),
+    (lambda v: validate.ifname("i", v), "a", "a"), (lambda v: validate.ifname("i", v), "x" * 15, "x" * 15),
+    (lambda v: str(validate.ipv4_network("n", v)), "10.64.0.0/16", "10.64.0.0/16"),
+    (lambda v: str(validate.ipv4_network("n", v)), "192.168.1.0/30", "192.168.1.0/30"),
+    (lambda v: str(validate.ipv4_network("n", v)), "100.64.1.0/24", "100.64.1.0/24"),
+    (lambda v: str(validate.ipv4_address("a", v)), "10.0.0.1", "10.0.0.1"),
+])
+def test_validators_accept_at_their_edges(call, value: Any, expected: Any) -> None:
+    assert call(value) == expected
+
+
+def test_validator_messages_name_the_field_and_the_form() -> None:
+    for call, text in ((lambda: validate.ipv4_network("subnet", "x"), "subnet: expected an IPv4 subnet such as 10.77.0.0/24"),
+                       (lambda: validate.ipv4_network("subnet", "10.0.0.0/8"), "subnet: expected a prefix from /16 to /30"),
+                       (lambda: validate.ipv4_network("subnet", "8.8.8.0/24"), "subnet: expected a private subnet"),
+                       (lambda: validate.ipv4_address("gw", "x"), "gw: expected an IPv4 address such as 10.77.0.1"),
+                       (lambda: validate.ifname("uplink", "a b"), "uplink: expected an interface name of 1 to 15")):
+        with pytest.raises(SpecError) as caught:
+            call()
+        assert str(caught.value).startswith(text), str(caught.value)
+
+
+def test_refusals_say_what_was_expected_word_for_word() -> None:
+    cases = [
+        (lambda: validate.boolean("nat", "perhaps"), "nat: expected true or false; got 'perhaps'"),
+        (lambda: validate.items("mounts", "x"), "mounts: expected a list; got 'x'"),
+        (lambda: validate.ifname("uplink", "."), "uplink: expected an interface name of 1 to 15 letters, digits, "
+                                                "'_', '.' or '-' (not starting with '-'); got '.'"),
+        (lambda: validate.ipv4_network("subnet", "a"), "subnet: expected an IPv4 subnet such as 10.77.0.0/24; "
+                                                       "got 'a' (not dotted-quad CIDR)"),
+        (lambda: validate.ipv4_network("subnet", "10.0.0.0/8"), "subnet: expected a prefix from /16 to /30 (room for a "
+                                                                "gateway and VMs, bounded); got '10.0.0.0/8'"),
+        (lambda: validate.ipv4_address("gw", "a.b"), "gw: expected an IPv4 address such as 10.77.0.1; got 'a.b'"),
+    ]
+    for call, text in cases:
+        with pytest.raises(SpecError) as caught:
+            call()
+        assert str(caught.value) == text

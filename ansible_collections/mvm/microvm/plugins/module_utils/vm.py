@@ -214,8 +214,9 @@ def plan_vm(spec: VmSpec, facts: Mapping[str, Any], shas: Optional[Mapping[str, 
     pending = pending or {}
     directory = vm_dir(facts, spec.name)
     if len(directory) + len("/qmp.sock") > MAX_SOCKET_PATH:
-        raise SpecError("state_root", "too long: the VM's socket path would pass %d bytes (%s)"
-                        % (MAX_SOCKET_PATH, directory))
+        # Blame the name when a one-letter name would fit under this state root.
+        field = "state_root" if len(vm_dir(facts, "x")) + len("/qmp.sock") > MAX_SOCKET_PATH else "name"
+        raise SpecError(field, "too long: the VM's socket path would pass %d bytes (%s)" % (MAX_SOCKET_PATH, directory))
     current = facts["vms"].get(spec.name)
     plan = Plan()
     plan.before = {"state": current["state"], "spec": current["applied"]} if current else {"state": "absent"}
