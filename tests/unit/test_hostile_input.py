@@ -187,6 +187,45 @@ def test_hostile_values_are_refused_or_arrive_intact(kind: str, option: str, rec
     assert refused, (kind, option)  # every option refuses something of the corpus
 
 
+# Removal, restore and cleanup paths get the same hostile values as creation.
+REMOVALS = {
+    "vm": {"name": "web", "state": "absent", "backend": "qemu"},
+    "image": {"name": "default", "state": "absent"},
+    "bridge": {"name": "mvmbr0", "state": "absent"},
+    "tap": {"name": "tap0", "state": "absent"},
+    "port_forward": {"host_port": 8080, "state": "absent"},
+    "snapshot": {"name": "s1", "state": "restored"},
+    "template": {"name": "t1", "state": "absent"},
+    "firecracker_install": {"state": "absent"},
+    "lima": {"name": "mvm", "state": "absent"},
+}
+REMOVAL_CASES = [(kind, option) for kind, base in REMOVALS.items()
+                 for option in sorted(set(base) | {"state_root"}) if option not in ("state", "backend")]
+
+
+SNAPSHOT = ('snapshot\ts1\t{"format":1,"name":"s1","vm":"web","backend":"qemu","memory_mib":256,"cpus":1,'
+            '"image_id":"0123456789abcdef","applied":{"backend":"qemu","arch":"x86_64","memory_mib":256,"cpus":1,'
+            '"image":"default","image_id":"0123456789abcdef","kernel_args":"","network":null,"ports":[],'
+            '"kernel":"/srv/mvm/images/default/vmlinuz","initrd":"/srv/mvm/images/default/initrd.img"}}\n')
+
+
+@pytest.mark.parametrize("kind,option", REMOVAL_CASES, ids=["%s.%s" % c for c in REMOVAL_CASES])
+def test_hostile_values_on_removal_paths(kind: str, option: str, recorder: Recorder, tmp_path: Path) -> None:
+    canary = tmp_path / "canary"
+    facts = (FACTS + SNAPSHOT).replace(ROOT, str(tmp_path / "root"))
+    for value in corpus(canary):
+        params = dict(REMOVALS[kind], **{option: value})
+        try:
+            probes, commands = _plan(kind, params, facts)
+        except SpecError as exc:
+            empty = value in ("", [], {}) or (isinstance(value, str) and not value.strip())
+            assert _names(exc.field, option) or empty, (kind, option, value, exc.field, str(exc))
+            continue
+        except MvmError:
+            continue
+        _check_executed(recorder, probes + commands, value, canary)
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(name=st.text(max_size=70), args=st.text(max_size=120), root=st.text(max_size=60))
 def test_generated_values_never_reach_a_shell(name: str, args: str, root: str, recorder: Recorder,

@@ -92,7 +92,7 @@ if command -v nft >/dev/null 2>&1 && nft list table ip mvm >/dev/null 2>&1; then
   t nft_table 1
   nft -a list table ip mvm 2>/dev/null | while IFS= read -r l; do printf 'nft\t%%s\n' "$l"; done
 fi
-d="$r"; while [ -n "$d" ] && [ ! -d "$d" ]; do d=${d%%/*}; done; [ -n "$d" ] || d=/
+d="$r"; while [ -n "$d" ] && [ ! -d "$d" ]; do case "$d" in */*) d=${d%%/*};; *) d=;; esac; done; [ -n "$d" ] || d=/
 t disk_free_kib "$(df -Pk "$d" 2>/dev/null | awk 'NR==2{print $4}')"
 %(identity)s
 set --

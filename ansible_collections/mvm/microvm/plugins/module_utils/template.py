@@ -29,6 +29,8 @@ def template_params(params: Mapping[str, Any]) -> Dict[str, Any]:
     p = validate.options(params, TEMPLATE_DEFAULTS)
     p["name"] = validate.name("name", p["name"])
     p["state"] = validate.choice("state", p["state"], ("present", "absent"))
+    # The builder VM's rules check every VM option; the removal path uses the state root too.
+    p["state_root"] = validate.abs_path("state_root", p.get("state_root"), optional=True)
     if p["state"] == "present":
         spec.vm_spec(builder_params(p))
     return p
