@@ -109,8 +109,8 @@ options:
   production:
     description:
       - Refuse to start a VM that would run unjailed, as root, or under a uid another VM uses, naming the failing
-        check of the security posture (the C(security) facts of M(mvm.microvm.facts)). Set it for a
-        whole play through the action group's module defaults.
+        check of the security posture (the C(security) facts of M(mvm.microvm.facts)). Set it for every VM
+        of a play with C(module_defaults) for M(mvm.microvm.vm).
       - QEMU VMs run as root under mvm, so with this option only jailed Firecracker VMs start.
     type: bool
     default: false
