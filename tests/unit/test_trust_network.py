@@ -110,28 +110,26 @@ def test_a_tap_owned_by_a_numeric_uid_is_stable() -> None:
     assert changed[0] == "ip link del fc-tap0"
 
 
-def test_absent_keeps_a_tap_mvm_did_not_make() -> None:
+def _absent_with_user_tap(made_tap: bool) -> list[str]:
+    """Plan the removal of a VM on a TAP named by the user; its lease says whether mvm made that TAP."""
     net = {"name": "mvmbr0", "ip": "10.77.0.2", "prefix": 24, "gateway": "10.77.0.1", "mac": "02:00:00:00:00:01",
            "tap": "usertap0", "slot": 1}
     tap = ('links\t[{"ifname":"usertap0","flags":["UP"],"master":"mvmbr0","linkinfo":{"info_kind":"tun",'
            '"info_data":{"type":"tap"}}}]\n')
-    lease = 'lease\tmvmbr0\tweb\t{"ip":"10.77.0.2","mac":"02:00:00:00:00:01","slot":1,"tap":"usertap0"}\n'
+    lease = ('lease\tmvmbr0\tweb\t{"ip":"10.77.0.2","mac":"02:00:00:00:00:01","slot":1,"tap":"usertap0"%s}\n'
+             % (',"made_tap":true' if made_tap else ""))
     facts = host(extra=[tap, RECORD, lease, vm_lines("web", applied("web", network=net), 4242)])
-    commands = frontends.three_ways("vm", {"name": "web", "state": "absent"}, facts)
+    return frontends.three_ways("vm", {"name": "web", "state": "absent"}, facts)
+
+
+def test_absent_keeps_a_tap_mvm_did_not_make() -> None:
+    commands = _absent_with_user_tap(made_tap=False)
     assert "ip link del usertap0" not in commands
     assert commands[-1].startswith(f"rm -rf {ROOT}/vms/web")
 
 
 def test_absent_deletes_a_tap_mvm_made() -> None:
-    net = {"name": "mvmbr0", "ip": "10.77.0.2", "prefix": 24, "gateway": "10.77.0.1", "mac": "02:00:00:00:00:01",
-           "tap": "usertap0", "slot": 1}
-    tap = ('links\t[{"ifname":"usertap0","flags":["UP"],"master":"mvmbr0","linkinfo":{"info_kind":"tun",'
-           '"info_data":{"type":"tap"}}}]\n')
-    lease = ('lease\tmvmbr0\tweb\t{"ip":"10.77.0.2","mac":"02:00:00:00:00:01","slot":1,"tap":"usertap0",'
-             '"made_tap":true}\n')
-    facts = host(extra=[tap, RECORD, lease, vm_lines("web", applied("web", network=net), 4242)])
-    assert "ip link del usertap0" in frontends.three_ways("vm", {"name": "web", "state": "absent"}, facts)
-
+    assert "ip link del usertap0" in _absent_with_user_tap(made_tap=True)
 
 def _web_published(edit: str = "", extra: str = "") -> str:
     rows = [row for row in RECORDED_IPTABLES["web"]]

@@ -26,9 +26,10 @@ def _params(module: Any) -> Dict[str, Any]:
     return dict(module.params)
 
 
-def _finish(module: Any, plan: Any, extra: Dict[str, Any], replan: Callable[[], Any],
-            after: Optional[Callable[[], None]] = None) -> None:
-    """Run the plan unless in check mode, then report; `after` refreshes results that only exist now.
+def _finish(module: Any, plan: Any, key: str, replan: Callable[[], Any],
+            after: Optional[Callable[[Dict[str, Any]], None]] = None) -> None:
+    """Run the plan unless in check mode, then report the plan's result under `key`; `after` adds to that
+    result what exists only once the steps ran.
 
     A plan that changes something runs under its locks, planned again once they are held: a run that
     waited for another acts on what that one left (usually: nothing left to do).
@@ -49,12 +50,14 @@ def _finish(module: Any, plan: Any, extra: Dict[str, Any], replan: Callable[[], 
     finally:
         if held is not None:
             held.release()
+    shown = dict(plan.result)
     if done and after is not None:
-        after()
+        after(shown)
     for warning in plan.warnings:
         module.warn(warning)
     result = dict(changed=plan.changed, commands=plan.commands, steps=[s.description for s in plan.steps],
-                  executed=done, **extra)
+                  executed=done)
+    result[key] = shown
     if module._diff:
         result["diff"] = plan.diff()
     module.exit_json(**result)
@@ -77,21 +80,13 @@ def run_vm(module: Any) -> None:
     except (MvmError, RuntimeError) as exc:
         _fail(module, exc)
         return
-    vm_result = dict(plan.result)
-
-    def refresh() -> None:
+    def refresh(shown: Dict[str, Any]) -> None:
         """The pid exists only once the VMM wrote it."""
         found = gather_host(desired.state_root)["vms"].get(desired.name)
         if found and desired.state != "absent":
-            vm_result.update(pid=found["pid"], state=found["state"])
+            shown.update(pid=found["pid"], state=found["state"])
 
-    def replan_locked() -> Any:
-        plan_ = replan()[1]
-        vm_result.clear()
-        vm_result.update(plan_.result)
-        return plan_
-
-    _finish(module, plan, {"vm": vm_result}, replan_locked, after=refresh)
+    _finish(module, plan, "vm", lambda: replan()[1], after=refresh)
 
 
 # Module -> how the engine plans it from the parameters and the fact gatherers, and the result's key.
@@ -117,15 +112,7 @@ def run(module: Any, kind: str) -> None:
     except (MvmError, RuntimeError) as exc:
         _fail(module, exc)
         return
-    result = dict(plan.result)
-
-    def replan() -> Any:
-        plan_ = planner(_params(module), gather_host, gather_paths)
-        result.clear()
-        result.update(plan_.result)
-        return plan_
-
-    _finish(module, plan, {key: result}, replan)
+    _finish(module, plan, key, lambda: planner(_params(module), gather_host, gather_paths))
 
 
 def run_facts(module: Any) -> None:

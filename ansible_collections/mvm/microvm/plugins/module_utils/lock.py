@@ -37,14 +37,8 @@ def paths(state_root: str, names: Iterable[str]) -> List[str]:
 
 def for_vm(spec: Any) -> List[str]:
     """A VM: its own lock, its network's (leases), and the host's ports when it publishes some."""
-    names = ["vm-" + spec.name]
-    if getattr(spec, "network", None):
-        names.append("net-" + spec.network)
-    if getattr(spec, "ports", None):
-        names.append("ports")
-    if getattr(spec, "snapshot", None):
-        names.append("snap-" + spec.snapshot)
-    return names
+    return (["vm-" + spec.name] + (["net-" + spec.network] if spec.network else [])
+            + (["ports"] if spec.ports else []) + (["snap-" + spec.snapshot] if spec.snapshot else []))
 
 
 def _message(path: str, timeout: float) -> str:

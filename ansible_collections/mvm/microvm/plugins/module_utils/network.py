@@ -292,10 +292,6 @@ def plan_bridge(spec: BridgeSpec, facts: Mapping[str, Any]) -> Plan:
     return plan
 
 
-def tap_missing(facts: Mapping[str, Any], name: str) -> bool:
-    return _tap_link(facts, name) is None
-
-
 def tap_commands(plan: Plan, facts: Mapping[str, Any], name: str, bridge: Optional[str],
                  user: Optional[str] = None, group: Optional[str] = None) -> None:
     """Create or fix one TAP: owner, bridge membership, up."""

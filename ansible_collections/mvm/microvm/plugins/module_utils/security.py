@@ -12,6 +12,8 @@ __metaclass__ = type
 
 from typing import Any, Dict, List, Mapping, Optional
 
+from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
+
 UID_BASE = 10000  # jailed VMs get uids from here on, one per VM (as mvmctl allocates them)
 VMM_BACKENDS = ("qemu", "firecracker")
 
@@ -101,8 +103,6 @@ PRODUCTION = ("jailer", "vmm not root", "distinct uid")
 def refuse_unsafe(name: str, applied: Mapping[str, Any], facts: Mapping[str, Any]) -> None:
     """`production: true`: a VM that would start unjailed, as root or with a shared uid is refused, naming
     the check and its fix."""
-    from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
-
     for check in vm_checks(name, {"applied": applied}, {n: v for n, v in facts["vms"].items() if n != name}):
         if check["name"] in PRODUCTION and not check["ok"]:
             raise SpecError("production", "check %r fails for %s: %s; %s" % (

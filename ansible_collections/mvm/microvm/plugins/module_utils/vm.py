@@ -177,7 +177,7 @@ def _network_steps(plan: Plan, spec: VmSpec, applied: Mapping[str, Any], facts: 
         lease = {k: new_net[k] for k in ("slot", "ip", "mac", "tap")}
         # Recorded at creation: mvm deletes only a TAP it made (a user's `tap:` that existed stays).
         made = bool((held or {}).get("made_tap")) if held and held.get("tap") == lease["tap"] \
-            else network.tap_missing(facts, lease["tap"])
+            else not any(t["name"] == lease["tap"] for t in facts["network"]["taps"])
         if made:
             lease["made_tap"] = True
         if held != lease:
