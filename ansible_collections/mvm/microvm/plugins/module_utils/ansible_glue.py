@@ -80,6 +80,7 @@ def run_vm(module: Any) -> None:
     except (MvmError, RuntimeError) as exc:
         _fail(module, exc)
         return
+
     def refresh(shown: Dict[str, Any]) -> None:
         """The pid exists only once the VMM wrote it."""
         found = gather_host(desired.state_root)["vms"].get(desired.name)
