@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: setup up down up-pyinfra down-pyinfra test test-fast sanity lint clean bench mutation
+.PHONY: setup up down up-pyinfra down-pyinfra test test-fast sanity lint clean bench mutation record-outputs
 
 setup:
 	bash scripts/setup.sh
@@ -38,6 +38,11 @@ clean:
 ## Benchmarks: writes bench/results/latest.json and latest.md (under 10 minutes here).
 bench: setup
 	$(BIN)/python bench/run.py
+
+## Record what the real tools print (iptables, nft, ip, QMP, docker, the probe) as the unit tests' fixtures.
+## Root; runs in its own namespaces. Only on purpose: review the diff of tests/fixtures/recorded and tests/golden.
+record-outputs: setup
+	$(BIN)/python tests/support/record_outputs.py
 
 ## Mutation testing of the engine (setup.cfg [mutmut]); too slow for CI. Writes bench/results/mutation.json.
 mutation: setup

@@ -22,6 +22,12 @@ RESULTS = REPO / "bench" / "results"
 EQUIVALENT = REPO / "bench" / "mutation_equivalent.json"
 
 
+def _module(mutant: str) -> str:
+    """The engine module a mutant belongs to: mutmut names functions `<module>.x_<name>__mutmut_N` and methods
+    `<module>.xǁ<Class>ǁ<name>__mutmut_N`."""
+    return mutant.split("module_utils.", 1)[-1].split(".", 1)[0]
+
+
 def main() -> int:
     env = dict(os.environ)
     contracts = REPO.parent / "shared" / "contracts" / "firecracker"
@@ -43,9 +49,9 @@ def main() -> int:
     killed = counts.get("killed", 0)
     survivors = sorted(n for n, s in status.items() if s == "survived")
     considered = len(status) - len([n for n in survivors if n in equivalent])
-    modules = Counter(n.split(".x_")[0].rsplit(".", 1)[-1] for n in status)
+    modules = Counter(_module(n) for n in status)
     result = {
-        "source_paths": re.findall(r"^\s+(\S+\.py)$", (REPO / "setup.cfg").read_text(), re.M),
+        "source_paths": re.findall(r"^\s+(\S+(?:\.py|/))$", (REPO / "setup.cfg").read_text(), re.M),
         "mutants": len(status), "by_status": dict(counts), "per_module": dict(modules),
         "score": round(killed / len(status), 4),
         "score_without_equivalent": round(killed / considered, 4) if considered else None,

@@ -63,12 +63,7 @@ class Netns:
         nft = self.exec("nft", "-j", "list", "table", "ip", "mvm", check=False)
         if nft.returncode == 0:
             lines.append("nft table ip mvm exists")
-            # Every rule in full (chain, expression, comment), so a duplicate or a leftover shows.
-            for item in json.loads(nft.stdout).get("nftables", []):
-                rule = item.get("rule")
-                if rule:
-                    lines.append("nft %s %s %s" % (rule["chain"], rule.get("comment", ""),
-                                                   json.dumps(rule["expr"], sort_keys=True, separators=(",", ":"))))
+            lines += nft_rules(json.loads(nft.stdout))
         return sorted(lines)
 
     def ip_forward(self) -> str:
@@ -83,3 +78,14 @@ class Netns:
                 except OSError:
                     pass
             run("ip", "netns", "del", name, check=False)
+
+
+def nft_rules(ruleset: dict) -> list[str]:
+    """Every rule of an `nft -j` listing in full (chain, comment, expression), one entry per rule, so a
+    duplicate or a leftover shows when two listings are compared."""
+    import json
+
+    return sorted("nft %s %s %s" % (rule["chain"], rule.get("comment", ""),
+                                    json.dumps(rule["expr"], sort_keys=True, separators=(",", ":")))
+                  for rule in (item.get("rule") for item in ruleset.get("nftables", [])) if rule)
+

@@ -8,17 +8,13 @@ Under CI a missing golden file fails instead of being written.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support import frontends
-from tests.support.ci_rule import in_ci
+from tests.support import frontends, golden
 from tests.support.probes import HOSTS, LINUX_PVM_QEMU, ROOT, applied, host, image_lines, vm_lines
 
-GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 IMG = "0123456789abcdef"
 UPLINK = "host\tuplink\teth0\nhost\tip_forward\t0\n"
 LINKS = ('links\t[{"ifname":"eth0","flags":["UP"],"addr_info":[]},{"ifname":"mvmbr0","flags":["UP"],'
@@ -57,23 +53,19 @@ CASES: list[tuple[str, str, dict[str, Any], str, dict[str, str]]] = [
 
 
 def render(kind: str, params: dict[str, Any], facts: str, files: dict[str, str]) -> str:
-    plan = frontends.engine(kind, params, frontends.Recording(facts.replace(ROOT, "/srv/mvm"), files))
-    return "".join("# %s\n%s\n\n" % (s.description, s.command) for s in plan.steps)
+    return golden.plan_text(frontends.engine(kind, params, frontends.Recording(facts.replace(ROOT, "/srv/mvm"), files)))
 
 
 @pytest.mark.parametrize("name,kind,params,facts,files", CASES, ids=[c[0] for c in CASES])
 def test_golden_plan(name: str, kind: str, params: dict[str, Any], facts: str, files: dict[str, str]) -> None:
     got = render(kind, params, facts, files)
-    assert got, "a golden case must plan something"
-    path = GOLDEN / (name + ".txt")
-    if os.environ.get("MVM_GOLDEN") == "update" and not in_ci():
-        GOLDEN.mkdir(exist_ok=True)
-        path.write_text(got)
-    assert path.exists(), "no golden file %s: run MVM_GOLDEN=update and review it" % path
-    assert got == path.read_text(), "the plan differs from %s (MVM_GOLDEN=update to accept, then review)" % path
+    assert got.startswith("# "), "a golden case must plan something"
+    golden.check(name + ".txt", got)
 
 
 def test_every_golden_file_has_a_case() -> None:
-    names = {c[0] + ".txt" for c in CASES}
-    assert sorted(p.name for p in GOLDEN.glob("*.txt") if p.name not in names) == []
+    from tests.unit import test_recorded_outputs
+
+    names = {c[0] + ".txt" for c in CASES} | test_recorded_outputs.GOLDEN_NAMES
+    assert sorted(p.name for p in golden.GOLDEN.iterdir() if p.name not in names) == []
     assert LINUX_PVM_QEMU  # the recorded host the qemu cases start from

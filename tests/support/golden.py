@@ -1,0 +1,43 @@
+"""Golden files: a reviewed exact output kept under tests/golden/ and compared byte for byte.
+
+When a change is intended, regenerate with `MVM_GOLDEN=update make test-fast` and review the diff; under CI
+a missing file fails instead of being written, so nothing is accepted unread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from tests.support.ci_rule import in_ci
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "recorded"
+
+
+def recorded(name: str) -> str:
+    """A tool's output as tests/support/record_outputs.py recorded it, without the line saying what printed it."""
+    text = (RECORDED / name).read_text()
+    assert text.startswith("# recorded by "), name
+    return text.split("\n", 1)[1]
+
+
+def plan_text(plan: Any) -> str:
+    """Every step (description and command), then the warnings and the result the front-ends report."""
+    text = "".join("# %s\n%s\n\n" % (s.description, s.command) for s in plan.steps)
+    for warning in plan.warnings:
+        text += "# warning: %s\n" % warning
+    if plan.result:
+        text += "# result: %s\n" % json.dumps(plan.result, sort_keys=True)
+    return text
+
+
+def check(name: str, got: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("MVM_GOLDEN") == "update" and not in_ci():
+        GOLDEN.mkdir(exist_ok=True)
+        path.write_text(got)
+    assert path.exists(), "no golden file %s: run MVM_GOLDEN=update and review it" % path
+    assert got == path.read_text(), "%s differs (MVM_GOLDEN=update to accept, then review the diff)" % path
