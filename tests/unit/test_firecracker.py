@@ -16,7 +16,7 @@ import pytest
 
 from ansible_collections.mvm.microvm.plugins.module_utils import firecracker
 from tests.conftest import need_contracts
-from tests.support import frontends
+from tests.support import frontends, golden
 from tests.support.probes import HOSTS, applied, image_lines
 
 IMG = "0123456789abcdef"
@@ -37,6 +37,7 @@ def machine(arch: str = "x86_64", **extra) -> dict:
                         kernel="/srv/mvm/images/default/vmlinux"), **extra)
 
 
+GOLDEN_NAMES = {"firecracker-boot-calls.json", "firecracker-snapshot-x86_64.txt", "firecracker-snapshot-aarch64.txt"}
 OPTION_SETS = [
     {},
     {"vsock_cid": 3, "drives": [{"id": "data", "path": "/srv/data.ext4", "read_only": True}], "enable_pci": True},
@@ -53,15 +54,23 @@ def test_boot_calls_follow_the_contract(contract, arch: str, opts: dict) -> None
     calls = firecracker.boot_calls(spec, o, paths)
     for call in calls:
         assert contract.check_call(call.method, call.path, call.body) == [], call
-    assert calls[-1].body == {"action_type": "InstanceStart"}
-    assert all(c.path != "/actions" for c in calls[:-1])  # pre-boot configuration all comes first
-    assert calls[0].path == "/logger"
-    boot = [c for c in calls if c.path == "/boot-source"][0].body
-    assert ("pci=off" in boot["boot_args"]) is not bool(opts.get("enable_pci"))
-    if o.jailer:
-        assert paths["jail"] == "/srv/jailer/firecracker/web-1/root"
-        assert boot["kernel_image_path"] == "/vmlinux"  # in-chroot paths
-        assert paths["socket"] == "/srv/jailer/firecracker/web-1/root/run/firecracker.socket"
+
+
+def test_boot_calls_order_bodies_and_layout() -> None:
+    """Without the contract: the exact calls (logger first, InstanceStart last, pre-boot configuration between),
+    their bodies and the jailer layout, per architecture and option set, pinned in a golden file."""
+    out = {}
+    for arch in ("x86_64", "aarch64"):
+        for name, opts in zip(("plain", "vsock-drives-pci", "jailer"), OPTION_SETS):
+            o = firecracker.options(opts)
+            spec = machine(arch, network=NET)
+            paths = firecracker.layout("/srv/mvm/vms/web", spec, o)
+            out["%s-%s" % (arch, name)] = {"layout": paths, "calls": [[c.method, c.path, c.body] for c in
+                                                                      firecracker.boot_calls(spec, o, paths)]}
+    golden.check("firecracker-boot-calls.json", json.dumps(out, indent=1, sort_keys=True) + "\n")
+    assert [c[1] for c in out["x86_64-plain"]["calls"]] == ["/logger", "/boot-source", "/machine-config",
+                                                           "/drives/rootfs", "/network-interfaces/eth0", "/actions"]
+    assert out["x86_64-jailer"]["layout"]["jail"] == "/srv/jailer/firecracker/web-1/root"
 
 
 def test_config_file_document_follows_the_contract(contract) -> None:
@@ -263,14 +272,24 @@ def fc_snapshot_line(name: str, spec: dict) -> str:
 
 @pytest.mark.parametrize("host", ["x86_64", "aarch64"])
 def test_snapshot_of_a_firecracker_vm_pauses_creates_and_resumes(contract, host: str) -> None:
-    base = FC_HOST if host == "x86_64" else FC_ARM
-    facts = base + fc_image() + running_line("web", fc_applied(arch=host))
-    commands = frontends.three_ways("snapshot", {"name": "s1", "vm": "web"}, facts)
-    text = "\n".join(commands)
-    assert '"state": "Paused"' in commands[1] and "/snapshot/create" in commands[2]
-    assert '"state": "Resumed"' in commands[-1] and "qmp" not in text
+    commands = frontends.three_ways("snapshot", {"name": "s1", "vm": "web"}, fc_snapshot_host(host))
     body = json.loads(commands[2].split(" -d ")[1].strip("'"))
     assert contract.check_call("PUT", "/snapshot/create", body) == []
+
+
+def fc_snapshot_host(arch: str) -> str:
+    return (FC_HOST if arch == "x86_64" else FC_ARM) + fc_image() + running_line("web", fc_applied(arch=arch))
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "aarch64"])
+def test_snapshot_plan_of_a_firecracker_vm(arch: str) -> None:
+    """Without the contract: pause, create, copy the disk, resume, exactly (golden), and no QMP."""
+    plan = frontends.engine("snapshot", {"name": "s1", "vm": "web"}, frontends.Recording(fc_snapshot_host(arch)))
+    assert [s.description for s in plan.steps] == [
+        "prepare /srv/mvm/snapshots/s1.tmp", "pause the VM", "create the snapshot (Full)",
+        "move the snapshot out of the jail", "copy the disk of web", "write snapshot metadata", "publish snapshot s1",
+        "resume web"]
+    golden.check("firecracker-snapshot-%s.txt" % arch, golden.plan_text(plan))
 
 
 def test_restore_from_a_firecracker_snapshot_loads_with_overrides(contract) -> None:
