@@ -64,8 +64,9 @@ def test_golden_plan(name: str, kind: str, params: dict[str, Any], facts: str, f
 
 
 def test_every_golden_file_has_a_case() -> None:
-    from tests.unit import test_firecracker, test_recorded_outputs
+    from tests.unit import test_firecracker, test_golden_matrix, test_recorded_outputs
 
-    names = {c[0] + ".txt" for c in CASES} | test_recorded_outputs.GOLDEN_NAMES | test_firecracker.GOLDEN_NAMES
+    names = ({c[0] + ".txt" for c in CASES} | test_recorded_outputs.GOLDEN_NAMES | test_firecracker.GOLDEN_NAMES
+             | test_golden_matrix.GOLDEN_NAMES)
     assert sorted(p.name for p in golden.GOLDEN.iterdir() if p.name not in names) == []
     assert LINUX_PVM_QEMU  # the recorded host the qemu cases start from

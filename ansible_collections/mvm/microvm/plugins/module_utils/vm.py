@@ -146,10 +146,13 @@ def _resolve_network(spec: VmSpec, facts: Mapping[str, Any], pending: Mapping[st
 
 
 def drift(before: Optional[Mapping[str, Any]], after: Mapping[str, Any]) -> Dict[str, Any]:
-    """Changed fields as {field: {before, after}}."""
+    """Changed fields as {field: {before, after}}. A container publishes its ports itself (`-p`), so on the
+    container backends a ports change replaces the container; VM backends publish through firewall rules, which
+    change without a restart."""
     before = before or {}
+    fields = DRIFT_FIELDS + (("ports",) if after.get("backend") in CONTAINER_BACKENDS else ())
     return {k: {"before": before.get(k), "after": after.get(k)}
-            for k in DRIFT_FIELDS if before.get(k) != after.get(k)}
+            for k in fields if before.get(k) != after.get(k)}
 
 
 def _create_steps(plan: Plan, applied: Mapping[str, Any], directory: str, disk: str) -> None:

@@ -1,0 +1,134 @@
+"""Golden plans across backends and transitions (issue #22): for each case, the exact steps, commands,
+warnings and result the engine plans, or the exact error it refuses with, kept in tests/golden/matrix-*.txt
+and reviewed in the diff. Hosts are the recorded probe outputs of tests/support/probes.py and
+tests/fixtures/recorded; VM specs on the host are written out by hand (tests/unit/test_firecracker.fc_applied).
+
+Regenerate on purpose with `MVM_GOLDEN=update make test-fast`, then read the diff.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from ansible_collections.mvm.microvm.plugins.module_utils import ops, probe
+from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError
+from tests.support import frontends, golden
+from tests.support.golden import recorded
+from tests.support.probes import HOSTS, LINUX_PVM_QEMU, applied, image_lines, vm_lines
+from tests.unit.test_container_backends import APPLE, MAC, container_ls, mac_applied, mac_image
+from tests.unit.test_firecracker import FC_ARM, FC_HOST, fc_applied, fc_image, running_line
+
+IMG = "0123456789abcdef"
+NET = {"name": "br0", "ip": "10.77.0.2", "prefix": 24, "gateway": "10.77.0.1", "mac": "02:00:00:00:00:02",
+       "tap": "mvmtap2", "slot": 2}
+BR0 = ('net\tbr0\t{"gateway":"10.77.0.1","nat":false,"prefix":24,"subnet":"10.77.0.0/24","uplink":null}\n'
+       'links\t[{"ifname":"br0","flags":["UP"],"linkinfo":{"info_kind":"bridge"},"addr_info":[{"family":"inet",'
+       '"local":"10.77.0.1","prefixlen":24}]}]\n')
+FC = FC_HOST + fc_image()
+FC_VM = {"name": "web", "image": "default", "backend": "firecracker"}
+FC_RUNNING = FC + running_line("web", fc_applied(), status="Running")
+FC_PAUSED = FC + running_line("web", fc_applied(), status="Paused")
+FC_UNJAILED = dict(FC_VM, firecracker={"jailer": False})
+FC_UNJAILED_RUNNING = FC + running_line("web", fc_applied(jailer=False, uid=0, gid=0), status="Running")
+FC_NET_RUNNING = FC + BR0 + running_line("web", dict(fc_applied(network=NET), ports=["8080:80/tcp"]), status="Running")
+IPTABLES = "tool\tiptables\tpath\t/usr/sbin/iptables\ntool\tiptables\tversion\tiptables v1.8.9 (nf_tables)\n"
+DOCKER = HOSTS["linux-kvm-no-firecracker-docker"] + image_lines("default", IMG)
+DOCKER_VM = {"name": "box", "image": "default", "backend": "docker"}
+QEMU = LINUX_PVM_QEMU + image_lines("default", IMG)
+QEMU_VM = {"name": "web", "image": "default", "backend": "qemu"}
+APPLE_HOST = MAC + mac_image()
+
+CASES: list[tuple[str, str, dict[str, Any], str]] = [
+    # Firecracker
+    ("fc-fresh-config-file", "vm", dict(FC_UNJAILED, firecracker={"jailer": False, "api": False}), FC),
+    ("fc-fresh-options", "vm", dict(FC_VM, cpus=2, memory=512, kernel_args="quiet", hostname="w1",
+                                    firecracker={"vsock_cid": 7, "enable_pci": True, "seccomp_filter": "/etc/fc.bpf",
+                                                 "drives": [{"id": "data", "path": "/srv/data.ext4",
+                                                             "read_only": False}]}), FC),
+    ("fc-fresh-network", "vm", dict(FC_VM, network="br0", ports=["8080:80"]), FC + BR0 + IPTABLES),
+    ("fc-fresh-aarch64", "vm", FC_UNJAILED, FC_ARM + fc_image()),
+    ("fc-converged", "vm", FC_VM, FC_RUNNING),
+    ("fc-stop", "vm", dict(FC_VM, state="stopped"), FC_RUNNING),
+    ("fc-stop-aarch64", "vm", dict(FC_UNJAILED, state="stopped"),
+     FC_ARM + fc_image() + running_line("web", fc_applied(arch="aarch64", jailer=False, uid=0, gid=0))),
+    ("fc-pause", "vm", dict(FC_VM, state="paused"), FC_RUNNING),
+    ("fc-resume", "vm", FC_VM, FC_PAUSED),
+    ("fc-absent", "vm", {"name": "web", "state": "absent"}, FC_RUNNING),
+    ("fc-absent-unjailed", "vm", {"name": "web", "state": "absent"}, FC_UNJAILED_RUNNING),
+    ("fc-absent-networked", "vm", {"name": "web", "state": "absent"}, FC_NET_RUNNING),
+    ("fc-memory-pending", "vm", dict(FC_VM, memory=512), FC_RUNNING),
+    ("fc-memory-recreate", "vm", dict(FC_VM, memory=512, recreate=True), FC_RUNNING),
+    ("fc-cpus-restart", "vm", dict(FC_VM, cpus=2), FC_RUNNING),
+    ("fc-stopped-started", "vm", FC_VM, FC + "vm\tweb\tdir\t/srv/mvm/vms/web\nvm\tweb\tspec\t%s\n"
+     % json.dumps(fc_applied(), sort_keys=True, separators=(",", ":"))),
+    ("fc-stale-pid", "vm", FC_VM, FC + "vm\tweb\tdir\t/srv/mvm/vms/web\nvm\tweb\tstale\t1\nvm\tweb\tspec\t%s\n"
+     % json.dumps(fc_applied(), sort_keys=True, separators=(",", ":"))),
+    ("fc-template", "template", {"name": "tpl", "image": "default", "backend": "firecracker"}, FC),
+    # Docker
+    ("docker-fresh-options", "vm", dict(DOCKER_VM, cpus=2, memory=512, kernel_args="mvm.httpd=80", hostname="b1",
+                                        ports=["8080:80", "5353:53/udp"]), DOCKER),
+    ("docker-no-daemon", "vm", DOCKER_VM, HOSTS["linux-no-kvm-no-docker"] + image_lines("default", IMG)),
+    ("docker-snapshot", "snapshot", {"name": "s1", "vm": "box"}, recorded("probe-docker-running.txt")),
+    ("docker-ports-changed", "vm", dict(DOCKER_VM, ports=["8080:80"]), recorded("probe-docker-running.txt")),
+    ("docker-ports-recreate", "vm", dict(DOCKER_VM, ports=["8080:80"], recreate=True),
+     recorded("probe-docker-running.txt")),
+    ("docker-template", "template", {"name": "tpl", "image": "default", "backend": "docker"}, DOCKER),
+    # Apple Container
+    ("apple-fresh-options", "vm", dict(APPLE, cpus=2, memory=512, kernel_args="quiet", hostname="a1"), APPLE_HOST),
+    ("apple-stop", "vm", dict(APPLE, state="stopped"), APPLE_HOST + container_ls("running", mac_applied())),
+    ("apple-start", "vm", APPLE, APPLE_HOST + container_ls("stopped", mac_applied())),
+    ("apple-absent", "vm", {"name": "web", "state": "absent", "backend": "apple-container"},
+     APPLE_HOST + container_ls("running", mac_applied())),
+    ("apple-memory", "vm", dict(APPLE, memory=512, recreate=True), APPLE_HOST + container_ls("running", mac_applied())),
+    ("apple-pause", "vm", dict(APPLE, state="paused"), APPLE_HOST + container_ls("running", mac_applied())),
+    ("apple-no-service", "vm", APPLE, APPLE_HOST.replace("host\tcontainer_service\t1\n", "")),
+    # QEMU
+    ("qemu-fresh-options", "vm", dict(QEMU_VM, cpus=2, memory=512, kernel_args="quiet", hostname="w1"), QEMU),
+    ("qemu-tap", "vm", dict(QEMU_VM, tap="tap0"), QEMU),
+    ("qemu-ports-without-network", "vm", dict(QEMU_VM, ports=["8080:80"]), QEMU),
+    ("qemu-stale-pid", "vm", QEMU_VM, QEMU + "vm\tweb\tdir\t/srv/mvm/vms/web\nvm\tweb\tstale\t1\nvm\tweb\tspec\t%s\n"
+     % json.dumps(applied("web", image_id=IMG), sort_keys=True, separators=(",", ":"))),
+    ("qemu-image-missing", "vm", dict(QEMU_VM, image="other"), QEMU),
+    ("qemu-image-changed", "vm", dict(QEMU_VM, recreate=True), QEMU + vm_lines("web", applied("web", image_id="f" * 16),
+                                                                             4242)),
+    ("qemu-template", "template", {"name": "tpl", "image": "default", "backend": "qemu"}, QEMU),
+    ("qemu-restore", "vm", dict(QEMU_VM, snapshot="s1"), QEMU + 'snapshot\ts1\t{"format":1,"name":"s1","vm":"tpl",'
+     '"backend":"qemu","memory_mib":256,"cpus":1,"applied":%s}\n' % json.dumps(applied("tpl", image_id=IMG))),
+    # Many VMs at once
+    ("vms-qemu", "vms", {"vms": [{"name": "a"}, {"name": "b", "memory": 384}], "image": "default", "backend": "qemu"},
+     QEMU),
+    ("vms-fc-network", "vms", {"vms": [{"name": "a"}, {"name": "b"}], "image": "default", "backend": "firecracker",
+                               "network": "br0"}, FC + BR0),
+    ("vms-absent", "vms", {"vms": [{"name": "web", "state": "absent"}]}, FC_RUNNING),
+    # Lima
+    ("lima-vm-firecracker", "vm", dict(FC_VM, backend="lima"), HOSTS["macos-15-arm64"]),
+]
+
+GOLDEN_NAMES = {"matrix-%s.txt" % c[0] for c in CASES} | {"matrix-report-%s.json" % h for h in (
+    "fc-running", "fc-unjailed", "fc-networked", "apple", "docker")}
+
+
+def render(kind: str, params: dict[str, Any], facts: str) -> str:
+    try:
+        plan = frontends.engine(kind, params, frontends.Recording(facts))
+    except MvmError as err:
+        return "# error: %s: %s\n" % (type(err).__name__, err)
+    return golden.plan_text(plan) or "# nothing to do\n"
+
+
+@pytest.mark.parametrize("name,kind,params,facts", CASES, ids=[c[0] for c in CASES])
+def test_golden_matrix(name: str, kind: str, params: dict[str, Any], facts: str) -> None:
+    golden.check("matrix-%s.txt" % name, render(kind, params, facts))
+
+
+@pytest.mark.parametrize("name,facts", [
+    ("fc-running", FC_RUNNING), ("fc-unjailed", FC_UNJAILED_RUNNING), ("fc-networked", FC_NET_RUNNING),
+    ("apple", APPLE_HOST + container_ls("running", mac_applied())), ("docker", recorded("probe-docker-running.txt")),
+])
+def test_golden_host_report(name: str, facts: str) -> None:
+    """The facts module's report (platform, backends, security posture per VM) for hosts with VMs on them."""
+    report = ops.host_report(probe.parse_host(facts))
+    golden.check("matrix-report-%s.json" % name, json.dumps(report, indent=1, sort_keys=True) + "\n")
