@@ -1,0 +1,170 @@
+"""The host probe script run for real on this machine against a state root laid out by hand: what it reports
+for VM directories, snapshots, images, networks and leases, and how it tells a VM's VMM from a stranger
+(a process double: a copy of the Python interpreter installed as `qemu-system-x86_64`). No VM boots."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from ansible_collections.mvm.microvm.plugins.module_utils import identity, probe
+
+KINDS = ("vm", "snapshot", "image", "net", "lease", "artifact")
+
+
+def run_probe(root: Path) -> list[str]:
+    out = subprocess.run(["/bin/sh", "-c", probe.host_probe(str(root))], capture_output=True, text=True, check=True,
+                         timeout=60).stdout
+    return out.splitlines()
+
+
+def start_time(pid: int) -> str:
+    stat = Path("/proc/%d/stat" % pid).read_text()
+    return stat[stat.rindex(")") + 2:].split()[19]
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    r = tmp_path / "state"
+    (r / "vms" / "old").mkdir(parents=True)
+    (r / "vms" / "old" / "spec.json").write_text('{"name":"old"}')
+    os.chmod(r / "vms" / "old" / "spec.json", 0o600)
+    (r / "snapshots" / "s1").mkdir(parents=True)
+    (r / "snapshots" / "s1" / "metadata.json").write_text('{"name":"s1"}')
+    (r / "snapshots" / "broken").mkdir()
+    (r / "artifacts" / "abc").mkdir(parents=True)
+    (r / "artifacts" / "abc" / "manifest.json").write_text('{"id":"abc"}')
+    (r / "artifacts" / "half").mkdir()
+    (r / "images").mkdir()
+    (r / "images" / "default").symlink_to("../artifacts/abc")
+    (r / "images" / "plain-dir").mkdir()
+    (r / "networks" / "br0" / "leases").mkdir(parents=True)
+    (r / "networks" / "br0.json").write_text('{"subnet":"10.77.0.0/24"}')
+    (r / "networks" / "br0" / "leases" / "web").write_text('{"ip":"10.77.0.2"}')
+    (r / "networks" / ".ip_forward").write_text("0")
+    (r / "firecracker-install.json").write_text('{"version":"1.14.1"}')
+    os.chmod(r, 0o700)
+    return r
+
+
+def test_state_root_records(root: Path) -> None:
+    lines = run_probe(root)
+    assert [line for line in lines if line.split("\t")[0] in KINDS] == [
+        "vm\told\tdir\t%s/vms/old" % root,
+        "vm\told\tmodes\tspec.json=600 ",
+        'vm\told\tspec\t{"name":"old"}',
+        'snapshot\ts1\t{"name":"s1"}',
+        "image\tdefault\ttarget\t../artifacts/abc",
+        'image\tdefault\tmanifest\t{"id":"abc"}',
+        'net\tbr0\t{"subnet":"10.77.0.0/24"}',
+        'lease\tbr0\tweb\t{"ip":"10.77.0.2"}',
+        "artifact\tabc\tdir\t%s/artifacts/abc" % root,
+    ]
+    host = [line for line in lines if line.startswith("host\t")]
+    for expected in ("host\tstate_root\t%s" % root, "host\tstate_root_mode\t700", "host\tip_forward_saved\t0",
+                     'host\tfc_installed\t{"version":"1.14.1"}', "host\tprobe_version\t%d" % probe.PROBE_VERSION,
+                     "host\tuid\t%d" % os.getuid(), "host\tos\tLinux"):
+        assert expected in host, expected
+
+
+def test_missing_state_root_and_a_root_without_slash() -> None:
+    lines = run_probe(Path("/nonexistent/mvm-state"))
+    assert "host\tstate_root\t/nonexistent/mvm-state" in lines
+    assert not [line for line in lines if line.split("\t")[0] in KINDS or line.startswith("host\tstate_root_mode")]
+    free = [line for line in lines if line.startswith("host\tdisk_free_kib\t")]
+    assert len(free) == 1 and free[0].split("\t")[2].isdigit()  # measured on the nearest existing parent
+    out = subprocess.run(["/bin/sh", "-c", probe.host_probe("relative-root")], capture_output=True, text=True,
+                         timeout=20, cwd="/")
+    assert out.returncode == 0 and "host\tstate_root\trelative-root" in out.stdout.splitlines()
+
+
+@pytest.fixture
+def vmm(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen]]:
+    """A process that looks like a VM's QEMU: executable named qemu-system-x86_64, its -pidfile path in argv."""
+    exe = tmp_path / "bin" / "qemu-system-x86_64"
+    exe.parent.mkdir()
+    shutil.copy2(os.path.realpath(sys.executable), exe)
+    vm_dir = tmp_path / "state" / "vms" / "web"
+    vm_dir.mkdir(parents=True)
+    proc = subprocess.Popen([str(exe), "-c", "import time; time.sleep(60)", "-pidfile", str(vm_dir / "pid")],
+                            env={"PYTHONHOME": sys.base_prefix})
+    (vm_dir / "pid").write_text(str(proc.pid))
+    deadline = time.monotonic() + 10
+    while not Path("/proc/%d/cmdline" % proc.pid).read_bytes().count(b"-pidfile") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield vm_dir, proc
+    proc.kill()
+    proc.wait()
+
+
+def vm_records(root: Path, name: str = "web") -> list[str]:
+    return [line for line in run_probe(root) if line.startswith("vm\t%s\t" % name) and "\tmodes\t" not in line]
+
+
+def test_a_vmm_with_its_record_is_running_and_ready(vmm) -> None:
+    vm_dir, proc = vmm
+    root = vm_dir.parents[1]
+    (vm_dir / identity.RECORD).write_text("%s\n%s\n" % (start_time(proc.pid), vm_dir / "pid"))
+    (vm_dir / "console.log").write_text("boot\nMVM-READY web\n")
+    assert vm_records(root) == ["vm\tweb\tdir\t%s" % vm_dir, "vm\tweb\tpid\t%d" % proc.pid,
+                                "vm\tweb\tvmm_uid\t%d" % os.getuid(), "vm\tweb\tready\t1"]
+
+
+def test_a_vmm_without_a_record_is_known_by_its_pidfile_argument(vmm) -> None:
+    vm_dir, proc = vmm
+    assert vm_records(vm_dir.parents[1]) == ["vm\tweb\tdir\t%s" % vm_dir, "vm\tweb\tpid\t%d" % proc.pid,
+                                             "vm\tweb\tvmm_uid\t%d" % os.getuid()]
+
+
+@pytest.mark.parametrize("record", ["1\n{pidfile}\n", "{start}\n/other/pid\n"], ids=["start-time", "argument"])
+def test_a_pid_that_fails_the_identity_is_stale(vmm, record: str) -> None:
+    vm_dir, proc = vmm
+    (vm_dir / identity.RECORD).write_text(record.format(pidfile=vm_dir / "pid", start=start_time(proc.pid)))
+    (vm_dir / "console.log").write_text("MVM-READY web\n")
+    assert vm_records(vm_dir.parents[1]) == ["vm\tweb\tdir\t%s" % vm_dir, "vm\tweb\tstale\t1"]
+
+
+def test_a_stranger_or_a_dead_pid_is_stale(tmp_path: Path) -> None:
+    vm_dir = tmp_path / "state" / "vms" / "web"
+    vm_dir.mkdir(parents=True)
+    stranger = subprocess.Popen(["sleep", "60"])
+    try:
+        for pid in (str(stranger.pid), "999999999", "12 34", "-1"):
+            (vm_dir / "pid").write_text(pid)
+            assert vm_records(vm_dir.parents[1]) == ["vm\tweb\tdir\t%s" % vm_dir, "vm\tweb\tstale\t1"], pid
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_kill_command_spares_a_stranger_and_stops_the_vmm(vmm, tmp_path: Path) -> None:
+    vm_dir, proc = vmm
+    stranger = subprocess.Popen(["sleep", "60"])
+    try:
+        subprocess.run(["/bin/sh", "-c", identity.kill_command(str(vm_dir), str(stranger.pid), ticks=2)], check=True,
+                       timeout=20)
+        assert stranger.poll() is None and proc.poll() is None
+        (vm_dir / identity.RECORD).write_text("%s\n%s\n" % (start_time(proc.pid), vm_dir / "pid"))
+        subprocess.run(["/bin/sh", "-c", identity.kill_command(str(vm_dir), str(proc.pid), ticks=2)], check=True,
+                       timeout=20)
+        assert proc.wait(timeout=10) == -9
+        assert not (vm_dir / identity.RECORD).exists()
+        assert stranger.poll() is None
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_record_command_writes_start_time_and_argument(vmm) -> None:
+    vm_dir, proc = vmm
+    subprocess.run(["/bin/sh", "-c", identity.record_command(str(vm_dir), str(vm_dir / "pid"), str(vm_dir / "pid"))],
+                   check=True, timeout=20)
+    assert (vm_dir / identity.RECORD).read_text() == "%s\n%s\n" % (start_time(proc.pid), vm_dir / "pid")
+    assert not (vm_dir / (identity.RECORD + ".tmp")).exists()
