@@ -24,7 +24,8 @@ from ansible_collections.mvm.microvm.plugins.module_utils.shell import join, quo
 
 MIN_MEMORY_MIB = 128
 MAX_VCPUS = 32
-_JAILER_ID = re.compile(r"[A-Za-z0-9-]{1,64}", re.ASCII)
+# What the jailer accepts as --id, not starting with '-' (it would read as an option).
+_JAILER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}", re.ASCII)
 BOOT_ARGS = "console=ttyS0 reboot=k panic=1 root=/dev/vda rw"
 # jailer None: jailed wherever the jailer binary is installed; uid None: jailed VMs get their own uid from
 # uid_base on (gid the same unless given).
@@ -81,9 +82,10 @@ def options(value: Any) -> Options:
     if cid is not None:
         cid = validate.integer("firecracker.vsock_cid", cid, 3, 2 ** 32 - 1)
     jailer_id = p["jailer_id"]
-    if jailer_id is not None and not _JAILER_ID.fullmatch(str(jailer_id)):
-        raise SpecError("firecracker.jailer_id", "expected 1 to 64 letters, digits or '-' (what the jailer accepts); "
-                                                 "got %r" % (jailer_id,))
+    if jailer_id is not None and (isinstance(jailer_id, bool) or not _JAILER_ID.fullmatch(str(jailer_id))):
+        raise SpecError("firecracker.jailer_id", "expected 1 to 64 letters, digits or '-', starting with a letter or "
+                                                 "digit (what the jailer accepts); got %r" % (jailer_id,))
+    jailer_id = None if jailer_id is None else str(jailer_id)  # YAML reads `jailer_id: 7` as a number
     return Options(
         api=validate.boolean("firecracker.api", p["api"]),
         enable_pci=validate.boolean("firecracker.enable_pci", p["enable_pci"]), drives=tuple(drives), vsock_cid=cid,
@@ -383,7 +385,7 @@ def identity_argument(applied: Mapping[str, Any], opts: Options, paths: Mapping[
 def record_command(applied: Mapping[str, Any], opts: Options, vm_dir: str, paths: Mapping[str, str]) -> str:
     """Once the pid file exists (the jailer writes it a moment after the start), record the VMM's identity."""
     record = identity.record_command(vm_dir, paths["pid"], identity_argument(applied, opts, paths))
-    return ("i=0; while [ ! -s %(p)s ]; do i=$((i+1)); if [ $i -gt 200 ]; then echo 'no pid file %(p)s' >&2; "
+    return ("i=0; while [ ! -s %(p)s ]; do i=$((i+1)); if [ $i -gt 200 ]; then echo 'no pid file:' %(p)s >&2; "
             "exit 1; fi; sleep 0.05; done; %(record)s") % {"p": quote(paths["pid"]), "record": record}
 
 

@@ -115,9 +115,9 @@ def _kernel_steps(plan: Plan, spec: ImageSpec, arch: str, work: str) -> None:
     plan.add("fetch kernel from Debian's %s" % meta, (
         "set -e; cd %(k)s; "
         "pkg=$(apt-cache depends %(meta)s 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}'); "
-        "if [ -z \"$pkg\" ]; then echo 'apt knows no %(meta)s: run apt-get update' >&2; exit 1; fi; "
+        "if [ -z \"$pkg\" ]; then echo 'apt knows no' %(meta)s '(run apt-get update)' >&2; exit 1; fi; "
         "apt-get download \"$pkg\" 2>&1; dpkg-deb -x ./*.deb x; cp x/boot/vmlinuz-* %(out)s"
-    ) % {"k": quote(work + "/kernel"), "meta": meta, "out": quote(out + "/" + KERNEL_FILE)})
+    ) % {"k": quote(work + "/kernel"), "meta": quote(meta), "out": quote(out + "/" + KERNEL_FILE)})
     ird = work + "/initramfs"
     plan.add("build initramfs with the virtio modules", (
         "set -e; umask 022; cd %(ird)s; mkdir -p bin dev proc sys newroot lib/modules; cp %(bb)s bin/busybox; "

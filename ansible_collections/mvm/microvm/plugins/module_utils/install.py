@@ -116,9 +116,9 @@ def plan_install(spec: InstallSpec, facts: Mapping[str, Any], shas: Mapping[str,
         "cd %(work)s && if tar -tzf release >/dev/null 2>&1; then tar -xzf release; "
         "fc=$(find . -type f -name %(fc)s | head -n 1); jl=$(find . -type f -name %(jailer)s | head -n 1); "
         "else fc=release; jl=; fi; "
-        "[ -n \"$fc\" ] || { echo 'no %(fc)s in the release' >&2; exit 1; }; "
+        "[ -n \"$fc\" ] || { echo 'not in the release:' %(fc)s >&2; exit 1; }; "
         "mv \"$fc\" bin-firecracker; [ -n \"$jl\" ] && mv \"$jl\" bin-jailer; true") % {
-            "work": quote(work), "fc": names["fc"], "jailer": names["jailer"]})
+            "work": quote(work), "fc": quote(names["fc"]), "jailer": quote(names["jailer"])})
     record_new = {"version": spec.version, "arch": arch, "source": source, "sha256": spec.sha256}
     plan.add("install into %s" % spec.bin_dir, (
         "cd %(work)s && mkdir -p %(bin)s && install -m 0755 bin-firecracker %(fc)s && "
