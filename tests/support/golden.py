@@ -25,12 +25,17 @@ def recorded(name: str) -> str:
 
 
 def plan_text(plan: Any) -> str:
-    """Every step (description and command), then the warnings and the result the front-ends report."""
+    """Every step (description and command), then the warnings, the result the front-ends report, the locks
+    the run takes and the before/after its --diff shows."""
     text = "".join("# %s\n%s\n\n" % (s.description, s.command) for s in plan.steps)
     for warning in plan.warnings:
         text += "# warning: %s\n" % warning
     if plan.result:
         text += "# result: %s\n" % json.dumps(plan.result, sort_keys=True)
+    if plan.locks:
+        text += "# locks: %s\n" % " ".join(plan.locks)
+    if plan.before is not None or plan.after is not None:
+        text += "# diff: %s\n" % json.dumps({"before": plan.before, "after": plan.after}, sort_keys=True)
     return text
 
 

@@ -20,6 +20,8 @@ from tests.support.golden import recorded
 from tests.support.probes import HOSTS, LINUX_PVM_QEMU, applied, image_lines, vm_lines
 from tests.unit.test_container_backends import APPLE, MAC, container_ls, mac_applied, mac_image
 from tests.unit.test_firecracker import FC_ARM, FC_HOST, fc_applied, fc_image, running_line
+from tests.unit.test_lima import TwoHosts
+from tests.unit.test_lima import instance as lima_instance
 
 IMG = "0123456789abcdef"
 NET = {"name": "br0", "ip": "10.77.0.2", "prefix": 24, "gateway": "10.77.0.1", "mac": "02:00:00:00:00:02",
@@ -40,6 +42,8 @@ DOCKER_VM = {"name": "box", "image": "default", "backend": "docker"}
 QEMU = LINUX_PVM_QEMU + image_lines("default", IMG)
 QEMU_VM = {"name": "web", "image": "default", "backend": "qemu"}
 APPLE_HOST = MAC + mac_image()
+SNAP_S1 = ('snapshot\ts1\t{"format":1,"name":"s1","vm":"tpl","backend":"qemu","memory_mib":384,"cpus":2,"applied":%s}\n'
+           % json.dumps(applied("tpl", memory=384, cpus=2, image_id=IMG, kernel_args="mvm.httpd=80")))
 
 CASES: list[tuple[str, str, dict[str, Any], str]] = [
     # Firecracker
@@ -103,11 +107,23 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
     ("vms-fc-network", "vms", {"vms": [{"name": "a"}, {"name": "b"}], "image": "default", "backend": "firecracker",
                                "network": "br0"}, FC + BR0),
     ("vms-absent", "vms", {"vms": [{"name": "web", "state": "absent"}]}, FC_RUNNING),
+    # Snapshots restored into a new VM (the snapshotted machine: memory, cpus, kernel arguments)
+    ("qemu-snapshot-restored", "snapshot", {"name": "s1", "state": "restored", "vm": "copy"}, QEMU + SNAP_S1),
+    ("qemu-snapshot-restored-memory", "vm", dict(QEMU_VM, name="copy", snapshot="s1"), QEMU + SNAP_S1),
+    ("qemu-snapshot-absent", "snapshot", {"name": "s1", "state": "absent"}, QEMU + SNAP_S1),
     # Lima
     ("lima-vm-firecracker", "vm", dict(FC_VM, backend="lima"), HOSTS["macos-15-arm64"]),
+    ("lima-create", "lima", {"name": "mvm", "vm_type": "vz", "arch": "aarch64", "cpus": 2, "memory": 2048, "disk": 20},
+     HOSTS["macos-15-arm64"]),
+    ("lima-resize", "lima", {"name": "mvm", "vm_type": "vz", "arch": "aarch64", "allow_restart": True},
+     HOSTS["macos-15-arm64"] + lima_instance("Running", cpus=2)),
+    ("lima-resize-pending", "lima", {"name": "mvm", "vm_type": "vz", "arch": "aarch64"},
+     HOSTS["macos-15-arm64"] + lima_instance("Running", cpus=2)),
+    ("lima-absent", "lima", {"name": "mvm", "state": "absent"}, HOSTS["macos-15-arm64"] + lima_instance("Running")),
 ]
 
-GOLDEN_NAMES = {"matrix-%s.txt" % c[0] for c in CASES} | {"matrix-report-%s.json" % h for h in (
+GOLDEN_NAMES = {"matrix-lima-wrapped-%s.txt" % s for s in ("fresh", "absent")} | {"matrix-%s.txt" % c[0] for c in CASES}
+GOLDEN_NAMES |= {"matrix-report-%s.json" % h for h in (
     "fc-running", "fc-unjailed", "fc-networked", "apple", "docker")}
 
 
@@ -132,3 +148,17 @@ def test_golden_host_report(name: str, facts: str) -> None:
     """The facts module's report (platform, backends, security posture per VM) for hosts with VMs on them."""
     report = ops.host_report(probe.parse_host(facts))
     golden.check("matrix-report-%s.json" % name, json.dumps(report, indent=1, sort_keys=True) + "\n")
+
+
+@pytest.mark.parametrize("state", ["fresh", "absent"])
+def test_golden_lima_wrapped_vm(state: str) -> None:
+    """A Lima-backed VM: the native Firecracker plan from the facts inside the instance, sent through limactl."""
+    inner = HOSTS["linux-aarch64-kvm-firecracker"].replace("host\tstate_root\t/srv/mvm", "host\tstate_root\t/var/lib/mvm")
+    inner += image_lines("default", IMG).replace("/srv/mvm", "/var/lib/mvm")
+    if state == "absent":
+        inner += running_line("web", fc_applied(arch="aarch64", jailer=False, uid=0, gid=0)).replace("/srv/mvm", "/var/lib/mvm")
+    params = dict(FC_VM, backend="lima") if state == "fresh" else {"name": "web", "backend": "lima", "state": "absent"}
+    rec = TwoHosts(HOSTS["macos-15-arm64"] + lima_instance("Running"), inner)
+    gather_host, gather_paths = ops.run_probe(rec.run)
+    plan = ops.vm_plan(params, gather_host, gather_paths, gather_in=ops.run_probe_in(rec.run))[1]
+    golden.check("matrix-lima-wrapped-%s.txt" % state, golden.plan_text(plan))
