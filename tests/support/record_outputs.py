@@ -85,6 +85,8 @@ def uplink() -> None:
                  ["ip", "link", "set", "uplink0", "up"],
                  ["ip", "route", "add", "default", "via", "192.0.2.1", "dev", "eth0"]):
         subprocess.run(argv, check=True)
+    # As on a fresh host: forwarding off until a NAT bridge turns it on (and its removal restores it).
+    Path("/proc/sys/net/ipv4/ip_forward").write_text("0\n")
 
 
 def seed_image() -> None:
@@ -174,6 +176,11 @@ def nft() -> None:
     write("nft-j-ruleset.json", out("nft", "-j", "list", "ruleset") + "\n", "nft -j list ruleset (%s)"
           % out("nft", "--version").strip())
     probe("probe-nft.txt", "bridges mvmbr0 and other with NAT and a port forward 9090, nft table ip mvm")
+    apply("bridge", {"name": "other", "state": "absent"})
+    apply("port_forward", {"host_port": 9090, "guest": "10.77.0.2", "guest_port": 80, "state": "absent"})
+    probe("probe-nft-last-bridge.txt", "as probe-nft.txt after bridge other and the forward were made absent")
+    apply("bridge", {"name": "mvmbr0", "state": "absent"})
+    probe("probe-nft-after-absent.txt", "as probe-nft-last-bridge.txt after bridge mvmbr0 was made absent")
 
 
 @scenario
