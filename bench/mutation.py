@@ -98,7 +98,7 @@ def main() -> int:
         run = _mutmut(chosen, env)
     codes = _exit_codes()
     if not population or any(codes.get(n) is None for n in chosen):
-        print(run.stderr[-3000:], file=sys.stderr)
+        print(run.stderr[-20000:], file=sys.stderr)
         return 1
     seconds = round(time.monotonic() - started)
     equivalent = json.loads(EQUIVALENT.read_text()) if EQUIVALENT.exists() else {}
