@@ -84,7 +84,8 @@ def main() -> int:
         env.setdefault("MVM_FIRECRACKER_SWAGGER_DIR", str(contracts))
     full = os.environ.get("MVM_MUTATION_FULL", "") not in ("", "0")
     size = int(os.environ.get("MVM_MUTATION_SAMPLE", "800"))
-    shutil.rmtree(REPO / "mutants", ignore_errors=True)
+    if os.environ.get("MVM_MUTATION_FRESH"):
+        shutil.rmtree(REPO / "mutants", ignore_errors=True)  # else mutmut keeps the results of unchanged code
     started = time.monotonic()
     if full:
         run = _mutmut([], env)

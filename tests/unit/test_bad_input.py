@@ -35,7 +35,7 @@ def _params(change: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if v is not None}
 
 
-@pytest.mark.parametrize("change,field,before_probe", BAD_VM, ids=[f"{f}={list(c.values())[-1]!r}"[:40] for c, f, _ in BAD_VM])
+@pytest.mark.parametrize("change,field,before_probe", BAD_VM, ids=[f"{f}-{i}" for i, (_c, f, _b) in enumerate(BAD_VM)])
 def test_bad_vm_input(change: dict[str, Any], field: str, before_probe: bool) -> None:
     facts = host(extra=[image_lines("default", "0123456789abcdef")])
     files = {"/r.ext4": "cd" * 32}

@@ -54,7 +54,7 @@ REFUSED_VM = [
 ]
 
 
-@pytest.mark.parametrize("change,field", REFUSED_VM, ids=[f"{f}={list(c.values())[0]!r}"[:40] for c, f in REFUSED_VM])
+@pytest.mark.parametrize("change,field", REFUSED_VM, ids=[f"{f}-{i}" for i, (_c, f) in enumerate(REFUSED_VM)])
 def test_vm_values_refused_before_any_command(change: dict[str, Any], field: str) -> None:
     params = dict(GOOD_VM, **change)
     with pytest.raises(SpecError) as caught:
