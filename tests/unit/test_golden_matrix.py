@@ -19,7 +19,7 @@ from tests.support import frontends, golden
 from tests.support.golden import recorded
 from tests.support.probes import HOSTS, LINUX_PVM_QEMU, applied, image_lines, vm_lines
 from tests.unit.test_container_backends import APPLE, MAC, container_ls, mac_applied, mac_image
-from tests.unit.test_firecracker import FC_ARM, FC_HOST, fc_applied, fc_image, running_line
+from tests.unit.test_firecracker import FC_ARM, FC_HOST, fc_applied, fc_image, fc_snapshot_line, running_line
 from tests.unit.test_lima import TwoHosts
 from tests.unit.test_lima import instance as lima_instance
 
@@ -45,7 +45,13 @@ APPLE_HOST = MAC + mac_image()
 SNAP_S1 = ('snapshot\ts1\t{"format":1,"name":"s1","vm":"tpl","backend":"qemu","memory_mib":384,"cpus":2,"applied":%s}\n'
            % json.dumps(applied("tpl", memory=384, cpus=2, image_id=IMG, kernel_args="mvm.httpd=80")))
 
-CASES: list[tuple[str, str, dict[str, Any], str]] = [
+SNAP_PATHS = ('snapshot\ts2\t{"format":1,"name":"s2","vm":"tpl","backend":"qemu","memory_mib":256,"cpus":1,"applied":%s}\n'
+              % json.dumps(dict(applied("tpl", image_id=IMG), image=None, image_id=None, kernel="/boot/vmlinuz", initrd=None,
+                                rootfs="/srv/r.ext4")))
+INSTALLED = ('host\tfc_installed\t{"version":"1.14.1","arch":"x86_64","source":"x","sha256":"%s","binary_sha256":"%s"}\n'
+             % ("a" * 64, "b" * 64))
+
+CASES: list[tuple] = [
     # Firecracker
     ("fc-fresh-config-file", "vm", dict(FC_UNJAILED, firecracker={"jailer": False, "api": False}), FC),
     ("fc-fresh-options", "vm", dict(FC_VM, cpus=2, memory=512, kernel_args="quiet", hostname="w1",
@@ -111,7 +117,52 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
     ("qemu-snapshot-restored", "snapshot", {"name": "s1", "state": "restored", "vm": "copy"}, QEMU + SNAP_S1),
     ("qemu-snapshot-restored-memory", "vm", dict(QEMU_VM, name="copy", snapshot="s1"), QEMU + SNAP_S1),
     ("qemu-snapshot-absent", "snapshot", {"name": "s1", "state": "absent"}, QEMU + SNAP_S1),
+    ("qemu-restore-kernel-paths", "snapshot", {"name": "s2", "state": "restored", "vm": "copy"}, QEMU + SNAP_PATHS,
+     {"/boot/vmlinuz": "ab" * 32, "/srv/r.ext4": "cd" * 32}),
+    # Firecracker restores, per contract version (the bodies are contract-checked in test_firecracker)
+    ("fc-restore-1.14.1", "vm", dict(FC_VM, network="br0", snapshot="s1", firecracker={"vsock_cid": 3}),
+     FC + BR0 + fc_snapshot_line("s1", fc_applied("tpl", vsock_cid=3, network=NET))),
+    ("fc-restore-1.16.1", "vm", dict(FC_VM, network="br0", snapshot="s1", firecracker={"vsock_cid": 3}),
+     FC.replace("Firecracker v1.14.1", "Firecracker v1.16.1") + BR0
+     + fc_snapshot_line("s1", fc_applied("tpl", vsock_cid=3, network=NET))),
+    # More container transitions
+    ("docker-create-stopped", "vm", dict(DOCKER_VM, state="stopped", ports=["8080:80"]), DOCKER),
+    ("docker-stop-paused", "vm", dict(DOCKER_VM, state="stopped"), recorded("probe-docker-paused.txt")),
+    ("docker-image-changed", "vm", dict(DOCKER_VM, recreate=True), recorded("probe-docker-running.txt").replace(
+        "image\tdefault\t", "image\tgone\t") + image_lines("default", IMG)),
+    ("docker-kernel-paths", "vm", {"name": "box", "backend": "docker", "kernel": "/k", "rootfs": "/r.ext4"}, DOCKER,
+     {"/k": "ab" * 32, "/r.ext4": "cd" * 32}),
+    ("apple-create-stopped", "vm", dict(APPLE, state="stopped", ports=["8080:80"]), APPLE_HOST),
+    # Images: another architecture, no Debian kernel for it, too little disk, a kernel path with an initrd
+    ("image-aarch64", "image", {}, FC_ARM.replace("tool\tbusybox\tpath", "tool\tapt-get\tpath\t/usr/bin/apt-get\n"
+                                                   "tool\tdpkg-deb\tpath\t/usr/bin/dpkg-deb\ntool\tbusybox\tpath")),
+    ("image-riscv64", "image", {}, LINUX_PVM_QEMU.replace("host\tarch\tx86_64", "host\tarch\triscv64")),
+    ("image-no-space", "image", {"rootfs_size": "2G"}, LINUX_PVM_QEMU.replace("disk_free_kib\t83000000",
+                                                                            "disk_free_kib\t4000000")),
+    ("image-kernel-initrd", "image", {"kernel": "/boot/vmlinuz", "initrd": "/boot/initrd.img"}, LINUX_PVM_QEMU,
+     {"/boot/vmlinuz": "ab" * 32, "/boot/initrd.img": "ef" * 32}),
+    # Firecracker install: from a local file, converged, recorded for another architecture, absent
+    ("install-src", "firecracker_install", {"version": "1.14.1", "sha256": "a" * 64, "src": "/srv/fc.tgz"},
+     LINUX_PVM_QEMU, {"/srv/fc.tgz": "a" * 64}),
+    ("install-converged", "firecracker_install", {"version": "1.14.1", "sha256": "a" * 64}, LINUX_PVM_QEMU + INSTALLED,
+     {"/usr/local/bin/firecracker": "b" * 64}),
+    ("install-other-arch", "firecracker_install", {"version": "1.14.1", "sha256": "a" * 64},
+     LINUX_PVM_QEMU + INSTALLED.replace("x86_64", "aarch64"), {"/usr/local/bin/firecracker": "b" * 64}),
+    ("install-absent", "firecracker_install", {"version": "1.14.1", "state": "absent"}, LINUX_PVM_QEMU + INSTALLED,
+     {"/usr/local/bin/firecracker": "b" * 64}),
+    # Networks: NAT without an uplink, an explicit uplink, a forward removed without its guest port
+    ("bridge-nat-no-uplink", "bridge", {"name": "br1", "subnet": "10.78.0.0/24", "nat": True}, LINUX_PVM_QEMU),
+    ("bridge-nat-uplink", "bridge", {"name": "br1", "subnet": "10.78.0.0/24", "nat": True, "uplink": "wan0"},
+     LINUX_PVM_QEMU),
+    ("forward-absent-no-guest-port", "port_forward", {"host_port": 9090, "state": "absent"},
+     recorded("probe-iptables-legacy.txt")),
+    # vms: nothing asked, a name twice, two state roots
+    ("vms-empty", "vms", {"vms": []}, QEMU),
+    ("vms-duplicate", "vms", {"vms": [{"name": "a"}, {"name": "a"}], "image": "default", "backend": "qemu"}, QEMU),
+    ("vms-two-roots", "vms", {"vms": [{"name": "a", "state_root": "/srv/one"}, {"name": "b", "state_root": "/srv/two"}],
+                              "image": "default", "backend": "qemu"}, QEMU),
     # Lima
+    ("lima-vm-no-inner-facts", "vm", dict(FC_VM, backend="lima"), HOSTS["macos-15-arm64"] + lima_instance("Running")),
     ("lima-vm-firecracker", "vm", dict(FC_VM, backend="lima"), HOSTS["macos-15-arm64"]),
     ("lima-create", "lima", {"name": "mvm", "vm_type": "vz", "arch": "aarch64", "cpus": 2, "memory": 2048, "disk": 20},
      HOSTS["macos-15-arm64"]),
@@ -124,26 +175,33 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
 
 GOLDEN_NAMES = {"matrix-lima-wrapped-%s.txt" % s for s in ("fresh", "absent")} | {"matrix-%s.txt" % c[0] for c in CASES}
 GOLDEN_NAMES |= {"matrix-report-%s.json" % h for h in (
-    "fc-running", "fc-unjailed", "fc-networked", "apple", "docker")}
+    "fc-running", "fc-unjailed", "fc-networked", "apple", "docker", "fc-custom-seccomp", "unhealthy-bridge")}
+GOLDEN_NAMES |= {"matrix-report-host-%s.json" % h for h in HOSTS} | {"matrix-restore-pending.txt"}
 
 
-def render(kind: str, params: dict[str, Any], facts: str) -> str:
+def render(kind: str, params: dict[str, Any], facts: str, files: dict[str, str] | None = None) -> str:
     try:
-        plan = frontends.engine(kind, params, frontends.Recording(facts))
+        plan = frontends.engine(kind, params, frontends.Recording(facts, dict(files or {})))
     except MvmError as err:
         return "# error: %s: %s\n" % (type(err).__name__, err)
     return golden.plan_text(plan) or "# nothing to do\n"
 
 
-@pytest.mark.parametrize("name,kind,params,facts", CASES, ids=[c[0] for c in CASES])
-def test_golden_matrix(name: str, kind: str, params: dict[str, Any], facts: str) -> None:
-    golden.check("matrix-%s.txt" % name, render(kind, params, facts))
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_golden_matrix(case: tuple) -> None:
+    name, kind, params, facts = case[:4]
+    golden.check("matrix-%s.txt" % name, render(kind, params, facts, case[4] if len(case) > 4 else None))
 
 
-@pytest.mark.parametrize("name,facts", [
+REPORTS = [
     ("fc-running", FC_RUNNING), ("fc-unjailed", FC_UNJAILED_RUNNING), ("fc-networked", FC_NET_RUNNING),
     ("apple", APPLE_HOST + container_ls("running", mac_applied())), ("docker", recorded("probe-docker-running.txt")),
-])
+    ("fc-custom-seccomp", FC + running_line("web", fc_applied(seccomp_filter="/etc/fc.bpf"), status="Running")),
+    ("unhealthy-bridge", LINUX_PVM_QEMU + BR0.split("links")[0]),
+] + [("host-" + name, text) for name, text in sorted(HOSTS.items())]
+
+
+@pytest.mark.parametrize("name,facts", REPORTS, ids=[r[0] for r in REPORTS])
 def test_golden_host_report(name: str, facts: str) -> None:
     """The facts module's report (platform, backends, security posture per VM) for hosts with VMs on them."""
     report = ops.host_report(probe.parse_host(facts))
@@ -162,3 +220,14 @@ def test_golden_lima_wrapped_vm(state: str) -> None:
     gather_host, gather_paths = ops.run_probe(rec.run)
     plan = ops.vm_plan(params, gather_host, gather_paths, gather_in=ops.run_probe_in(rec.run))[1]
     golden.check("matrix-lima-wrapped-%s.txt" % state, golden.plan_text(plan))
+
+
+def test_restore_from_a_snapshot_planned_earlier_in_the_run() -> None:
+    """pyinfra plans a whole deploy before running it: a snapshot made earlier in the run is restored from the
+    metadata that operation promised (pending), not from the host, where it does not exist yet."""
+    meta = json.loads(SNAP_S1.split("\t", 2)[2])
+    plan = frontends.engine("snapshot", {"name": "s1", "state": "restored", "vm": "copy"}, frontends.Recording(QEMU),
+                            pending={"snapshots": {"s1": meta}})
+    golden.check("matrix-restore-pending.txt", golden.plan_text(plan))
+    with pytest.raises(MvmError, match="^name: no snapshot named 's1'"):
+        frontends.engine("snapshot", {"name": "s1", "state": "restored", "vm": "copy"}, frontends.Recording(QEMU))

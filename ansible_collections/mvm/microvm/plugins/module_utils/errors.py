@@ -16,5 +16,4 @@ class SpecError(MvmError):
 
     def __init__(self, field: str, message: str) -> None:
         self.field = field
-        self.message = message
         super(SpecError, self).__init__("%s: %s" % (field, message))

@@ -45,9 +45,6 @@ class Rule:
         digest = hashlib.sha256(repr((self.kind, self.fields)).encode()).hexdigest()[:8]
         return "mvm:%s:%s:%s" % (self.owner, self.purpose, digest)
 
-    def get(self, key: str) -> Any:
-        return dict(self.fields)[key]
-
 
 def scope(state_root: str) -> str:
     """A short id of a state root, carried in every tag it owns."""

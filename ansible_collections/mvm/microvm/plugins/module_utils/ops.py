@@ -101,13 +101,14 @@ def vms_plan(params: Mapping[str, Any], gather_host: GatherHost, gather_paths: G
     desired = vms_specs(params)
     roots = {d.state_root for d in desired}
     if len(roots) > 1:
-        raise SpecError("state_root", "all VMs of one operation share a state root; got %s" % ", ".join(map(str, roots)))
+        raise SpecError("state_root", "all VMs of one operation share a state root; got %s" % ", ".join(sorted(map(str, roots))))
     facts = gather_host(desired[0].state_root if desired else None) if desired else {}
     wanted = [p for d in desired if d.state != "absent" for p in vm.explicit_paths(d)]
     shas = gather_paths(wanted) if wanted else {}
     names = [d.name for d in desired]
     if len(set(names)) != len(names):
-        raise SpecError("vms", "a VM name appears twice: %s" % ", ".join(sorted(n for n in names if names.count(n) > 1)))
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise SpecError("vms", "a VM name appears more than once: %s" % ", ".join(twice))
     combined = Plan(before={}, after={})
     for d in desired:
         plan = vm.plan_vm(d, facts, shas, pending)
@@ -119,7 +120,7 @@ def vms_plan(params: Mapping[str, Any], gather_host: GatherHost, gather_paths: G
         combined.locks = sorted(set(combined.locks) | set(lock.paths(facts["state_root"], lock.for_vm(d))))
         net = ((plan.after or {}).get("spec") or {}).get("network")
         if net and net["name"] in facts["networks"]:
-            facts["networks"][net["name"]].setdefault("leases", {})[d.name] = {
+            facts["networks"][net["name"]]["leases"][d.name] = {
                 k: net[k] for k in ("slot", "ip", "mac", "tap")}
     if not combined.steps:
         combined.locks = []
