@@ -14,7 +14,7 @@ from ansible.module_utils import basic
 from ansible_collections.mvm.microvm.plugins.module_utils import lock
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError
 from tests.support import frontends
-from tests.support.probes import LINUX_PVM_QEMU, ROOT, image_lines
+from tests.support.probes import LINUX_PVM_QEMU, ROOT, applied, image_lines, vm_lines
 
 IMG = "0123456789abcdef"
 VM = {"name": "web", "image": "default", "backend": "qemu"}
@@ -27,8 +27,11 @@ class Host(frontends.Recording):
     def __init__(self, facts: str, lock_file: str, fail: str = "") -> None:
         super().__init__(facts)
         self.lock_file, self.fail, self.steps, self.lock_held = lock_file, fail, [], []
+        self.after = ""
 
     def run(self, command: str) -> tuple[int, str, str]:
+        if "probe_version" in command and self.steps and self.after:
+            return 0, self.after, ""  # the host as the steps left it
         if "probe_version" in command or "sha256sum" in command:
             return super().run(command)
         self.steps.append(command)
@@ -65,6 +68,19 @@ def test_steps_run_in_order_under_the_vm_lock(facts: str, tmp_path: Path) -> Non
     assert warned == planned.warnings and warned
     assert set(done.result["diff"]) == {"before", "after"}
     lock.Held([str(tmp_path / "locks" / "vm-web.lock")], timeout=0).release()  # let go at the end
+
+
+def test_the_vm_result_reports_the_pid_and_state_the_steps_left(facts: str, tmp_path: Path) -> None:
+    rec = Host(facts, str(tmp_path / "locks" / "vm-web.lock"))
+    rec.after = facts + vm_lines("web", applied("web", image_id=IMG), 4242)
+    done, _ = warnings_of("vm", VM, rec, check_mode=False)
+    assert not done.failed and (done.result["vm"]["pid"], done.result["vm"]["state"]) == (4242, "running")
+    running = facts + vm_lines("web", applied("web", image_id=IMG), 4242).replace(ROOT, str(tmp_path))
+    rec = Host(running, str(tmp_path / "locks" / "vm-web.lock"))
+    paused = running + "vm\tweb\tstatus\tpaused\n"
+    rec.after = paused
+    done, _ = warnings_of("vm", dict(VM, state="paused"), rec, check_mode=False)
+    assert not done.failed and (done.result["vm"]["pid"], done.result["vm"]["state"]) == (4242, "paused")
 
 
 def test_check_mode_takes_no_lock_and_runs_nothing(facts: str, tmp_path: Path) -> None:

@@ -51,6 +51,10 @@ SNAP_PATHS = ('snapshot\ts2\t{"format":1,"name":"s2","vm":"tpl","backend":"qemu"
 INSTALLED = ('host\tfc_installed\t{"version":"1.14.1","arch":"x86_64","source":"x","sha256":"%s","binary_sha256":"%s"}\n'
              % ("a" * 64, "b" * 64))
 
+TAP_LINKS = ('links\t[{"ifname":"mvmbr0","flags":["UP"],"linkinfo":{"info_kind":"bridge"},"addr_info":[]},'
+             '{"ifname":"mvmtap2","flags":["UP"],"master":"mvmbr0","linkinfo":{"info_kind":"tun","info_data":'
+             '{"type":"tap"}},"addr_info":[]}]\n')
+
 CASES: list[tuple] = [
     # Firecracker
     ("fc-fresh-config-file", "vm", dict(FC_UNJAILED, firecracker={"jailer": False, "api": False}), FC),
@@ -161,6 +165,29 @@ CASES: list[tuple] = [
     ("vms-duplicate", "vms", {"vms": [{"name": "a"}, {"name": "a"}], "image": "default", "backend": "qemu"}, QEMU),
     ("vms-two-roots", "vms", {"vms": [{"name": "a", "state_root": "/srv/one"}, {"name": "b", "state_root": "/srv/two"}],
                               "image": "default", "backend": "qemu"}, QEMU),
+    # Firecracker details: explicit uid/gid, a paused VM stopped, the jailer asked for but missing
+    ("fc-uid-gid", "vm", dict(FC_VM, firecracker={"uid": 12000, "gid": 12001}), FC),
+    ("fc-stop-paused", "vm", dict(FC_VM, state="stopped"), FC_PAUSED),
+    ("fc-jailer-missing", "vm", dict(FC_VM, firecracker={"jailer": True}),
+     FC.replace("tool\tjailer\t", "tool\tgone\t")),
+    # A networked VM leaving its network; a VM on a network promised earlier in the run
+    ("qemu-leaves-network", "vm", dict(QEMU_VM, recreate=True), recorded("probe-qemu-running.txt")),
+    # Taps, templates with paths and networks, bridges without NAT, an uplink error listing the interfaces
+    ("tap-absent", "tap", {"name": "mvmtap2", "state": "absent"}, LINUX_PVM_QEMU + TAP_LINKS),
+    ("tap-owner-changed", "tap", {"name": "mvmtap2", "bridge": "mvmbr0", "user": "1000", "group": "1001"},
+     LINUX_PVM_QEMU + TAP_LINKS + "tapown\tmvmtap2\t1000\t1000\n"),
+    ("template-kernel-paths", "template", {"name": "tpl", "backend": "qemu", "kernel": "/k", "initrd": "/i",
+                                           "rootfs": "/r.ext4"}, QEMU, {"/k": "ab" * 32, "/i": "ef" * 32, "/r.ext4": "cd" * 32}),
+    ("template-network", "template", {"name": "tpl", "image": "default", "backend": "qemu", "network": "mvmbr0"},
+     recorded("probe-after-absent.txt") + recorded("probe-qemu-running.txt").split("links\t")[0].split("tool\t")[0]
+     + "".join(line + "\n" for line in recorded("probe-qemu-running.txt").splitlines()
+               if line.startswith(("links\t", "net\tmvmbr0", "host\tuplink")))),
+    ("bridge-no-nat", "bridge", {"name": "br1", "subnet": "10.78.0.0/24"}, LINUX_PVM_QEMU),
+    ("bridge-uplink-missing", "bridge", {"name": "br1", "subnet": "10.78.0.0/24", "nat": True, "uplink": "wan0"},
+     recorded("probe-after-absent.txt")),
+    ("lima-present", "lima", {"name": "mvm", "state": "present", "provision": ["kvm_group", "firecracker"]},
+     HOSTS["macos-15-arm64"]),
+    ("lima-absent-missing", "lima", {"name": "mvm", "state": "absent"}, HOSTS["macos-15-arm64"]),
     # Lima
     ("lima-vm-no-inner-facts", "vm", dict(FC_VM, backend="lima"), HOSTS["macos-15-arm64"] + lima_instance("Running")),
     ("lima-vm-firecracker", "vm", dict(FC_VM, backend="lima"), HOSTS["macos-15-arm64"]),
@@ -176,7 +203,8 @@ CASES: list[tuple] = [
 GOLDEN_NAMES = {"matrix-lima-wrapped-%s.txt" % s for s in ("fresh", "absent")} | {"matrix-%s.txt" % c[0] for c in CASES}
 GOLDEN_NAMES |= {"matrix-report-%s.json" % h for h in (
     "fc-running", "fc-unjailed", "fc-networked", "apple", "docker", "fc-custom-seccomp", "unhealthy-bridge")}
-GOLDEN_NAMES |= {"matrix-report-host-%s.json" % h for h in HOSTS} | {"matrix-restore-pending.txt"}
+GOLDEN_NAMES |= {"matrix-report-host-%s.json" % h for h in HOSTS} | {"matrix-restore-pending.txt",
+                                                                     "matrix-network-pending.txt"}
 
 
 def render(kind: str, params: dict[str, Any], facts: str, files: dict[str, str] | None = None) -> str:
@@ -231,3 +259,26 @@ def test_restore_from_a_snapshot_planned_earlier_in_the_run() -> None:
     golden.check("matrix-restore-pending.txt", golden.plan_text(plan))
     with pytest.raises(MvmError, match="^name: no snapshot named 's1'"):
         frontends.engine("snapshot", {"name": "s1", "state": "restored", "vm": "copy"}, frontends.Recording(QEMU))
+
+
+def test_vm_on_a_network_promised_earlier_in_the_run() -> None:
+    record = {"gateway": "10.79.0.1", "nat": False, "prefix": 24, "subnet": "10.79.0.0/24", "uplink": None, "leases": {}}
+    plan = frontends.engine("vm", dict(QEMU_VM, network="br9"), frontends.Recording(QEMU),
+                            pending={"networks": {"br9": record}})
+    golden.check("matrix-network-pending.txt", golden.plan_text(plan))
+
+
+@pytest.mark.parametrize("kind,params", [
+    ("vm", QEMU_VM), ("vms", {"vms": [{"name": "a"}], "image": "default", "backend": "qemu"}), ("image", {}),
+    ("bridge", {"name": "b", "subnet": "10.78.0.0/24"}),
+    ("tap", {"name": "t0"}), ("port_forward", {"host_port": 9090, "guest": "10.77.0.9", "guest_port": 80}),
+    ("snapshot", {"name": "s1", "state": "absent"}), ("template", {"name": "t", "state": "absent"}),
+    ("firecracker_install", {"version": "1.14.1", "state": "absent"}), ("lima", {"name": "mvm", "state": "absent"}),
+])
+def test_every_operation_probes_the_state_root_it_was_given(kind: str, params: dict[str, Any]) -> None:
+    rec = frontends.Recording(QEMU)
+    try:
+        frontends.engine(kind, dict(params, state_root="/srv/other-root"), rec)
+    except MvmError:
+        pass  # what matters is which host state was asked for
+    assert rec.commands and all("r=/srv/other-root\n" in c for c in rec.commands if "probe_version" in c), kind
