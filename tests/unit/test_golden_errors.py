@@ -29,8 +29,32 @@ def outcome(kind: str, params: dict[str, Any], facts: str = FACTS) -> str:
     return "planned %d steps" % len(plan.steps)
 
 
+QEMU_VM = {"name": "web", "image": "default", "backend": "qemu"}
+LONG_ROOT = FACTS.replace("host\tstate_root\t/srv/mvm", "host\tstate_root\t/srv/" + "d" * 90)
+# Refusals that need a particular host or combination (the tables above vary one option at a time).
+EXTRA: list[tuple[str, dict[str, Any], str]] = [
+    ("vm", dict(QEMU_VM, network="mvmbr0", ports=[{"host_port": 8080, "guest_port": 80}, "8080:81"]), FACTS),
+    ("vm", dict(QEMU_VM, network="mvmbr0", ports=[{"host_port": "x", "guest_port": 80}]), FACTS),
+    ("vm", dict(QEMU_VM, network="mvmbr0", ports=[{"host_port": 8080, "guest_port": 0}]), FACTS),
+    ("vm", dict(QEMU_VM, network="mvmbr0", ports=[{"host_port": 8080, "guest_port": 80, "proto": "sctp"}]), FACTS),
+    ("vm", dict(QEMU_VM, name="n" * 64), LONG_ROOT),
+    ("vm", dict(QEMU_VM, name="web"), LONG_ROOT.replace("d" * 90, "d" * 120)),
+    ("vm", dict(QEMU_VM, backend="qemu"), FACTS.replace("host\tarch\tx86_64", "host\tarch\triscv64")),
+    ("vms", {"vms": [{"name": "a"}], "image": "default", "backend": "lima"}, FACTS),
+    ("vm", dict(QEMU_VM, backend="firecracker", firecracker={"drives": [{"id": "d", "path": "/d.ext4"}]}),
+     test_firecracker.FC_HOST + test_firecracker.fc_image()),
+    ("vm", dict(QEMU_VM, backend="firecracker", firecracker={"drives": [{"id": "d", "path": "/d.ext4",
+                                                                         "read_only": "maybe"}]}),
+     test_firecracker.FC_HOST + test_firecracker.fc_image()),
+    ("vm", dict(QEMU_VM, backend="apple-container"), FACTS),
+    ("vm", dict(QEMU_VM, backend="docker"), FACTS.replace("host\tdocker_server\t\n", "host\tdocker_server\t20.10.24\n")
+     .replace("tool\tdocker\t", "tool\tgone\t")),
+]
+
+
 def cases() -> list[tuple[str, dict[str, Any], str]]:
-    table = [("vm", test_bad_input._params(change), FACTS) for change, _f, _b in test_bad_input.BAD_VM]
+    table = list(EXTRA)
+    table += [("vm", test_bad_input._params(change), FACTS) for change, _f, _b in test_bad_input.BAD_VM]
     table += [("image", params, FACTS) for params, _f in test_bad_input.BAD_IMAGE]
     table += [(kind, params, FACTS) for kind, params, _f in test_network_plans.BAD]
     table += [("vm", dict(test_trust_validation.GOOD_VM, **change), FACTS) for change, _f in test_trust_validation.REFUSED_VM]
