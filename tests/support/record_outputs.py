@@ -104,6 +104,8 @@ def networks(firewall: str) -> None:
     apply("bridge", {"name": "other", "subnet": "10.78.0.0/24", "nat": True, "firewall": firewall})
     apply("port_forward", {"host_port": 9090, "guest": "10.77.0.2", "guest_port": 80, "network": "mvmbr0",
                            "firewall": firewall})
+    apply("port_forward", {"host_port": 5353, "guest": "10.77.0.2", "guest_port": 53, "proto": "udp",
+                           "network": "mvmbr0", "firewall": firewall})
 
 
 def iptables_lines(binary: str) -> str:
@@ -143,7 +145,7 @@ def qemu_iptables_nft() -> None:
           "(%s)" % out("iptables", "--version").strip())
     write("ip-j-d-addr.txt", out("ip", "-j", "-d", "addr", "show") + "\n", "ip -j -d addr show")
     probe("probe-qemu-running.txt", "bridges mvmbr0 and other with NAT (iptables), VM web running on mvmbr0 with "
-          "8080:80, a port forward 9090 to 10.77.0.2:80")
+          "8080:80, port forwards 9090/tcp to 10.77.0.2:80 and 5353/udp to 10.77.0.2:53")
     write("qmp-web.jsonl", qmp_transcript(ROOT + "/vms/web/qmp.sock"), "QMP of VM web (%s)"
           % out("qemu-system-x86_64", "--version").splitlines()[0])
     apply("vm", dict(web, state="paused"))
@@ -154,7 +156,8 @@ def qemu_iptables_nft() -> None:
     for name in ("mvmbr0", "other"):
         apply("bridge", {"name": name, "state": "absent"})
     apply("port_forward", {"host_port": 9090, "guest": "10.77.0.2", "guest_port": 80, "state": "absent"})
-    probe("probe-after-absent.txt", "after VM web, both bridges and the forward were made absent")
+    apply("port_forward", {"host_port": 5353, "proto": "udp", "state": "absent"})
+    probe("probe-after-absent.txt", "after VM web, both bridges and the forwards were made absent")
 
 
 @scenario
@@ -166,7 +169,8 @@ def iptables_legacy() -> None:
     networks("iptables")
     write("iptables-legacy-S.txt", iptables_lines("iptables"), "iptables-legacy -w -t nat -S; -t filter -S (%s)"
           % out("iptables", "--version").strip())
-    probe("probe-iptables-legacy.txt", "bridges mvmbr0 and other with NAT and a port forward 9090, iptables-legacy")
+    probe("probe-iptables-legacy.txt", "bridges mvmbr0 and other with NAT and port forwards 9090/tcp and 5353/udp, "
+          "iptables-legacy")
 
 
 @scenario
@@ -175,10 +179,11 @@ def nft() -> None:
     networks("nft")
     write("nft-j-ruleset.json", out("nft", "-j", "list", "ruleset") + "\n", "nft -j list ruleset (%s)"
           % out("nft", "--version").strip())
-    probe("probe-nft.txt", "bridges mvmbr0 and other with NAT and a port forward 9090, nft table ip mvm")
+    probe("probe-nft.txt", "bridges mvmbr0 and other with NAT and port forwards 9090/tcp and 5353/udp, nft table ip mvm")
     apply("bridge", {"name": "other", "state": "absent"})
     apply("port_forward", {"host_port": 9090, "guest": "10.77.0.2", "guest_port": 80, "state": "absent"})
-    probe("probe-nft-last-bridge.txt", "as probe-nft.txt after bridge other and the forward were made absent")
+    apply("port_forward", {"host_port": 5353, "proto": "udp", "state": "absent"})
+    probe("probe-nft-last-bridge.txt", "as probe-nft.txt after bridge other and the forwards were made absent")
     apply("bridge", {"name": "mvmbr0", "state": "absent"})
     probe("probe-nft-after-absent.txt", "as probe-nft-last-bridge.txt after bridge mvmbr0 was made absent")
 

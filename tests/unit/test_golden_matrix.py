@@ -261,6 +261,11 @@ def test_restore_from_a_snapshot_planned_earlier_in_the_run() -> None:
         frontends.engine("snapshot", {"name": "s1", "state": "restored", "vm": "copy"}, frontends.Recording(QEMU))
 
 
+def test_an_empty_vms_list_asks_the_host_nothing() -> None:
+    rec = frontends.Recording(QEMU)
+    assert frontends.engine("vms", {"vms": []}, rec).steps == [] and rec.commands == []
+
+
 def test_vm_on_a_network_promised_earlier_in_the_run() -> None:
     record = {"gateway": "10.79.0.1", "nat": False, "prefix": 24, "subnet": "10.79.0.0/24", "uplink": None, "leases": {}}
     plan = frontends.engine("vm", dict(QEMU_VM, network="br9"), frontends.Recording(QEMU),

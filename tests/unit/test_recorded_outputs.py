@@ -34,6 +34,7 @@ BOX = {"name": "box", "image": "default", "backend": "docker"}
 BRIDGES = [{"name": "mvmbr0", "subnet": "10.77.0.0/24", "nat": True}, {"name": "other", "subnet": "10.78.0.0/24",
                                                                         "nat": True}]
 FORWARD = {"host_port": 9090, "guest": "10.77.0.2", "guest_port": 80, "network": "mvmbr0"}
+UDP = {"host_port": 5353, "guest": "10.77.0.2", "guest_port": 53, "proto": "udp", "network": "mvmbr0"}
 
 # What was asked of the engine before each recording, asked again: nothing to do.
 CONVERGED = [
@@ -51,7 +52,8 @@ CONVERGED = [
 ] + [(name, kind, dict(params, firewall=fw))
      for name, fw in (("probe-qemu-running.txt", "iptables"), ("probe-iptables-legacy.txt", "iptables"),
                       ("probe-nft.txt", "nft"))
-     for kind, params in [("bridge", BRIDGES[0]), ("bridge", BRIDGES[1]), ("port_forward", FORWARD)]]
+     for kind, params in [("bridge", BRIDGES[0]), ("bridge", BRIDGES[1]), ("port_forward", FORWARD),
+                          ("port_forward", UDP)]]
 
 # Changes on the recorded state, each pinned to a golden file.
 CHANGES = [
@@ -207,11 +209,11 @@ def test_rule_listing_sees_a_duplicated_or_leftover_nft_rule() -> None:
     """The real network tests compare netns.rules() before and after; a duplicate or a leftover must show."""
     ruleset = json.loads(recorded("nft-j-ruleset.json"))
     listed = netns.nft_rules(ruleset)
-    assert len(listed) == 9 and len(set(listed)) == 9
+    assert len(listed) == 12 and len(set(listed)) == 12
     items = ruleset["nftables"]
     first_rule = [i for i in items if "rule" in i][0]
     duplicated = netns.nft_rules({"nftables": items + [first_rule]})
-    assert len(duplicated) == 10 and duplicated != listed
+    assert len(duplicated) == 13 and duplicated != listed
     assert netns.nft_rules({"nftables": [i for i in items if "rule" not in i]}) == []
 
 

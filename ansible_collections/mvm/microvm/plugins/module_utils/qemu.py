@@ -97,15 +97,13 @@ def start_command(applied: Mapping[str, Any], vm_dir: str, incoming: Optional[st
          "record": identity.record_command(vm_dir, f["pid"], f["pid"])}
 
 
-def wait_ready_command(vm_dir: str, timeout: float, pid_file: Optional[str] = None,
-                       console: Optional[str] = None) -> str:
+def wait_ready_command(vm_dir: str, timeout: float, pid_file: Optional[str] = None) -> str:
     """Block until the guest prints the readiness marker; fail with the console's tail.
 
     Any VMM that writes a pid file and a console log can be waited on this way (Firecracker too).
     """
     f = dict(files(vm_dir))
     f["pid"] = pid_file or f["pid"]
-    f["console"] = console or f["console"]
     return (
         _ALIVE + "pid=$(cat %(pid)s); i=0; "
         "while ! grep -q %(marker)s %(con)s 2>/dev/null; do i=$((i+1)); "

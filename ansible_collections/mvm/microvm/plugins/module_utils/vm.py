@@ -403,7 +403,7 @@ def _firecracker_plan(plan: Plan, spec: VmSpec, facts: Mapping[str, Any], applie
                 for call in firecracker.boot_calls(applied, opts, paths) if opts.api else []:
                     plan.add("%s %s" % (call.method, call.path), firecracker.curl(sock, call))
                 plan.add("wait for %s to be ready (%gs)" % (spec.name, spec.boot_timeout), qemu.wait_ready_command(
-                    directory, spec.boot_timeout, pid_file=paths["pid"], console=paths["console"]))
+                    directory, spec.boot_timeout, pid_file=paths["pid"]))
             if spec.state == "paused":
                 plan.add("pause VM %s" % spec.name, firecracker.curl(sock, firecracker.pause_call()))
         else:
