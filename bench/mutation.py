@@ -124,7 +124,7 @@ def main() -> int:
     what = "all %d mutants" % len(chosen) if full else "a seeded sample of %d of %d mutants" % (len(chosen),
                                                                                              len(population))
     rows = ["Engine (every module of module_utils), %s:" % what, "",
-            "| mutants | killed | survived | score (95 %% interval) | without equivalent |",
+            "| mutants | killed | survived | score (95 % interval) | without equivalent |",
             "| --- | --- | --- | --- | --- |",
             "| %d | %d | %d | %.1f %% (%.1f-%.1f %%) | %.1f %% |" % (
                 len(chosen), killed, len(survivors), 100 * result["score"], 100 * result["score_95"][0],
