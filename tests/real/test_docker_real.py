@@ -71,7 +71,17 @@ def test_ansible_runs_pauses_recreates_and_removes(root: Path) -> None:
     assert facts["container_id"] != first and facts["applied"]["memory_mib"] == 320
     assert sh("docker inspect -f '{{.HostConfig.Memory}}' mvm-dweb").strip() == str(320 * 1024 * 1024)
 
-    rc, out, changed = playbook(root, port, "-e", "vm_state=absent")
+    # The container publishes its ports itself: another port replaces it too, so it waits for recreate.
+    second = facts["container_id"]
+    rc, out, changed = playbook(root, port + 1, "-e", "memory=320")
+    assert rc == 0 and changed == 0 and "ports changed; applying it replaces the VM's disk" in out, out
+    assert host_facts(root)["vms"]["dweb"]["container_id"] == second
+    rc, out, changed = playbook(root, port + 1, "-e", "memory=320", "-e", "recreate=true")
+    assert rc == 0 and changed == 1, out
+    wait_for(lambda: "mvm guest dweb" in page(port + 1), 20, "the new published port")
+    assert page(port) == ""
+
+    rc, out, changed = playbook(root, port + 1, "-e", "vm_state=absent")
     assert rc == 0 and changed == 1, out
     assert sh(f"docker ps -aq --filter label=mvm.state_root={root}").strip() == ""
     assert "mvm/default" not in sh("docker images --format '{{.Repository}}'")
