@@ -223,3 +223,18 @@ def test_ip_links_recorded_with_bridge_and_tap() -> None:
         ("mvmbr0", ["10.77.0.1/24"], ["mvmce88162364"]), ("other", ["10.78.0.1/24"], [])]
     assert [(t["name"], t["master"], t["up"]) for t in network["taps"]] == [("mvmce88162364", "mvmbr0", True)]
     assert network["interfaces"] == ["eth0", "lo", "mvmbr0", "mvmce88162364", "other", "uplink0"]
+
+
+def test_the_older_tests_recorded_lines_are_real() -> None:
+    """tests/unit/test_network_plans.RECORDED_IPTABLES (typed in by hand from a real run) is line for line what
+    iptables printed in the recorded run, table by table."""
+    from tests.unit.test_network_plans import RECORDED_IPTABLES
+
+    printed = set()
+    table = ""
+    for line in recorded("iptables-nft-S.txt").splitlines():
+        if line.startswith("## -t "):
+            table = line[6:]
+        else:
+            printed.add((table, line))
+    assert [row for rows in RECORDED_IPTABLES.values() for row in rows if row not in printed] == []
