@@ -171,6 +171,12 @@ def iptables_legacy() -> None:
           % out("iptables", "--version").strip())
     probe("probe-iptables-legacy.txt", "bridges mvmbr0 and other with NAT and port forwards 9090/tcp and 5353/udp, "
           "iptables-legacy")
+    for name in ("mvmbr0", "other"):
+        apply("bridge", {"name": name, "state": "absent"})
+    probe("probe-forwards-only.txt", "as probe-iptables-legacy.txt after both bridges were made absent (the forwards "
+          "still need forwarding on)")
+    apply("port_forward", {"host_port": 9090, "guest": "10.77.0.2", "guest_port": 80, "state": "absent"})
+    probe("probe-last-forward.txt", "as probe-forwards-only.txt after the 9090/tcp forward was made absent")
 
 
 @scenario

@@ -47,6 +47,7 @@ EXTRA: list[tuple[str, dict[str, Any], str]] = [
                                                                          "read_only": "maybe"}]}),
      test_firecracker.FC_HOST + test_firecracker.fc_image()),
     ("vm", dict(QEMU_VM, backend="apple-container"), FACTS),
+    ("vm", dict(QEMU_VM, kernel_args="a" * 3000), FACTS),
     ("vm", dict(QEMU_VM, backend="docker"), FACTS.replace("host\tdocker_server\t\n", "host\tdocker_server\t20.10.24\n")
      .replace("tool\tdocker\t", "tool\tgone\t")),
 ]

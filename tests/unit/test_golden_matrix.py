@@ -35,7 +35,12 @@ FC_RUNNING = FC + running_line("web", fc_applied(), status="Running")
 FC_PAUSED = FC + running_line("web", fc_applied(), status="Paused")
 FC_UNJAILED = dict(FC_VM, firecracker={"jailer": False})
 FC_UNJAILED_RUNNING = FC + running_line("web", fc_applied(jailer=False, uid=0, gid=0), status="Running")
-FC_NET_RUNNING = FC + BR0 + running_line("web", dict(fc_applied(network=NET), ports=["8080:80/tcp"]), status="Running")
+FC_NET_RUNNING = (FC + BR0.split("links")[0] + 'lease\tbr0\tweb\t{"ip":"10.77.0.2","mac":"02:00:00:00:00:02","slot":2,'
+                  '"tap":"mvmtap2","made_tap":true}\n' + 'links\t[{"ifname":"br0","flags":["UP"],"linkinfo":{"info_kind":'
+                  '"bridge"},"addr_info":[{"family":"inet","local":"10.77.0.1","prefixlen":24}]},{"ifname":"mvmtap2",'
+                  '"flags":["UP"],"master":"br0","linkinfo":{"info_kind":"tun","info_data":{"type":"tap"}},'
+                  '"addr_info":[]}]\n' + running_line("web", dict(fc_applied(network=NET), ports=["8080:80/tcp"]),
+                                                       status="Running"))
 IPTABLES = "tool\tiptables\tpath\t/usr/sbin/iptables\ntool\tiptables\tversion\tiptables v1.8.9 (nf_tables)\n"
 DOCKER = HOSTS["linux-kvm-no-firecracker-docker"] + image_lines("default", IMG)
 DOCKER_VM = {"name": "box", "image": "default", "backend": "docker"}
@@ -51,6 +56,9 @@ SNAP_PATHS = ('snapshot\ts2\t{"format":1,"name":"s2","vm":"tpl","backend":"qemu"
 INSTALLED = ('host\tfc_installed\t{"version":"1.14.1","arch":"x86_64","source":"x","sha256":"%s","binary_sha256":"%s"}\n'
              % ("a" * 64, "b" * 64))
 
+# A port rule of another state root on the same host (another scope): not this root's to count or remove.
+FOREIGN_RULE = ('ipt\tnat\t-A PREROUTING -p tcp -m addrtype --dst-type LOCAL -m tcp --dport 7070 -m comment --comment '
+                '"mvm:aaaaaa:vm:web:tcp7070:eb3e035e" -j DNAT --to-destination 10.77.0.2:80\n')
 TAP_LINKS = ('links\t[{"ifname":"mvmbr0","flags":["UP"],"linkinfo":{"info_kind":"bridge"},"addr_info":[]},'
              '{"ifname":"mvmtap2","flags":["UP"],"master":"mvmbr0","linkinfo":{"info_kind":"tun","info_data":'
              '{"type":"tap"}},"addr_info":[]}]\n')
@@ -145,6 +153,11 @@ CASES: list[tuple] = [
                                                                             "disk_free_kib\t4000000")),
     ("image-kernel-initrd", "image", {"kernel": "/boot/vmlinuz", "initrd": "/boot/initrd.img"}, LINUX_PVM_QEMU,
      {"/boot/vmlinuz": "ab" * 32, "/boot/initrd.img": "ef" * 32}),
+    ("image-flake", "image", {"flake": "/srv/guest#vm"}, LINUX_PVM_QEMU + "tool\tnix\tpath\t/usr/bin/nix\n"
+     "tool\tnix\tversion\tnix (Nix) 2.24.9\nhost\tnix_features\tnix-command flakes\n"),
+    ("image-rebuilt", "image", {"rootfs_size": 128}, QEMU),
+    ("vms-kernel-paths", "vms", {"vms": [{"name": "a"}], "backend": "qemu", "kernel": "/k", "rootfs": "/r.ext4"}, QEMU,
+     {"/k": "ab" * 32, "/r.ext4": "cd" * 32}),
     # Firecracker install: from a local file, converged, recorded for another architecture, absent
     ("install-src", "firecracker_install", {"version": "1.14.1", "sha256": "a" * 64, "src": "/srv/fc.tgz"},
      LINUX_PVM_QEMU, {"/srv/fc.tgz": "a" * 64}),
@@ -202,7 +215,8 @@ CASES: list[tuple] = [
 
 GOLDEN_NAMES = {"matrix-lima-wrapped-%s.txt" % s for s in ("fresh", "absent")} | {"matrix-%s.txt" % c[0] for c in CASES}
 GOLDEN_NAMES |= {"matrix-report-%s.json" % h for h in (
-    "fc-running", "fc-unjailed", "fc-networked", "apple", "docker", "fc-custom-seccomp", "unhealthy-bridge")}
+    "fc-running", "fc-unjailed", "fc-networked", "apple", "docker", "fc-custom-seccomp", "unhealthy-bridge",
+    "nat-rules-missing", "nft-only", "linux-aarch64-qemu", "macos-arm64-qemu")}
 GOLDEN_NAMES |= {"matrix-report-host-%s.json" % h for h in HOSTS} | {"matrix-restore-pending.txt",
                                                                      "matrix-network-pending.txt"}
 
@@ -226,6 +240,11 @@ REPORTS = [
     ("apple", APPLE_HOST + container_ls("running", mac_applied())), ("docker", recorded("probe-docker-running.txt")),
     ("fc-custom-seccomp", FC + running_line("web", fc_applied(seccomp_filter="/etc/fc.bpf"), status="Running")),
     ("unhealthy-bridge", LINUX_PVM_QEMU + BR0.split("links")[0]),
+    ("nat-rules-missing", "\n".join(line for line in recorded("probe-iptables-legacy.txt").splitlines()
+                                     if ":br:mvmbr0:nat:" not in line) + "\n" + FOREIGN_RULE),
+    ("nft-only", LINUX_PVM_QEMU.replace("tool\tiptables\t", "tool\tgone\t") + "tool\tnft\tpath\t/usr/sbin/nft\n"),
+    ("linux-aarch64-qemu", HOSTS["linux-aarch64-kvm-firecracker"] + "tool\tqemu-system-aarch64\tpath\t/usr/bin/q\n"),
+    ("macos-arm64-qemu", HOSTS["macos-15-arm64"] + "tool\tqemu-system-aarch64\tpath\t/opt/homebrew/bin/q\n"),
 ] + [("host-" + name, text) for name, text in sorted(HOSTS.items())]
 
 

@@ -44,6 +44,7 @@ def test_paths_are_normalised() -> None:
     assert validate.abs_path("kernel", "//boot//vmlinuz/") == "/boot/vmlinuz"
     assert validate.abs_path("kernel", "/") == "/"
     assert validate.abs_path("kernel", "///") == "/"
+    assert validate.abs_path("kernel", "/X") == "/X" and validate.abs_path("kernel", "/XX/") == "/XX"
 
 
 @pytest.mark.parametrize("status,state", [("running", "running"), ("paused", "paused"), ("postmigrate", "paused"),

@@ -27,7 +27,8 @@ from tests.support.golden import recorded
 
 PROBES = ["probe-qemu-running.txt", "probe-qemu-paused.txt", "probe-qemu-stopped.txt", "probe-after-absent.txt",
           "probe-iptables-legacy.txt", "probe-nft.txt", "probe-docker-running.txt", "probe-docker-paused.txt",
-          "probe-docker-stopped.txt", "probe-nft-last-bridge.txt", "probe-nft-after-absent.txt"]
+          "probe-docker-stopped.txt", "probe-nft-last-bridge.txt", "probe-nft-after-absent.txt",
+          "probe-forwards-only.txt", "probe-last-forward.txt"]
 WEB = {"name": "web", "image": "default", "backend": "qemu", "network": "mvmbr0", "ports": ["8080:80"],
        "kernel_args": "mvm.httpd=80"}
 BOX = {"name": "box", "image": "default", "backend": "docker"}
@@ -72,6 +73,10 @@ CHANGES = [
     ("recorded-forward-absent-nft", "probe-nft.txt", "port_forward", dict(FORWARD, state="absent")),
     ("recorded-bridge-last-absent-nft", "probe-nft-last-bridge.txt", "bridge", {"name": "mvmbr0", "state": "absent"}),
     ("recorded-bridge-one-of-two-absent", "probe-qemu-running.txt", "bridge", {"name": "other", "state": "absent"}),
+    ("recorded-forward-one-of-two", "probe-forwards-only.txt", "port_forward",
+     dict(FORWARD, state="absent")),
+    ("recorded-forward-last-udp", "probe-last-forward.txt", "port_forward", {"host_port": 5353, "proto": "udp",
+                                                                            "state": "absent"}),
     ("recorded-forward-moved-nft", "probe-nft.txt", "port_forward", dict(FORWARD, guest="10.77.0.3", firewall="nft")),
     ("recorded-bridge-nft-to-iptables", "probe-nft.txt", "bridge", dict(BRIDGES[0], firewall="iptables")),
     ("recorded-docker-pause", "probe-docker-running.txt", "vm", dict(BOX, state="paused")),

@@ -25,7 +25,8 @@ ALWAYS = ("backend", "state root disk")
 
 
 def _tool(facts: Mapping[str, Any], name: str) -> Dict[str, Any]:
-    return facts["tools"].get(name) or {"present": False}
+    """The probe reports every tool in probe.TOOLS, present or not."""
+    return facts["tools"][name]
 
 
 def _tool_info(entry: Mapping[str, Any], hint: str) -> str:
@@ -45,14 +46,14 @@ def checks(facts: Mapping[str, Any], chosen: Optional[str], reason: str) -> List
         ("platform", "platform", plat["os"] in ("linux", "darwin"), "%s %s (%s)" % (plat["kind"], plat["arch"], plat["kernel"])),
         ("kvm present", "kvm", kvm["present"], "/dev/kvm" + (" exists" if kvm["present"] else " does not exist")),
         ("kvm usable", "kvm", kvm["usable"], "%s: %s" % (kvm["kind"], kvm["reason"])),
-        ("firecracker", "tools", _tool(facts, "firecracker").get("present", False),
+        ("firecracker", "tools", _tool(facts, "firecracker")["present"],
          _tool_info(_tool(facts, "firecracker"), backends.INSTALL_HINT["firecracker"])),
-        ("jailer", "tools", _tool(facts, "jailer").get("present", False),
+        ("jailer", "tools", _tool(facts, "jailer")["present"],
          _tool_info(_tool(facts, "jailer"), "ships with firecracker releases")),
-        ("qemu", "tools", qemu.get("present", False), _tool_info(qemu, backends.INSTALL_HINT["qemu"])),
-        ("python3", "tools", _tool(facts, "python3").get("present", False),
+        ("qemu", "tools", qemu["present"], _tool_info(qemu, backends.INSTALL_HINT["qemu"])),
+        ("python3", "tools", _tool(facts, "python3")["present"],
          _tool_info(_tool(facts, "python3"), "QMP client of the qemu backend")),
-        ("setsid", "tools", _tool(facts, "setsid").get("present", False),
+        ("setsid", "tools", _tool(facts, "setsid")["present"],
          _tool_info(_tool(facts, "setsid"), "util-linux")),
         ("image tools", "tools", not image_missing,
          "missing: %s (Debian: busybox-static e2fsprogs cpio gzip)" % ", ".join(image_missing) if image_missing
@@ -60,14 +61,14 @@ def checks(facts: Mapping[str, Any], chosen: Optional[str], reason: str) -> List
         ("docker daemon", "tools", facts["docker"]["daemon"],
          "server %s" % facts["docker"]["server_version"] if facts["docker"]["daemon"]
          else ("client installed, no daemon answers" if facts["docker"]["client"] else "docker not installed")),
-        ("limactl", "tools", _tool(facts, "limactl").get("present", False),
+        ("limactl", "tools", _tool(facts, "limactl")["present"],
          _tool_info(_tool(facts, "limactl"), backends.INSTALL_HINT["lima"])),
-        ("container", "tools", _tool(facts, "container").get("present", False),
+        ("container", "tools", _tool(facts, "container")["present"],
          _tool_info(_tool(facts, "container"), backends.INSTALL_HINT["apple-container"])),
         ("container service", "tools", facts["apple_container_service"],
          "running" if facts["apple_container_service"] else "not running (container system start)"),
-        ("ip", "network", _tool(facts, "ip").get("present", False), _tool_info(_tool(facts, "ip"), "iproute2")),
-        ("firewall", "network", _tool(facts, "iptables").get("present", False) or _tool(facts, "nft").get("present", False),
+        ("ip", "network", _tool(facts, "ip")["present"], _tool_info(_tool(facts, "ip"), "iproute2")),
+        ("firewall", "network", _tool(facts, "iptables")["present"] or _tool(facts, "nft")["present"],
          "iptables (%s)" % _tool(facts, "iptables").get("variant") if _tool(facts, "iptables").get("present")
          else ("nft" if _tool(facts, "nft").get("present") else "neither iptables nor nft is installed")),
         ("state root disk", "state", free is None or free >= MIN_FREE_MIB,

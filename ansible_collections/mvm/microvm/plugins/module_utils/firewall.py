@@ -232,7 +232,7 @@ def parse_tag(tag: str) -> Dict[str, str]:
     if len(parts) != 6 or parts[0] != "mvm":
         return {}
     return {"scope": parts[1], "kind": parts[2], "name": parts[3], "owner": ":".join(parts[1:4]),
-            "purpose": parts[4], "digest": parts[5]}
+            "purpose": parts[4]}
 
 
 def port_holder(facts: Mapping[str, Any], this_owner: str, proto: str, host_port: int) -> str:

@@ -39,4 +39,4 @@ with tarfile.open(out,'w') as t:
 
 
 def build_command(rootfs_tar: str, out: str, ref: str, arch: str) -> str:
-    return join(["python3", "-c", _PROGRAM, rootfs_tar, out, ref, OCI_ARCH.get(arch, arch)])
+    return join(["python3", "-c", _PROGRAM, rootfs_tar, out, ref, OCI_ARCH[arch]])
