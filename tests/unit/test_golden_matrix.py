@@ -181,6 +181,8 @@ CASES: list[tuple] = [
     # Firecracker details: explicit uid/gid, a paused VM stopped, the jailer asked for but missing
     ("fc-uid-gid", "vm", dict(FC_VM, firecracker={"uid": 12000, "gid": 12001}), FC),
     ("fc-stop-paused", "vm", dict(FC_VM, state="stopped"), FC_PAUSED),
+    ("fc-paused-api-false", "vm", dict(FC_UNJAILED, state="paused", firecracker={"jailer": False, "api": False}), FC),
+    ("fc-ports-without-network", "vm", dict(FC_VM, ports=["8080:80"]), FC),
     ("fc-jailer-missing", "vm", dict(FC_VM, firecracker={"jailer": True}),
      FC.replace("tool\tjailer\t", "tool\tgone\t")),
     # A networked VM leaving its network; a VM on a network promised earlier in the run

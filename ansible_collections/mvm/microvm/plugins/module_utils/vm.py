@@ -268,8 +268,9 @@ def plan_vm(spec: VmSpec, facts: Mapping[str, Any], shas: Optional[Mapping[str, 
                              % (facts["kvm"]["reason"], spec.name))
     if applied["network"]:
         plan.result["ip"] = applied["network"]["ip"]
-    elif spec.ports and applied["backend"] == "qemu":
-        raise SpecError("ports", "publishing ports of a qemu VM needs network: BRIDGE (ports reach it through its TAP)")
+    elif spec.ports and applied["backend"] not in CONTAINER_BACKENDS:
+        raise SpecError("ports", "publishing ports of a %s VM needs network: BRIDGE (ports reach it through its TAP)"
+                        % applied["backend"])
     if applied["backend"] == "docker":
         return docker_backend.plan(plan, spec, facts, applied, current, changes)
     if applied["backend"] == "apple-container":
@@ -363,6 +364,9 @@ def _firecracker_plan(plan: Plan, spec: VmSpec, facts: Mapping[str, Any], applie
                 "jailer": facts["tools"].get("jailer", {}).get("path") or "jailer"}
     if opts.jailer and not facts["tools"].get("jailer", {}).get("present"):
         raise SpecError("firecracker.jailer", "the jailer binary is not installed next to firecracker")
+    if spec.state == "paused" and not opts.api:
+        raise SpecError("firecracker.api", "pausing a Firecracker VM needs its API socket, which api: false turns off; "
+                                           "use state: running or stopped, or api: true")
     running = bool(current and current["pid"])
     paused = bool(current and current["state"] == "paused")
     fresh = not _recorded(current) or (bool(changes) and spec.recreate)
