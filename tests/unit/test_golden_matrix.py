@@ -212,6 +212,8 @@ CASES: list[tuple] = [
      HOSTS["macos-15-arm64"] + lima_instance("Running", cpus=2)),
     ("lima-resize-pending", "lima", {"name": "mvm", "vm_type": "vz", "arch": "aarch64"},
      HOSTS["macos-15-arm64"] + lima_instance("Running", cpus=2)),
+    ("lima-disk-and-type-pending", "lima", {"name": "mvm", "vm_type": "qemu", "arch": "aarch64", "disk": 200},
+     HOSTS["macos-15-arm64"] + lima_instance("Running")),
     ("lima-absent", "lima", {"name": "mvm", "state": "absent"}, HOSTS["macos-15-arm64"] + lima_instance("Running")),
 ]
 
@@ -308,3 +310,12 @@ def test_every_operation_probes_the_state_root_it_was_given(kind: str, params: d
     except MvmError:
         pass  # what matters is which host state was asked for
     assert rec.commands and all("r=/srv/other-root\n" in c for c in rec.commands if "probe_version" in c), kind
+
+
+def test_a_template_promises_its_snapshot_to_later_operations() -> None:
+    """pyinfra plans the whole deploy first: a restore later in the run reads the snapshot the template promised."""
+    gather_host, gather_paths = ops.run_probe(frontends.Recording(QEMU).run)
+    _params, plan, meta = ops.template_plan({"name": "tpl", "image": "default", "backend": "qemu"}, gather_host,
+                                            gather_paths)
+    assert meta and meta == plan.after["snapshot"]
+    assert (meta["name"], meta["backend"], meta["memory_mib"], meta["vm"]) == ("tpl", "qemu", 256, "tpl-tpl")

@@ -107,8 +107,10 @@ def test_odd_tool_output_gives_unknown_and_a_warning() -> None:
     facts = probe.parse_host(text + "junk line without tabs\n")
     assert facts["tools"]["firecracker"]["version"] == "unknown"
     assert facts["lima"] == [
-        {"name": "fc", "status": "unknown", "arch": None, "cpus": None, "memory": None, "dir": None},
-        {"name": "ok", "status": "Running", "arch": None, "cpus": None, "memory": None, "dir": None}]
+        {"name": "fc", "status": "unknown", "arch": None, "cpus": None, "memory": None, "disk": None, "vmType": None,
+         "dir": None},
+        {"name": "ok", "status": "Running", "arch": None, "cpus": None, "memory": None, "disk": None, "vmType": None,
+         "dir": None}]
     joined = " ".join(facts["warnings"])
     assert "unexpected version line" in joined and "not valid JSON" in joined and "'Weird'" in joined
     assert "unexpected probe line" in joined

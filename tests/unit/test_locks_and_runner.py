@@ -44,6 +44,7 @@ def test_held_excludes_a_second_holder_until_released(tmp_path: Path) -> None:
     assert str(err.value) == ("another mvm run holds %s; gave up after 0.3s (wait for it to finish, or remove a stale "
                               "holder: fuser -k %s)" % (files[1], files[1]))
     first.release()
+    first.release()  # letting go twice is harmless (an explicit release, then the context manager's)
     with lock.Held(files, timeout=0.3):
         pass
     with lock.Held(files, timeout=0.3) as again:  # released on leaving the block

@@ -70,6 +70,11 @@ def test_firecracker_is_jailed_by_default_each_vm_under_its_own_uid() -> None:
     again = frontends.engine("vm", {"name": "web", "image": "default", "backend": "firecracker", "memory": 512},
                              frontends.Recording(facts)).after["spec"]
     assert again["firecracker"]["uid"] == 10000
+    # Kept even when a lower uid is free: the disk and chroot files belong to the uid it had.
+    facts = FC_HOST + image_lines("default", IMG) + _vm("web", {"jailer": True, "uid": 10005, "gid": 10005}, 10005)
+    kept = frontends.engine("vm", {"name": "web", "image": "default", "backend": "firecracker", "memory": 512},
+                            frontends.Recording(facts)).after["spec"]
+    assert (kept["firecracker"]["uid"], kept["firecracker"]["gid"]) == (10005, 10005)
 
 
 def test_without_the_jailer_binary_firecracker_runs_unjailed() -> None:

@@ -278,7 +278,8 @@ def _lima(lines: List[str], warnings: List[str]) -> List[Dict[str, Any]]:
             warnings.append("Lima instance %s has an unexpected status %r" % (item.get("name"), status))
             status = "unknown"
         instances.append({"name": item["name"], "status": status, "arch": item.get("arch"),
-                          "cpus": item.get("cpus"), "memory": item.get("memory"), "dir": item.get("dir")})
+                          "cpus": item.get("cpus"), "memory": item.get("memory"), "disk": item.get("disk"),
+                          "vmType": item.get("vmType"), "dir": item.get("dir")})
     return instances
 
 
