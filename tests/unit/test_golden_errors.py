@@ -11,7 +11,7 @@ from typing import Any
 
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError, SpecError
 from tests.support import frontends, golden
-from tests.support.probes import host, image_lines
+from tests.support.probes import HOSTS, host, image_lines
 from tests.unit import test_bad_input, test_firecracker, test_hostile_input, test_network_plans, test_trust_validation
 
 HOSTILE = ("$(reboot)", "x\ny", -1)
@@ -48,6 +48,7 @@ EXTRA: list[tuple[str, dict[str, Any], str]] = [
      test_firecracker.FC_HOST + test_firecracker.fc_image()),
     ("vm", dict(QEMU_VM, backend="apple-container"), FACTS),
     ("vm", dict(QEMU_VM, kernel_args="a" * 3000), FACTS),
+    ("vms", {"vms": [{"name": "a"}], "image": "default"}, HOSTS["macos-15-arm64"]),
     ("vm", dict(QEMU_VM, backend="docker"), FACTS.replace("host\tdocker_server\t\n", "host\tdocker_server\t20.10.24\n")
      .replace("tool\tdocker\t", "tool\tgone\t")),
 ]

@@ -179,6 +179,15 @@ CASES: list[tuple] = [
     ("vms-two-roots", "vms", {"vms": [{"name": "a", "state_root": "/srv/one"}, {"name": "b", "state_root": "/srv/two"}],
                               "image": "default", "backend": "qemu"}, QEMU),
     # Firecracker details: explicit uid/gid, a paused VM stopped, the jailer asked for but missing
+    ("fc-restored-converged", "vm", dict(FC_VM, snapshot="s1"), FC + running_line(
+        "web", dict(fc_applied(), snapshot="s1"), status="Running") + fc_snapshot_line("s1", fc_applied("tpl"))),
+    ("fc-absent-network-gone", "vm", {"name": "web", "state": "absent"}, FC + running_line(
+        "web", dict(fc_applied(network=NET)), status="Running")),
+    ("qemu-restore-network", "vm", dict(QEMU_VM, snapshot="s1", network="mvmbr0"),
+     recorded("probe-after-absent.txt") + "".join(line + "\n" for line in recorded("probe-qemu-running.txt").splitlines()
+                                                  if line.startswith(("links\t", "net\tmvmbr0", "host\tuplink")))
+     + 'snapshot\ts1\t{"format":1,"name":"s1","vm":"tpl","backend":"qemu","memory_mib":256,"cpus":1,"applied":%s}\n'
+     % json.dumps(applied("tpl", image_id="7654fb4640a5c90d", network=dict(NET, name="mvmbr0", tap="mvmtap9")))),
     ("fc-uid-gid", "vm", dict(FC_VM, firecracker={"uid": 12000, "gid": 12001}), FC),
     ("fc-stop-paused", "vm", dict(FC_VM, state="stopped"), FC_PAUSED),
     ("fc-paused-api-false", "vm", dict(FC_UNJAILED, state="paused", firecracker={"jailer": False, "api": False}), FC),

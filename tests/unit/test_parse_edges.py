@@ -77,3 +77,32 @@ def test_unreadable_ip_output_is_a_warning() -> None:
 ])
 def test_apple_image_list_shapes(text: str, refs: list) -> None:
     assert apple_container.parse_images(text) == refs
+
+
+def test_the_rest_of_a_vm_record() -> None:
+    """Modes past an unreadable entry, a link without flags, a lease that is not JSON, a VM without its spec."""
+    text = (LINUX_PVM_QEMU.replace("host\tuid\t0\n", "") + "vm\tweb\tdir\t/srv/mvm/vms/web\n"
+            + "vm\tweb\tmodes\tbroken=xyz disk.ext4=600 \n"
+            + 'links\t[{"ifname":"br0","linkinfo":{"info_kind":"bridge"},"addr_info":[]}]\n'
+            + 'net\tbr0\t{"subnet":"10.7.0.0/24"}\nlease\tbr0\tweb\t{not json\n')
+    facts = probe.parse_host(text)
+    assert facts["vms"]["web"]["modes"] == {"disk.ext4": 0o600}
+    assert facts["vms"]["web"]["backend"] == "unknown"
+    assert facts["network"]["bridges"] == [{"name": "br0", "up": False, "addresses": [], "members": []}]
+    assert facts["networks"]["br0"]["leases"] == {}
+    assert facts["warnings"] == ["lease br0/web is not valid JSON; treated as unknown"]
+    assert facts["user"]["uid"] == -1
+
+
+def test_nix_and_its_flakes() -> None:
+    nix = "tool\tnix\tpath\t/usr/bin/nix\ntool\tnix\tversion\tnix (Nix) 2.24.9\n"
+    assert probe.parse_host(LINUX_PVM_QEMU + nix + "host\tnix_features\tnix-command flakes\n")["nix"] == \
+        {"present": True, "flakes": True}
+    assert probe.parse_host(LINUX_PVM_QEMU + nix + "host\tnix_features\tnix-command\n")["nix"] == \
+        {"present": True, "flakes": False}
+    assert probe.parse_host(LINUX_PVM_QEMU)["nix"] == {"present": False, "flakes": False}
+
+
+def test_an_image_link_without_its_manifest_is_incomplete() -> None:
+    facts = probe.parse_host(LINUX_PVM_QEMU + "image\thalf\ttarget\t../artifacts/abc\n")
+    assert facts["images"]["half"]["complete"] is False and facts["warnings"] == []
