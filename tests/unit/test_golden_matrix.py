@@ -56,6 +56,11 @@ SNAP_PATHS = ('snapshot\ts2\t{"format":1,"name":"s2","vm":"tpl","backend":"qemu"
 INSTALLED = ('host\tfc_installed\t{"version":"1.14.1","arch":"x86_64","source":"x","sha256":"%s","binary_sha256":"%s"}\n'
              % ("a" * 64, "b" * 64))
 
+# The recorded host after everything was removed, with bridge mvmbr0 (its link, record and the uplink) as the
+# recorded running host had it: a bridge without VMs or rules.
+CLEAN_WITH_BRIDGE = recorded("probe-after-absent.txt") + "".join(
+    line + "\n" for line in recorded("probe-qemu-running.txt").splitlines()
+    if line.startswith(("links\t", "net\tmvmbr0", "host\tuplink")))
 # A port rule of another state root on the same host (another scope): not this root's to count or remove.
 FOREIGN_RULE = ('ipt\tnat\t-A PREROUTING -p tcp -m addrtype --dst-type LOCAL -m tcp --dport 7070 -m comment --comment '
                 '"mvm:aaaaaa:vm:web:tcp7070:eb3e035e" -j DNAT --to-destination 10.77.0.2:80\n')
@@ -184,8 +189,7 @@ CASES: list[tuple] = [
     ("fc-absent-network-gone", "vm", {"name": "web", "state": "absent"}, FC + running_line(
         "web", dict(fc_applied(network=NET)), status="Running")),
     ("qemu-restore-network", "vm", dict(QEMU_VM, snapshot="s1", network="mvmbr0"),
-     recorded("probe-after-absent.txt") + "".join(line + "\n" for line in recorded("probe-qemu-running.txt").splitlines()
-                                                  if line.startswith(("links\t", "net\tmvmbr0", "host\tuplink")))
+     CLEAN_WITH_BRIDGE
      + 'snapshot\ts1\t{"format":1,"name":"s1","vm":"tpl","backend":"qemu","memory_mib":256,"cpus":1,"applied":%s}\n'
      % json.dumps(applied("tpl", image_id="7654fb4640a5c90d", network=dict(NET, name="mvmbr0", tap="mvmtap9")))),
     ("fc-uid-gid", "vm", dict(FC_VM, firecracker={"uid": 12000, "gid": 12001}), FC),
@@ -203,9 +207,7 @@ CASES: list[tuple] = [
     ("template-kernel-paths", "template", {"name": "tpl", "backend": "qemu", "kernel": "/k", "initrd": "/i",
                                            "rootfs": "/r.ext4"}, QEMU, {"/k": "ab" * 32, "/i": "ef" * 32, "/r.ext4": "cd" * 32}),
     ("template-network", "template", {"name": "tpl", "image": "default", "backend": "qemu", "network": "mvmbr0"},
-     recorded("probe-after-absent.txt") + recorded("probe-qemu-running.txt").split("links\t")[0].split("tool\t")[0]
-     + "".join(line + "\n" for line in recorded("probe-qemu-running.txt").splitlines()
-               if line.startswith(("links\t", "net\tmvmbr0", "host\tuplink")))),
+     CLEAN_WITH_BRIDGE),
     ("bridge-no-nat", "bridge", {"name": "br1", "subnet": "10.78.0.0/24"}, LINUX_PVM_QEMU),
     ("bridge-uplink-missing", "bridge", {"name": "br1", "subnet": "10.78.0.0/24", "nat": True, "uplink": "wan0"},
      recorded("probe-after-absent.txt")),
