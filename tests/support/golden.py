@@ -39,6 +39,18 @@ def plan_text(plan: Any) -> str:
     return text
 
 
+def render(kind: str, params: dict, facts: str, files: dict | None = None) -> str:
+    """The engine's plan for one operation on recorded facts, or the error it refuses with."""
+    from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError
+    from tests.support import frontends
+
+    try:
+        plan = frontends.engine(kind, params, frontends.Recording(facts, dict(files or {})))
+    except MvmError as err:
+        return "# error: %s: %s\n" % (type(err).__name__, err)
+    return plan_text(plan) or "# nothing to do\n"
+
+
 def check(name: str, got: str) -> None:
     path = GOLDEN / name
     if os.environ.get("MVM_GOLDEN") == "update" and not in_ci():

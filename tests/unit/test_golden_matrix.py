@@ -236,18 +236,10 @@ GOLDEN_NAMES |= {"matrix-report-host-%s.json" % h for h in HOSTS} | {"matrix-res
                                                                      "matrix-network-pending.txt"}
 
 
-def render(kind: str, params: dict[str, Any], facts: str, files: dict[str, str] | None = None) -> str:
-    try:
-        plan = frontends.engine(kind, params, frontends.Recording(facts, dict(files or {})))
-    except MvmError as err:
-        return "# error: %s: %s\n" % (type(err).__name__, err)
-    return golden.plan_text(plan) or "# nothing to do\n"
-
-
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_golden_matrix(case: tuple) -> None:
     name, kind, params, facts = case[:4]
-    golden.check("matrix-%s.txt" % name, render(kind, params, facts, case[4] if len(case) > 4 else None))
+    golden.check("matrix-%s.txt" % name, golden.render(kind, params, facts, case[4] if len(case) > 4 else None))
 
 
 REPORTS = [

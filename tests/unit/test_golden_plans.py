@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.support import frontends, golden
-from tests.support.probes import HOSTS, LINUX_PVM_QEMU, ROOT, applied, host, image_lines, vm_lines
+from tests.support import golden
+from tests.support.probes import HOSTS, LINUX_PVM_QEMU, applied, host, image_lines, vm_lines
 
 IMG = "0123456789abcdef"
 UPLINK = "host\tuplink\teth0\nhost\tip_forward\t0\n"
@@ -52,13 +52,9 @@ CASES: list[tuple[str, str, dict[str, Any], str, dict[str, str]]] = [
 ]
 
 
-def render(kind: str, params: dict[str, Any], facts: str, files: dict[str, str]) -> str:
-    return golden.plan_text(frontends.engine(kind, params, frontends.Recording(facts.replace(ROOT, "/srv/mvm"), files)))
-
-
 @pytest.mark.parametrize("name,kind,params,facts,files", CASES, ids=[c[0] for c in CASES])
 def test_golden_plan(name: str, kind: str, params: dict[str, Any], facts: str, files: dict[str, str]) -> None:
-    got = render(kind, params, facts, files)
+    got = golden.render(kind, params, facts, files)
     assert got.startswith("# "), "a golden case must plan something"
     golden.check(name + ".txt", got)
 

@@ -148,16 +148,22 @@ def test_changes_on_recorded_state(name: str, probe_file: str, kind: str, params
     golden.check(name + ".txt", golden.plan_text(plan))
 
 
+def iptables_rows(name: str) -> list[tuple[str, str]]:
+    """(table, line) in the order a recorded `iptables -S` file holds them (a `## -t TABLE` line heads each)."""
+    rows, table = [], ""
+    for line in recorded(name).splitlines():
+        if line.startswith("## -t "):
+            table = line[6:]
+        else:
+            rows.append((table, line))
+    return rows
+
+
 def test_recorded_iptables_lines_are_what_the_probe_reported() -> None:
     """The probe passes on iptables' own lines, only those of mvm, in the order iptables printed them."""
     for raw, probed in (("iptables-legacy-S.txt", "probe-iptables-legacy.txt"),
                         ("iptables-nft-S.txt", "probe-qemu-running.txt")):
-        table, expected = "", []
-        for line in recorded(raw).splitlines():
-            if line.startswith("## -t "):
-                table = line[6:]
-            elif "mvm:" in line:
-                expected.append("ipt\t%s\t%s" % (table, line))
+        expected = ["ipt\t%s\t%s" % row for row in iptables_rows(raw) if "mvm:" in row[1]]
         assert [line for line in recorded(probed).splitlines() if line.startswith("ipt\t")] == expected
 
 
@@ -247,11 +253,5 @@ def test_the_older_tests_recorded_lines_are_real() -> None:
     iptables printed in the recorded run, table by table."""
     from tests.unit.test_network_plans import RECORDED_IPTABLES
 
-    printed = set()
-    table = ""
-    for line in recorded("iptables-nft-S.txt").splitlines():
-        if line.startswith("## -t "):
-            table = line[6:]
-        else:
-            printed.add((table, line))
+    printed = set(iptables_rows("iptables-nft-S.txt"))
     assert [row for rows in RECORDED_IPTABLES.values() for row in rows if row not in printed] == []
