@@ -431,6 +431,7 @@ def vm_template(
     kernel_args: Optional[str] = None,
     network: Optional[str] = None,
     boot_timeout: Optional[float] = None,
+    firecracker: Optional[Dict[str, Any]] = None,
     state_root: Optional[str] = None,
 ):
     """
@@ -440,6 +441,7 @@ def vm_template(
     + present: whether the template should exist
     + backend, image, kernel, initrd, rootfs, memory, cpus, kernel_args, network, boot_timeout: the
       builder VM's machine, as for ``vm`` (instances must have the same machine)
+    + firecracker: Firecracker options of the builder, as for ``vm``
     + state_root: mvm state directory on the host
 
     **Example:**

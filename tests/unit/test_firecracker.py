@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from ansible_collections.mvm.microvm.plugins.module_utils import firecracker
+from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
 from tests.conftest import need_contracts
 from tests.support import frontends, golden
 from tests.support.probes import HOSTS, applied, image_lines
@@ -273,7 +274,7 @@ def fc_snapshot_line(name: str, spec: dict) -> str:
 @pytest.mark.parametrize("host", ["x86_64", "aarch64"])
 def test_snapshot_of_a_firecracker_vm_pauses_creates_and_resumes(contract, host: str) -> None:
     commands = frontends.three_ways("snapshot", {"name": "s1", "vm": "web"}, fc_snapshot_host(host))
-    body = json.loads(commands[2].split(" -d ")[1].strip("'"))
+    body = json.loads(commands[2].rsplit(" -d ", 1)[1].strip("'"))
     assert contract.check_call("PUT", "/snapshot/create", body) == []
 
 
@@ -308,3 +309,45 @@ def test_restore_from_a_firecracker_snapshot_loads_with_overrides(contract) -> N
     assert body["resume_vm"] is True
     assert contract.check_call("PUT", "/snapshot/load", body) == []
     assert ("vsock_override" in body) is (contract.version >= "1.16")
+
+
+def fc_snapshot_meta(name: str, source: dict, vm: str = "tpl") -> str:
+    meta = {"format": 1, "name": name, "vm": vm, "backend": "firecracker", "memory_mib": source["memory_mib"],
+            "cpus": source["cpus"], "applied": source, "snapshot_type": "Diff"}
+    return f"snapshot\t{name}\t{json.dumps(meta)}\n"
+
+
+def test_a_restore_keeps_the_snapshotted_vms_options_but_not_its_identity() -> None:
+    """#14: `snapshot: restored` used to drop the Firecracker options (Diff became Full, the chroot base went back
+    to the default). The restored VM keeps them, gets its own jailer id and uid, and no copy of the source's ports."""
+    source = fc_applied("tpl", chroot_base="/srv/j2", snapshot_type="Diff", jailer_id="tpl-1", uid=10000)
+    source["ports"] = ["8080:80"]
+    facts = FC_HOST + fc_image() + fc_snapshot_meta("s1", source) + running_line("tpl", source)
+    plan = frontends.engine("snapshot", {"name": "s1", "vm": "copy", "state": "restored"}, frontends.Recording(facts))
+    applied = plan.after["spec"]
+    assert applied["firecracker"]["snapshot_type"] == "Diff" and applied["firecracker"]["chroot_base"] == "/srv/j2"
+    assert applied["firecracker"]["jailer_id"] is None and applied["firecracker"]["uid"] == 10001
+    assert applied["ports"] == []
+    text = "\n".join(plan.commands)
+    assert '"track_dirty_pages": true' not in text  # restored, not booted: the machine config is the snapshot's
+    assert "/srv/j2/firecracker/copy/root" in text
+
+
+@pytest.mark.parametrize("source_fc,restore_fc,field", [
+    ({"jailer": False}, {"jailer": False}, "firecracker.jailer"),   # unjailed, under another name: the source's disk
+    ({"jailer": True}, {"jailer": False}, "firecracker.jailer"),    # in-chroot paths on an unjailed VMM
+    ({"jailer": True}, {"api": False}, "firecracker.api"),          # a load needs the API
+], ids=["unjailed-renamed", "jailed-into-unjailed", "no-api"])
+def test_restores_firecracker_cannot_do_are_refused(source_fc: dict, restore_fc: dict, field: str) -> None:
+    source = fc_applied("tpl", **source_fc)
+    facts = FC_HOST + fc_image() + fc_snapshot_meta("s1", source)
+    with pytest.raises(SpecError) as err:
+        frontends.engine("vm", dict(VM, name="copy", snapshot="s1", firecracker=restore_fc), frontends.Recording(facts))
+    assert err.value.field == field
+
+
+def test_diff_snapshots_track_dirty_pages_from_boot(contract) -> None:
+    commands = planned(dict(UNJAILED, firecracker={"jailer": False, "snapshot_type": "Diff"}), FC_HOST + fc_image())
+    config = [c for c in commands if "/machine-config" in c][0]
+    body = json.loads(config.rsplit(" -d ", 1)[1].strip("'"))
+    assert body["track_dirty_pages"] is True and contract.check_call("PUT", "/machine-config", body) == []

@@ -114,6 +114,19 @@ def resolve(opts: Options, facts: Mapping[str, Any], name: str) -> Options:
     return replace(opts, jailer=jailer, uid=uid, gid=opts.gid if opts.gid is not None else uid)
 
 
+def recorded(opts: Options) -> Dict[str, Any]:
+    """The options as the applied spec records them (and options_from_applied reads them back)."""
+    record = {"api": opts.api, "enable_pci": opts.enable_pci, "vsock_cid": opts.vsock_cid, "jailer": opts.jailer,
+              "jailer_id": opts.jailer_id, "uid": opts.uid, "gid": opts.gid, "uid_base": opts.uid_base,
+              "chroot_base": opts.chroot_base, "cgroup_version": opts.cgroup_version, "netns": opts.netns,
+              "seccomp_filter": opts.seccomp_filter,
+              "drives": [[d.drive_id, d.path, d.read_only] for d in opts.drives]}  # type: Dict[str, Any]
+    if opts.snapshot_type != "Full":
+        # Recorded only when not the default, so that VMs recorded before this field existed do not drift.
+        record["snapshot_type"] = opts.snapshot_type
+    return record
+
+
 def options_from_applied(applied: Mapping[str, Any]) -> Options:
     """The options a VM was started with, from its applied spec."""
     recorded = dict(applied.get("firecracker") or {})
@@ -174,8 +187,10 @@ def boot_calls(applied: Mapping[str, Any], opts: Options, paths: Mapping[str, st
     calls = [
         Call("PUT", "/logger", {"log_path": paths["log"], "level": "Info"}),
         Call("PUT", "/boot-source", boot),
-        Call("PUT", "/machine-config", {"vcpu_count": applied["cpus"], "mem_size_mib": applied["memory_mib"],
-                                        "smt": False}),
+        Call("PUT", "/machine-config", dict({"vcpu_count": applied["cpus"], "mem_size_mib": applied["memory_mib"],
+                                             "smt": False},
+                                            # Diff snapshots need dirty page tracking from boot on.
+                                            **({"track_dirty_pages": True} if opts.snapshot_type == "Diff" else {}))),
         Call("PUT", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": paths["rootfs"], "is_root_device": True,
                                        "is_read_only": False}),
     ]
@@ -281,10 +296,12 @@ def start_command(applied: Mapping[str, Any], opts: Options, vm_dir: str, paths:
     return "cd %s && %s </dev/null >%s 2>&1 &" % (quote(vm_dir), launch, quote(paths["console"]))
 
 
-def wait_socket_command(socket_path: str, pidfile: str, timeout: float) -> str:
+def wait_socket_command(socket_path: str, pidfile: str, timeout: float, console: str) -> str:
+    """Wait for the API socket; on failure show what the VMM (or the jailer) printed."""
     return ("i=0; while [ ! -S %(s)s ]; do i=$((i+1)); if [ $i -gt %(t)d ]; then "
-            "echo 'the Firecracker API socket did not appear' >&2; exit 1; fi; sleep 0.05; done; [ -s %(p)s ]") % {
-        "s": quote(socket_path), "p": quote(pidfile), "t": int(timeout * 20)}
+            "echo 'the Firecracker API socket did not appear; the VMM printed:' >&2; tail -n 20 %(c)s >&2; exit 1; fi; "
+            "sleep 0.05; done; [ -s %(p)s ]") % {
+        "s": quote(socket_path), "p": quote(pidfile), "t": int(timeout * 20), "c": quote(console)}
 
 
 def jail_steps(applied: Mapping[str, Any], opts: Options, vm_dir: str, paths: Mapping[str, str]) -> List[Tuple[str, str]]:
@@ -314,7 +331,10 @@ def jail_steps(applied: Mapping[str, Any], opts: Options, vm_dir: str, paths: Ma
     commands = ["for d in %s; do if [ -L \"$d\" ]; then echo \"$d is a symbolic link: refusing to build the "
                 "jailer chroot through it\" >&2; exit 1; fi; done" % " ".join(quote(d) for d in chain),
                 "install -d -m 0755 -o 0 -g 0 %s" % " ".join(quote(d) for d in chain),
-                "rm -rf %s && install -d -m 0700 -o %d -g %d %s" % (quote(jail + "/run"), uid, gid, quote(jail + "/run"))]
+                "rm -rf %s && install -d -m 0700 -o %d -g %d %s" % (quote(jail + "/run"), uid, gid, quote(jail + "/run")),
+                # The VMM's log, made for it: the chroot's root is root's, so the jailed VMM cannot create files there.
+                "rm -f %s && install -m 0600 -o %d -g %d /dev/null %s" % (quote(paths["host_log"]), uid, gid,
+                                                                          quote(paths["host_log"]))]
     for src, dst in shared:
         commands.append("rm -f %(d)s && cp --sparse=always %(s)s %(d)s && chown -h 0:%(gid)d %(d)s && chmod 0640 %(d)s"
                         % dict(ids, s=quote(src), d=quote(dst)))
@@ -341,8 +361,13 @@ def snapshot_steps(applied: Mapping[str, Any], vm_dir: str, tmp: str, snapshot_t
     steps = []  # type: List[Tuple[str, str]]
     if was_running:
         steps.append(("pause the VM", curl(sock, pause_call())))
-    steps.append(("create the snapshot (%s)" % snapshot_type, "mkdir -p %s && %s" % (
-        quote(host_side), curl(sock, snapshot_create_call(inner + "/vm.snap", inner + "/memory.bin", snapshot_type)))))
+    # Jailed, the VMM writes the files as the VM's user: the directory is made for that user.
+    make = "mkdir -p %s" % quote(host_side)
+    if opts.jailer:
+        make = "rm -rf %s && install -d -m 0700 -o %d -g %d %s" % (
+            quote(host_side), int(opts.uid or 0), int(opts.gid or 0), quote(host_side))
+    steps.append(("create the snapshot (%s)" % snapshot_type, "%s && %s" % (
+        make, curl(sock, snapshot_create_call(inner + "/vm.snap", inner + "/memory.bin", snapshot_type)))))
     if opts.jailer:
         steps.append(("move the snapshot out of the jail", "mv %s/vm.snap %s/memory.bin %s/ && rmdir %s" % (
             quote(host_side), quote(host_side), quote(tmp), quote(host_side))))
@@ -400,5 +425,12 @@ def stop_command(applied: Mapping[str, Any], socket_path: str, vm_dir: str, pid:
     return identity.kill_command(vm_dir, pid_text, ask, int(timeout * 10))
 
 
-def kill_command(vm_dir: str, pid: Any) -> str:
-    return identity.kill_command(vm_dir, str(int(pid)), ticks=0)
+def kill_command(vm_dir: str, pid: Any = None) -> str:
+    """Immediate end (removal, recreation). Without a pid (a VM this same plan started), the pid file says which."""
+    who = str(int(pid)) if pid else "$(cat %s 2>/dev/null)" % quote(vm_dir + "/pid")
+    return identity.kill_command(vm_dir, who, ticks=0)
+
+
+def jail_dir(opts: Options, name: str) -> str:
+    """The jailer's directory of one VM (its chroot is the `root` inside)."""
+    return "%s/firecracker/%s" % (opts.chroot_base, opts.jailer_id or name)

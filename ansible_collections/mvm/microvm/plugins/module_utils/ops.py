@@ -220,12 +220,27 @@ def restore_params(meta: Mapping[str, Any], desired: snapshot.SnapshotSpec) -> D
     params = {"name": name, "state": "running", "backend": applied.get("backend"), "memory": applied.get("memory_mib"),
               "cpus": applied.get("cpus"), "kernel_args": applied.get("kernel_args"), "snapshot": desired.name,
               "state_root": desired.state_root, "network": (applied.get("network") or {}).get("name"),
-              "ports": applied.get("ports") or None}
+              # A host port is published once: a copy under another name (a clone beside its source) gets none.
+              "ports": (applied.get("ports") or None) if name == meta.get("vm") else None}
+    if applied.get("firecracker"):
+        params["firecracker"] = restored_firecracker(applied["firecracker"])
     if applied.get("image"):
         params["image"] = applied["image"]
     else:
         params.update(kernel=applied.get("kernel"), initrd=applied.get("initrd"), rootfs=applied.get("rootfs"))
     return params
+
+
+# What names one VM among others: a VM restored under another name gets its own jailer id and uid.
+_PER_VM_FIRECRACKER = ("jailer_id", "uid", "gid")
+
+
+def restored_firecracker(recorded: Mapping[str, Any]) -> Dict[str, Any]:
+    """The Firecracker options of a VM restored from a snapshot: the snapshotted VM's (API mode, jailer, chroot
+    base, seccomp filter, drives, snapshot type...), without what identified that one VM."""
+    options = {k: v for k, v in recorded.items() if k not in _PER_VM_FIRECRACKER}
+    options["drives"] = [{"id": i, "path": p, "read_only": r} for i, p, r in recorded.get("drives") or []]
+    return options
 
 
 def run_probe_in(run: Callable[[str], Tuple[int, str, str]]) -> GatherIn:

@@ -86,7 +86,8 @@ def plan_snapshot(spec: SnapshotSpec, facts: Mapping[str, Any]) -> Plan:
     if backend not in backends.CAPABILITIES or not backends.CAPABILITIES[backend]["snapshots"]:
         backends.require(backend if backend in backends.CAPABILITIES else "docker", "snapshots", "vm")
     if backend == "firecracker":
-        meta = _firecracker_save(plan, spec, vm, applied, directory)
+        meta = firecracker_save_steps(plan, spec.name, str(spec.vm), vm["dir"], applied, directory,
+                                      was_running=vm["state"] == "running", resume=spec.resume)
     else:
         meta = save_steps(plan, spec.name, str(spec.vm), vm["dir"], applied, directory)
         if spec.resume and vm["state"] == "running":
@@ -95,27 +96,26 @@ def plan_snapshot(spec: SnapshotSpec, facts: Mapping[str, Any]) -> Plan:
     return plan
 
 
-def _firecracker_save(plan: Plan, spec: SnapshotSpec, vm: Mapping[str, Any], applied: Mapping[str, Any],
-                      directory: str) -> Dict[str, Any]:
-    """Firecracker: pause, /snapshot/create, the disk, metadata, publish, resume (unless told not to)."""
+def firecracker_save_steps(plan: Plan, name: str, vm_name: str, vm_dir: str, applied: Mapping[str, Any],
+                          directory: str, was_running: bool, resume: bool) -> Dict[str, Any]:
+    """Firecracker: pause, /snapshot/create, the disk, metadata, publish, resume (when it ran and `resume`)."""
     tmp = directory + ".tmp"
     opts = firecracker.options_from_applied(applied)
-    meta = {"format": SNAPSHOT_FORMAT, "name": spec.name, "vm": spec.vm, "backend": "firecracker",
+    meta = {"format": SNAPSHOT_FORMAT, "name": name, "vm": vm_name, "backend": "firecracker",
             "applied": dict(applied), "memory_mib": applied.get("memory_mib"), "cpus": applied.get("cpus"),
             "image_id": applied.get("image_id"), "boot_args": firecracker.boot_args(applied, opts),
             "snapshot_type": opts.snapshot_type}
     plan.add("prepare %s" % tmp, "rm -rf %s && mkdir -p %s" % (quote(tmp), quote(tmp)))
-    for description, command in firecracker.snapshot_steps(applied, vm["dir"], tmp, opts.snapshot_type,
-                                                           vm["state"] == "running"):
+    for description, command in firecracker.snapshot_steps(applied, vm_dir, tmp, opts.snapshot_type, was_running):
         plan.add(description, command)
-    plan.add("copy the disk of %s" % spec.vm, "cp --sparse=always %s %s" % (
-        quote(vm["dir"] + "/disk.ext4"), quote(tmp + "/" + DISK_FILE)))
+    plan.add("copy the disk of %s" % vm_name, "cp --sparse=always %s %s" % (
+        quote(vm_dir + "/disk.ext4"), quote(tmp + "/" + DISK_FILE)))
     plan.add("write snapshot metadata", join(["python3", "-c", _METADATA, tmp, json.dumps(meta, sort_keys=True)]))
-    plan.add("publish snapshot %s" % spec.name, "mkdir -p %s && mv %s %s" % (
+    plan.add("publish snapshot %s" % name, "mkdir -p %s && mv %s %s" % (
         quote(directory.rsplit("/", 1)[0]), quote(tmp), quote(directory)))
-    if spec.resume and vm["state"] == "running":
-        sock = firecracker.layout(vm["dir"], applied, opts)["socket"]
-        plan.add("resume %s" % spec.vm, firecracker.curl(sock, firecracker.resume_call()))
+    if resume and was_running:
+        sock = firecracker.layout(vm_dir, applied, opts)["socket"]
+        plan.add("resume %s" % vm_name, firecracker.curl(sock, firecracker.resume_call()))
     return meta
 
 
@@ -144,6 +144,15 @@ def check_compatible(snapshot: Mapping[str, Any], applied: Mapping[str, Any]) ->
         if source.get(key) != applied.get(key):
             raise SpecError(field, "snapshot %s was taken with %s=%r; this VM asks for %r (restore needs the same)"
                             % (snapshot.get("name"), key, source.get(key), applied.get(key)))
+    if source.get("backend") == "firecracker":
+        # The device state holds the paths the VMM saw: in-chroot ones when jailed, host ones when not.
+        was, now = source.get("firecracker") or {}, applied.get("firecracker") or {}
+        if bool(was.get("jailer")) != bool(now.get("jailer")):
+            raise SpecError("firecracker.jailer", "snapshot %s was taken of a %s VM; this VM is %s (restore needs the same)"
+                            % (snapshot.get("name"), "jailed" if was.get("jailer") else "unjailed",
+                               "jailed" if now.get("jailer") else "unjailed"))
+        if not now.get("api", True):
+            raise SpecError("firecracker.api", "a snapshot is loaded through the API socket, which api: false turns off")
     if bool(source.get("network")) != bool(applied.get("network")):
         raise SpecError("network", "snapshot %s was taken %s a network device; this VM %s one"
                         % (snapshot.get("name"), "with" if source.get("network") else "without",

@@ -12,12 +12,20 @@ __metaclass__ = type
 
 from typing import Any, Dict, Mapping, Optional
 
-from ansible_collections.mvm.microvm.plugins.module_utils import backends, network, qemu, snapshot, spec, validate, vm
-from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
+from ansible_collections.mvm.microvm.plugins.module_utils import (
+    backends,
+    firecracker,
+    network,
+    qemu,
+    snapshot,
+    spec,
+    validate,
+    vm,
+)
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, quote
 
 VM_KEYS = ("backend", "image", "kernel", "initrd", "rootfs", "memory", "cpus", "kernel_args", "network",
-           "boot_timeout", "state_root")
+           "boot_timeout", "state_root", "firecracker")
 TEMPLATE_DEFAULTS = dict({k: None for k in VM_KEYS}, name=None, state="present")
 
 
@@ -55,16 +63,21 @@ def plan_template(p: Mapping[str, Any], facts: Mapping[str, Any], shas: Optional
     builder = spec.vm_spec(builder_params(p))
     plan = vm.plan_vm(builder, facts, shas, pending)
     applied = plan.after["spec"]
-    # The builder is saved through QMP: a backend that cannot snapshot is refused naming those that can, and
-    # Firecracker (which snapshots through its API) is refused until its template steps exist, rather than
-    # planning a QMP save it does not answer.
     backends.require(applied["backend"], "snapshots", "backend")
-    if applied["backend"] != "qemu":
-        raise SpecError("backend", "templates are built on qemu so far; %s templates are not supported yet"
-                        % applied["backend"])
     directory = vm.vm_dir(facts, builder.name)
-    meta = snapshot.save_steps(plan, name, builder.name, directory, applied, snapshot.snapshot_dir(root, name))
-    plan.add("remove builder VM %s" % builder.name, qemu.kill_command(directory))
+    snap_dir = snapshot.snapshot_dir(root, name)
+    if applied["backend"] == "firecracker":
+        # Saved through the API (pause, /snapshot/create), never through QMP, which Firecracker does not answer.
+        meta = snapshot.firecracker_save_steps(plan, name, builder.name, directory, applied, snap_dir,
+                                               was_running=True, resume=False)
+        plan.add("remove builder VM %s" % builder.name, firecracker.kill_command(directory))
+        opts = firecracker.options_from_applied(applied)
+        if opts.jailer:
+            jail = firecracker.jail_dir(opts, builder.name)
+            plan.add("remove the jailer chroot %s" % jail, "rm -rf %s" % quote(jail))
+    else:
+        meta = snapshot.save_steps(plan, name, builder.name, directory, applied, snap_dir)
+        plan.add("remove builder VM %s" % builder.name, qemu.kill_command(directory))
     net = applied.get("network")
     if net:
         plan.add("delete TAP %s" % net["tap"], "ip link del %s 2>/dev/null; true" % quote(net["tap"]))

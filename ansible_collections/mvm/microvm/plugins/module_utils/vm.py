@@ -112,12 +112,7 @@ def desired_applied(spec: VmSpec, facts: Mapping[str, Any], shas: Mapping[str, s
         applied["accel"] = "kvm"
         opts = firecracker.resolve(spec.firecracker or firecracker.Options(), facts, spec.name)
         firecracker.check_machine(applied, opts)
-        applied["firecracker"] = {"api": opts.api, "enable_pci": opts.enable_pci, "vsock_cid": opts.vsock_cid,
-                                  "jailer": opts.jailer, "jailer_id": opts.jailer_id, "uid": opts.uid, "gid": opts.gid,
-                                  "uid_base": opts.uid_base,
-                                  "chroot_base": opts.chroot_base, "cgroup_version": opts.cgroup_version,
-                                  "netns": opts.netns, "seccomp_filter": opts.seccomp_filter,
-                                  "drives": [[d.drive_id, d.path, d.read_only] for d in opts.drives]}
+        applied["firecracker"] = firecracker.recorded(opts)
     applied["network"] = _resolve_network(spec, facts, pending) if spec.network else None
     applied["ports"] = [str(p) for p in spec.ports]
     if spec.production:
@@ -276,7 +271,7 @@ def plan_vm(spec: VmSpec, facts: Mapping[str, Any], shas: Optional[Mapping[str, 
     if applied["backend"] == "apple-container":
         return apple_container.plan(plan, spec, facts, applied, current, changes)
     if applied["backend"] == "firecracker":
-        return _firecracker_plan(plan, spec, facts, applied, current, changes, directory)
+        return _firecracker_plan(plan, spec, facts, applied, current, changes, directory, pending)
     snap = _snapshot_for(spec, facts, pending, applied)
     running = bool(current and current["pid"])
     paused = bool(current and current["state"] == "paused")
@@ -356,7 +351,8 @@ def _start_steps(plan: Plan, spec: VmSpec, applied: Mapping[str, Any], directory
 
 
 def _firecracker_plan(plan: Plan, spec: VmSpec, facts: Mapping[str, Any], applied: Dict[str, Any],
-                      current: Optional[Mapping[str, Any]], changes: Mapping[str, Any], directory: str) -> Plan:
+                      current: Optional[Mapping[str, Any]], changes: Mapping[str, Any], directory: str,
+                      pending: Mapping[str, Mapping[str, Any]]) -> Plan:
     """Firecracker: state directory, TAP and lease as for qemu; the VMM configured through its API."""
     opts = firecracker.options_from_applied(applied)
     paths = firecracker.layout(directory, applied, opts)
@@ -370,7 +366,14 @@ def _firecracker_plan(plan: Plan, spec: VmSpec, facts: Mapping[str, Any], applie
     running = bool(current and current["pid"])
     paused = bool(current and current["state"] == "paused")
     fresh = not _recorded(current) or (bool(changes) and spec.recreate)
-    restore = _snapshot_for(spec, facts, {}, applied) is not None and fresh and spec.state != "stopped"
+    snap = _snapshot_for(spec, facts, pending, applied)
+    restore = snap is not None and fresh and spec.state != "stopped"
+    if restore and snap and not opts.jailer and snap.get("vm") != spec.name:
+        # The snapshot holds the paths the VMM opened; unjailed those are the source VM's own files.
+        raise SpecError("firecracker.jailer", "snapshot %s was taken of %s without the jailer: its device state names "
+                                              "%s's disk by path, so restoring it as %s would open that VM's disk; "
+                                              "restore it under the name %s, or take snapshots of jailed VMs"
+                        % (spec.snapshot, snap.get("vm"), snap.get("vm"), spec.name, snap.get("vm")))
     applied["snapshot"] = spec.snapshot if restore else ((current or {}).get("applied") or {}).get("snapshot")
     if current and changes and running:
         plan.add("stop VM %s to apply: %s" % (spec.name, ", ".join(sorted(changes))),
@@ -394,10 +397,13 @@ def _firecracker_plan(plan: Plan, spec: VmSpec, facts: Mapping[str, Any], applie
             plan.add("start VM %s (firecracker%s)" % (spec.name, ", jailed" if opts.jailer else ""),
                      firecracker.start_command(applied, opts, directory, paths, binaries))
             if opts.jailer:
-                plan.add("link the jailer's pid file", "ln -sfn %s %s" % (quote(paths["pid"]), quote(directory + "/pid")))
+                # The probe reads every VM's pid and API socket in its own directory; jailed, both live in the chroot.
+                plan.add("link the jailer's pid file and API socket", "ln -sfn %s %s && ln -sfn %s %s" % (
+                    quote(paths["pid"]), quote(directory + "/pid"), quote(sock), quote(directory + "/api.sock")))
             plan.add("record the identity of %s's VMM" % spec.name, firecracker.record_command(applied, opts, directory, paths))
             if opts.api:
-                plan.add("wait for the API socket", firecracker.wait_socket_command(sock, paths["pid"], spec.boot_timeout))
+                plan.add("wait for the API socket", firecracker.wait_socket_command(sock, paths["pid"], spec.boot_timeout,
+                                                                                    paths["console"]))
             if restore:
                 version = str(facts["tools"].get("firecracker", {}).get("version") or "")
                 for description, command in firecracker.restore_steps(applied, directory, snap_dir, version,
@@ -435,5 +441,5 @@ def _firecracker_remove(plan: Plan, facts: Mapping[str, Any], name: str, current
     if net:
         _release_network(plan, facts, name, net)
     if opts.jailer:
-        jail_dir = "%s/firecracker/%s" % (opts.chroot_base, opts.jailer_id or name)
+        jail_dir = firecracker.jail_dir(opts, name)
         plan.add("remove the jailer chroot %s" % jail_dir, "rm -rf %s" % quote(jail_dir))

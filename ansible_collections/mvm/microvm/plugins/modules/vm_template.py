@@ -62,6 +62,11 @@ options:
   boot_timeout:
     description: Seconds to wait for the builder to be ready.
     type: raw
+  firecracker:
+    description:
+      - Firecracker options of the builder VM, as O(mvm.microvm.vm#module:firecracker); instances restored from a
+        Firecracker template keep them (but get their own jailer id and uid).
+    type: dict
 attributes:
   check_mode:
     support: full
@@ -129,6 +134,7 @@ def main():
             kernel_args=dict(type="str"),
             network=dict(type="str"),
             boot_timeout=dict(type="raw"),
+            firecracker=dict(type="dict"),
             state_root=dict(type="path"),
         ),
         supports_check_mode=True,
