@@ -8,14 +8,14 @@ import sys
 
 from ansible_collections.mvm.microvm.plugins.module_utils import ops, runner
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError
-from ansible_collections.mvm.microvm.plugins.module_utils.spec import BACKENDS
+from ansible_collections.mvm.microvm.plugins.module_utils.registry import CHOICES
 
 
 def doctor(argv: list[str] | None = None) -> int:
     """Exit 0 when every check the chosen (or requested) backend needs passes, else 1."""
     parser = argparse.ArgumentParser(prog="mvm-doctor", description=doctor.__doc__)
     parser.add_argument("--state-root", help="mvm state directory (default: /var/lib/mvm as root)")
-    parser.add_argument("--backend", default="auto", choices=BACKENDS)
+    parser.add_argument("--backend", default="auto", choices=CHOICES)
     parser.add_argument("--facts", action="store_true", help="print all facts, not only the doctor's report")
     args = parser.parse_args(argv)
     gather_host, _ = ops.run_probe(runner.local)

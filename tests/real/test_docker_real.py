@@ -103,9 +103,9 @@ def test_pyinfra_converges_twice(root: Path) -> None:
 def test_capabilities_name_a_backend_that_can(root: Path) -> None:
     engine_apply("vm", {"name": "cap", "image": "default", "backend": "docker", "state_root": str(root)})
     try:
-        with pytest.raises(Exception, match="backend docker cannot do snapshots; use one of firecracker, qemu, lima"):
+        with pytest.raises(Exception, match="backend docker cannot do snapshots; use one of qemu, firecracker, lima"):
             engine_apply("snapshot", {"name": "s", "vm": "cap", "state_root": str(root)})
-        with pytest.raises(Exception, match="network: backend docker cannot do tap; use one of firecracker, qemu, lima"):
+        with pytest.raises(Exception, match="network: backend docker cannot do tap; use one of qemu, firecracker, lima"):
             engine_apply("vm", {"name": "cap2", "image": "default", "backend": "docker", "network": "br0",
                                 "state_root": str(root)})
     finally:

@@ -14,6 +14,7 @@ __metaclass__ = type
 import json
 from typing import Any, Dict, List, Mapping, Optional
 
+from ansible_collections.mvm.microvm.plugins.module_utils.driver import Driver
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.image import oci_ref
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, join, quote
@@ -75,8 +76,8 @@ def run_command(applied: Mapping[str, Any], state_root: str) -> str:
     return join(argv + [oci_ref(applied["image_id"])])
 
 
-def plan(plan_: Plan, spec: Any, facts: Mapping[str, Any], applied: Mapping[str, Any],
-         current: Optional[Mapping[str, Any]], changes: Mapping[str, Any]) -> Plan:
+def plan_container(plan_: Plan, spec: Any, facts: Mapping[str, Any], applied: Mapping[str, Any],
+                   current: Optional[Mapping[str, Any]], changes: Mapping[str, Any]) -> Plan:
     if not applied.get("oci"):
         raise SpecError("image", "the apple-container backend loads an image's oci.tar: give image: NAME of an image "
                                  "built by mvm.microvm.rootfs")
@@ -112,3 +113,46 @@ def remove_steps(plan_: Plan, current: Mapping[str, Any]) -> None:
     if image_id:
         ref = oci_ref(image_id)
         plan_.add("delete image %s if unused" % ref, "container image delete %s 2>/dev/null; true" % quote(ref))
+
+
+def _major(version: Any) -> int:
+    try:
+        return int(str(version).split(".", maxsplit=1)[0])
+    except ValueError:
+        return 0
+
+
+class AppleContainerDriver(Driver):
+    """Apple's `container` (macOS 26+ on Apple Silicon): one lightweight VM per container, from the image's oci.tar."""
+
+    name = "apple-container"
+    priority = 2
+    capabilities = {"snapshots": False, "pause": False, "guest_channel": "vsock", "tap": False, "ports": True}
+    install_hint = "macOS 26 or later on Apple Silicon with Apple's container tool"
+    needs = ("container", "container service")
+    container = True
+
+    def why_not(self, facts: Mapping[str, Any]) -> List[str]:
+        plat = facts["platform"]
+        darwin = plat["os"] == "darwin"
+        return [w for w in (
+            "" if darwin and _major(plat.get("macos_version")) >= 26 else "needs macOS 26 or later",
+            "" if not darwin or plat["arch"] in ("arm64", "aarch64") else "needs Apple Silicon",
+            "" if facts["tools"].get("container", {}).get("present") else "Apple's container tool is not installed",
+        ) if w]
+
+    def resolve(self, spec: Any, facts: Mapping[str, Any], applied: Dict[str, Any],
+                artifacts: Mapping[str, Optional[str]]) -> None:
+        applied["oci"] = artifacts.get("oci")
+        applied["accel"] = "vm"
+
+    def plan(self, plan: Plan, spec: Any, facts: Mapping[str, Any], applied: Dict[str, Any],
+             current: Optional[Mapping[str, Any]], changes: Mapping[str, Any],
+             pending: Mapping[str, Mapping[str, Any]]) -> Plan:
+        return plan_container(plan, spec, facts, applied, current, changes)
+
+    def remove(self, plan: Plan, facts: Mapping[str, Any], current: Mapping[str, Any]) -> None:
+        remove_steps(plan, current)
+
+
+DRIVER = AppleContainerDriver()

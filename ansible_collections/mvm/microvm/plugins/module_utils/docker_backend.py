@@ -12,8 +12,10 @@ from __future__ import absolute_import, annotations, division, print_function
 __metaclass__ = type
 
 import json
-from typing import Any, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
+from ansible_collections.mvm.microvm.plugins.module_utils import vm_steps
+from ansible_collections.mvm.microvm.plugins.module_utils.driver import Driver
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.guest import READY_MARKER
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, join, quote
@@ -31,7 +33,7 @@ def image_tag(applied: Mapping[str, Any]) -> str:
 
 def guest_args(applied: Mapping[str, Any]) -> str:
     """What a VM reads from its kernel command line, for a container."""
-    return ("mvm.hostname=%s %s" % (applied["hostname"], applied.get("kernel_args") or "")).strip()
+    return vm_steps.guest_args(applied, "")
 
 
 def import_command(applied: Mapping[str, Any]) -> str:
@@ -74,8 +76,8 @@ def drop_image_command(tag: str) -> str:
         quote(tag), quote(tag))
 
 
-def plan(plan_: Plan, spec: Any, facts: Mapping[str, Any], applied: Mapping[str, Any],
-         current: Optional[Mapping[str, Any]], changes: Mapping[str, Any]) -> Plan:
+def plan_container(plan_: Plan, spec: Any, facts: Mapping[str, Any], applied: Mapping[str, Any],
+                   current: Optional[Mapping[str, Any]], changes: Mapping[str, Any]) -> Plan:
     """Steps for running / paused / stopped of a docker VM (absent: see remove_steps)."""
     if not applied.get("rootfs_tar"):
         raise SpecError("image", "the docker backend imports an image's rootfs.tar: give image: NAME of an image "
@@ -127,3 +129,36 @@ def remove_steps(plan_: Plan, current: Mapping[str, Any]) -> None:
     plan_.add("remove container %s" % container(current["name"]), remove_command(current["name"]))
     plan_.add("drop image %s if unused" % image_tag(current["applied"] or {}),
               drop_image_command(image_tag(current["applied"] or {})))
+
+
+class DockerDriver(Driver):
+    """A labelled container per VM, running the image's rootfs with mvm's /init as PID 1."""
+
+    name = "docker"
+    priority = 3
+    capabilities = {"snapshots": False, "pause": True, "guest_channel": None, "tap": False, "ports": True}
+    install_hint = "a reachable Docker daemon (install docker and start dockerd)"
+    needs = ("docker daemon", "image tools")
+    container = True
+
+    def why_not(self, facts: Mapping[str, Any]) -> List[str]:
+        return [w for w in (
+            "" if facts["tools"].get("docker", {}).get("present") else "the docker client is not installed",
+            "" if facts["docker"]["daemon"] else "no Docker daemon answers",
+        ) if w]
+
+    def resolve(self, spec: Any, facts: Mapping[str, Any], applied: Dict[str, Any],
+                artifacts: Mapping[str, Optional[str]]) -> None:
+        applied["rootfs_tar"] = artifacts.get("rootfs_tar")
+        applied["accel"] = "container"
+
+    def plan(self, plan: Plan, spec: Any, facts: Mapping[str, Any], applied: Dict[str, Any],
+             current: Optional[Mapping[str, Any]], changes: Mapping[str, Any],
+             pending: Mapping[str, Mapping[str, Any]]) -> Plan:
+        return plan_container(plan, spec, facts, applied, current, changes)
+
+    def remove(self, plan: Plan, facts: Mapping[str, Any], current: Mapping[str, Any]) -> None:
+        remove_steps(plan, current)
+
+
+DRIVER = DockerDriver()

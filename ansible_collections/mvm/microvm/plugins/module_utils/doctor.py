@@ -8,19 +8,13 @@ __metaclass__ = type
 
 from typing import Any, Dict, List, Mapping, Optional
 
-from ansible_collections.mvm.microvm.plugins.module_utils import backends
+from ansible_collections.mvm.microvm.plugins.module_utils import backends, registry
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError
 
 MIN_FREE_MIB = 1024
 IMAGE_TOOLS = ("busybox", "mkfs.ext4", "cpio", "gzip")
-# Checks each backend cannot do without (names of checks below).
-NEEDS = {
-    "firecracker": ("kvm usable", "firecracker", "ip", "image tools"),
-    "qemu": ("qemu", "python3", "setsid", "image tools"),
-    "docker": ("docker daemon", "image tools"),
-    "apple-container": ("container", "container service"),
-    "lima": ("limactl",),
-}
+# Checks each backend cannot do without (names of checks below), as each driver lists them.
+NEEDS = {d.name: d.needs for d in registry.DRIVERS}
 ALWAYS = ("backend", "state root disk")
 
 

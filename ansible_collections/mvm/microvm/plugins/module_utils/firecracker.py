@@ -18,9 +18,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from ansible_collections.mvm.microvm.plugins.module_utils import identity, validate
+from ansible_collections.mvm.microvm.plugins.module_utils import identity, validate, vm_steps
+from ansible_collections.mvm.microvm.plugins.module_utils.driver import Driver
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
-from ansible_collections.mvm.microvm.plugins.module_utils.shell import join, quote, write_file
+from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, join, quote, write_file
 
 MIN_MEMORY_MIB = 128
 MAX_VCPUS = 32
@@ -151,6 +152,7 @@ def check_machine(applied: Mapping[str, Any], opts: Options) -> None:
 
 # ---- layout ------------------------------------------------------------------------------------------
 
+
 def layout(vm_dir: str, applied: Mapping[str, Any], opts: Options) -> Dict[str, str]:
     """Host paths, and the paths the VMM sees (in-chroot ones under the jailer)."""
     if opts.jailer:
@@ -168,16 +170,11 @@ def layout(vm_dir: str, applied: Mapping[str, Any], opts: Options) -> Dict[str, 
 
 
 def boot_args(applied: Mapping[str, Any], opts: Options) -> str:
-    args = BOOT_ARGS + ("" if opts.enable_pci else " pci=off") + " mvm.hostname=%s" % applied["hostname"]
-    net = applied.get("network")
-    if net:
-        args += " mvm.ip=%s/%s mvm.gw=%s" % (net["ip"], net["prefix"], net["gateway"])
-    if applied.get("kernel_args"):
-        args += " " + applied["kernel_args"]
-    return args
+    return vm_steps.guest_args(applied, BOOT_ARGS + ("" if opts.enable_pci else " pci=off"))
 
 
 # ---- API calls ---------------------------------------------------------------------------------------
+
 
 def boot_calls(applied: Mapping[str, Any], opts: Options, paths: Mapping[str, str]) -> List[Call]:
     """Pre-boot configuration in the order the API allows, then InstanceStart."""
@@ -261,6 +258,7 @@ def _in_jail(path: str, opts: Options) -> str:
 
 
 # ---- commands ----------------------------------------------------------------------------------------
+
 
 def curl(socket_path: str, call: Call) -> str:
     """One API call over the unix socket; fails on an HTTP error and prints Firecracker's fault message."""
@@ -434,3 +432,148 @@ def kill_command(vm_dir: str, pid: Any = None) -> str:
 def jail_dir(opts: Options, name: str) -> str:
     """The jailer's directory of one VM (its chroot is the `root` inside)."""
     return "%s/firecracker/%s" % (opts.chroot_base, opts.jailer_id or name)
+
+
+class FirecrackerDriver(Driver):
+    """Firecracker: configured through its API (or one --config-file document), jailed where the jailer is
+    installed, snapshots through /snapshot/create and /snapshot/load."""
+
+    name = "firecracker"
+    priority = 1
+    capabilities = {"snapshots": True, "pause": True, "guest_channel": "vsock", "tap": True, "ports": True}
+    install_hint = "a Linux host with usable KVM (kvm_intel, kvm_amd or arm KVM) and the firecracker binary"
+    needs = ("kvm usable", "firecracker", "ip", "image tools")
+
+    def why_not(self, facts: Mapping[str, Any]) -> List[str]:
+        linux = facts["platform"]["os"] == "linux"
+        return [w for w in (
+            "" if linux else "not a Linux host",
+            "" if not linux or facts["kvm"]["usable"] else "KVM not usable: " + facts["kvm"]["reason"],
+            "" if facts["tools"].get("firecracker", {}).get("present") else "the firecracker binary is not installed",
+        ) if w]
+
+    def resolve(self, spec: Any, facts: Mapping[str, Any], applied: Dict[str, Any],
+                artifacts: Mapping[str, Optional[str]]) -> None:
+        vmlinux = artifacts.get("vmlinux")
+        if vmlinux and applied["arch"] == "x86_64":
+            applied["kernel"] = vmlinux  # Firecracker boots an ELF kernel on x86_64
+        applied["accel"] = "kvm"
+        opts = resolve(spec.firecracker or Options(), facts, spec.name)
+        check_machine(applied, opts)
+        applied["firecracker"] = recorded(opts)
+
+    def plan(self, plan: Plan, spec: Any, facts: Mapping[str, Any], applied: Dict[str, Any],
+             current: Optional[Mapping[str, Any]], changes: Mapping[str, Any],
+             pending: Mapping[str, Mapping[str, Any]]) -> Plan:
+        """State directory, TAP and lease as for every VM; the VMM configured through its API."""
+        directory = vm_steps.vm_dir(facts, spec.name)
+        opts = options_from_applied(applied)
+        paths = layout(directory, applied, opts)
+        binaries = {"firecracker": facts["tools"].get("firecracker", {}).get("path") or "firecracker",
+                    "jailer": facts["tools"].get("jailer", {}).get("path") or "jailer"}
+        if opts.jailer and not facts["tools"].get("jailer", {}).get("present"):
+            raise SpecError("firecracker.jailer", "the jailer binary is not installed next to firecracker")
+        if spec.state == "paused" and not opts.api:
+            raise SpecError("firecracker.api", "pausing a Firecracker VM needs its API socket, which api: false turns "
+                                               "off; use state: running or stopped, or api: true")
+        running = bool(current and current["pid"])
+        paused = bool(current and current["state"] == "paused")
+        fresh = not vm_steps.recorded(current) or (bool(changes) and spec.recreate)
+        snap = vm_steps.snapshot_for(spec, facts, pending, applied)
+        restore = snap is not None and fresh and spec.state != "stopped"
+        if restore and snap and not opts.jailer and snap.get("vm") != spec.name:
+            # The snapshot holds the paths the VMM opened; unjailed those are the source VM's own files.
+            raise SpecError("firecracker.jailer", "snapshot %s was taken of %s without the jailer: its device state "
+                                                  "names %s's disk by path, so restoring it as %s would open that VM's disk; "
+                                                  "restore it under the name %s, or take snapshots of jailed VMs"
+                            % (spec.snapshot, snap.get("vm"), snap.get("vm"), spec.name, snap.get("vm")))
+        applied["snapshot"] = spec.snapshot if restore else ((current or {}).get("applied") or {}).get("snapshot")
+        if current and changes and running:
+            plan.add("stop VM %s to apply: %s" % (spec.name, ", ".join(sorted(changes))),
+                     kill_command(directory, current["pid"]))
+            running = paused = False
+        vm_steps.network_steps(plan, spec, applied, facts, current)
+        snap_dir = vm_steps.snapshot_dir(facts["state_root"], spec.snapshot or "")
+        if fresh:
+            vm_steps.create_steps(plan, applied, directory, snap_dir + "/" + vm_steps.DISK_FILE if restore else applied["rootfs"])
+        elif (current or {}).get("applied") != applied:
+            plan.add("record applied spec", write_file(vm_steps.files(directory)["spec"], vm_steps.json_text(applied)))
+        sock = paths["socket"]
+        if spec.state in ("running", "paused"):
+            if not running:
+                plan.add("clear old socket and pid", "rm -f %s %s" % (quote(sock), quote(paths["pid"])))
+                if opts.jailer:
+                    for description, command in jail_steps(applied, opts, directory, paths):
+                        plan.add(description, command)
+                if not opts.api:
+                    plan.add(*config_file_step(applied, opts, paths))
+                plan.add("start VM %s (firecracker%s)" % (spec.name, ", jailed" if opts.jailer else ""),
+                         start_command(applied, opts, directory, paths, binaries))
+                if opts.jailer:
+                    # The probe reads every VM's pid and API socket in its own directory; jailed, both live in the chroot.
+                    plan.add("link the jailer's pid file and API socket", "ln -sfn %s %s && ln -sfn %s %s" % (
+                        quote(paths["pid"]), quote(directory + "/pid"), quote(sock), quote(directory + "/api.sock")))
+                plan.add("record the identity of %s's VMM" % spec.name, record_command(applied, opts, directory, paths))
+                if opts.api:
+                    plan.add("wait for the API socket",
+                             wait_socket_command(sock, paths["pid"], spec.boot_timeout, paths["console"]))
+                if restore:
+                    version = str(facts["tools"].get("firecracker", {}).get("version") or "")
+                    for description, command in restore_steps(applied, directory, snap_dir, version, spec.boot_timeout):
+                        plan.add(description, command)
+                else:
+                    for call in boot_calls(applied, opts, paths) if opts.api else []:
+                        plan.add("%s %s" % (call.method, call.path), curl(sock, call))
+                    plan.add("wait for %s to be ready (%gs)" % (spec.name, spec.boot_timeout), vm_steps.wait_ready_command(
+                        directory, spec.boot_timeout, pid_file=paths["pid"]))
+                if spec.state == "paused":
+                    plan.add("pause VM %s" % spec.name, curl(sock, pause_call()))
+            else:
+                plan.result["pid"] = (current or {}).get("pid")
+                if spec.state == "running" and paused:
+                    plan.add("resume VM %s" % spec.name, curl(sock, resume_call()))
+                elif spec.state == "paused" and not paused:
+                    plan.add("pause VM %s" % spec.name, curl(sock, pause_call()))
+        elif running:
+            pid = (current or {}).get("pid")
+            if paused:
+                plan.add("resume VM %s so it can shut down" % spec.name, curl(sock, resume_call()))
+            plan.add("stop VM %s (pid %s)" % (spec.name, pid),
+                     stop_command(applied, sock, directory, pid, spec.stop_timeout))
+        plan.result["security"] = {"jailer": opts.jailer, "seccomp": opts.seccomp_filter or "default"}
+        return plan
+
+    def remove(self, plan: Plan, facts: Mapping[str, Any], current: Mapping[str, Any]) -> None:
+        applied = current["applied"] or {}
+        name = current["name"]
+        opts = options_from_applied(applied)
+        if current["pid"]:
+            plan.add("stop VM %s (pid %d)" % (name, current["pid"]), kill_command(current["dir"], current["pid"]))
+        net = applied.get("network")
+        if net:
+            vm_steps.release_network(plan, facts, name, net)
+        if opts.jailer:
+            jail = jail_dir(opts, name)
+            plan.add("remove the jailer chroot %s" % jail, "rm -rf %s" % quote(jail))
+
+    def save(self, plan: Plan, name: str, vm: Mapping[str, Any], directory: str, was_running: bool,
+             resume: bool) -> Dict[str, Any]:
+        """Pause, /snapshot/create, the disk, metadata, publish, resume (when it ran and `resume`)."""
+        applied = vm["applied"] or {}
+        opts = options_from_applied(applied)
+        meta = vm_steps.save_snapshot(plan, name, vm["name"], vm["dir"], applied, directory,
+                                      {"boot_args": boot_args(applied, opts), "snapshot_type": opts.snapshot_type},
+                                      lambda tmp: snapshot_steps(applied, vm["dir"], tmp, opts.snapshot_type, was_running))
+        if resume and was_running:
+            plan.add("resume %s" % vm["name"], curl(layout(vm["dir"], applied, opts)["socket"], resume_call()))
+        return meta
+
+    def discard(self, plan: Plan, vm_dir: str, applied: Mapping[str, Any]) -> None:
+        plan.add("remove builder VM %s" % applied["name"], kill_command(vm_dir))
+        opts = options_from_applied(applied)
+        if opts.jailer:
+            jail = jail_dir(opts, applied["name"])
+            plan.add("remove the jailer chroot %s" % jail, "rm -rf %s" % quote(jail))
+
+
+DRIVER = FirecrackerDriver()

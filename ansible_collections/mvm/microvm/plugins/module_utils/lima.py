@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ansible_collections.mvm.microvm.plugins.module_utils import validate
+from ansible_collections.mvm.microvm.plugins.module_utils.driver import Driver
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, join, quote
 
@@ -206,3 +207,35 @@ def wrap(plan: Plan, instance: str) -> Plan:
         wrapped.add(step.description + " (in Lima %s)" % instance, in_lima(instance, step.script))
     wrapped.result["lima"] = instance
     return wrapped
+
+
+def _major(version: Any) -> int:
+    try:
+        return int(str(version).split(".", maxsplit=1)[0])
+    except ValueError:
+        return 0
+
+
+class LimaDriver(Driver):
+    """Not a VMM of its own: the environment Firecracker runs in where the host cannot (macOS before 26, Linux
+    without usable KVM). The vm operation plans the wrapped backend with the facts inside the instance and sends
+    every step there (see ops and `wrap`)."""
+
+    name = "lima"
+    priority = 4
+    capabilities = {"snapshots": True, "pause": True, "guest_channel": "vsock", "tap": True, "ports": True}
+    install_hint = "limactl (Lima) on macOS before 26 or Linux without KVM"
+    needs = ("limactl",)
+    wraps = "firecracker"
+
+    def why_not(self, facts: Mapping[str, Any]) -> List[str]:
+        plat = facts["platform"]
+        lima_host = (plat["os"] == "darwin" and _major(plat.get("macos_version")) < 26) or \
+            (plat["os"] == "linux" and not facts["kvm"]["usable"])
+        return [w for w in (
+            "" if lima_host else "Lima is only chosen on macOS before 26 or Linux without usable KVM",
+            "" if facts["tools"].get("limactl", {}).get("present") else "limactl is not installed",
+        ) if w]
+
+
+DRIVER = LimaDriver()

@@ -8,9 +8,10 @@ __metaclass__ = type
 
 from typing import Any, Dict, List, Mapping, Optional
 
-from ansible_collections.mvm.microvm.plugins.module_utils import identity, qmp
-from ansible_collections.mvm.microvm.plugins.module_utils.guest import READY_MARKER
-from ansible_collections.mvm.microvm.plugins.module_utils.shell import join, quote
+from ansible_collections.mvm.microvm.plugins.module_utils import identity, qmp, vm_steps
+from ansible_collections.mvm.microvm.plugins.module_utils.driver import Driver
+from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError
+from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, join, quote, write_file
 
 MACHINE = {
     "x86_64": {"binary": "qemu-system-x86_64", "machine": "microvm", "console": "ttyS0"},
@@ -28,25 +29,13 @@ def opt(value: str) -> str:
     return str(value).replace(",", ",,")
 
 
-def files(vm_dir: str) -> Dict[str, str]:
-    """The state directory layout of one VM."""
-    return {name: "%s/%s" % (vm_dir, leaf) for name, leaf in (
-        ("spec", "spec.json"), ("pid", "pid"), ("qmp", "qmp.sock"), ("console", "console.log"),
-        ("vmm_log", "vmm.log"), ("disk", "disk.ext4"), ("agent", "agent.sock"))}
+files = vm_steps.files
 
 
 def cmdline(applied: Mapping[str, Any]) -> str:
-    """The guest kernel command line: console, root, hostname, network, the user's extra arguments."""
-    m = MACHINE[applied["arch"]]
-    line = "console=%s root=/dev/vda rw panic=-1 quiet mvm.hostname=%s" % (m["console"], applied["hostname"])
-    net = applied.get("network")
-    if net:
-        line += " mvm.ip=%s/%s mvm.gw=%s" % (net["ip"], net["prefix"], net["gateway"])
-    if applied.get("tsc_khz"):
-        line += " tsc_early_khz=%d" % applied["tsc_khz"]
-    if applied["kernel_args"]:
-        line += " " + applied["kernel_args"]
-    return line
+    """The guest kernel command line: console, root, hostname, network, the TSC rate, the user's extra arguments."""
+    return vm_steps.guest_args(applied, "console=%s root=/dev/vda rw panic=-1 quiet" % MACHINE[applied["arch"]]["console"],
+                               "tsc_early_khz=%d" % applied["tsc_khz"] if applied.get("tsc_khz") else "")
 
 
 def argv(applied: Mapping[str, Any], vm_dir: str) -> List[str]:
@@ -97,21 +86,7 @@ def start_command(applied: Mapping[str, Any], vm_dir: str, incoming: Optional[st
          "record": identity.record_command(vm_dir, f["pid"], f["pid"])}
 
 
-def wait_ready_command(vm_dir: str, timeout: float, pid_file: Optional[str] = None) -> str:
-    """Block until the guest prints the readiness marker; fail with the console's tail.
-
-    Any VMM that writes a pid file and a console log can be waited on this way (Firecracker too).
-    """
-    f = dict(files(vm_dir))
-    f["pid"] = pid_file or f["pid"]
-    return (
-        _ALIVE + "pid=$(cat %(pid)s); i=0; "
-        "while ! grep -q %(marker)s %(con)s 2>/dev/null; do i=$((i+1)); "
-        "if ! alive \"$pid\"; then echo 'the VM exited before it was ready:' >&2; tail -n 20 %(con)s >&2; exit 1; fi; "
-        "if [ $i -gt %(ticks)d ]; then echo 'no readiness marker after %(t)gs:' >&2; tail -n 20 %(con)s >&2; exit 1; fi; "
-        "sleep 0.1; done"
-    ) % {"pid": quote(f["pid"]), "marker": READY_MARKER, "con": quote(f["console"]),
-         "ticks": int(timeout * 10), "t": timeout}
+wait_ready_command = vm_steps.wait_ready_command
 
 
 def stop_command(vm_dir: str, pid: int, timeout: float) -> str:
@@ -152,3 +127,117 @@ def incoming_command(vm_dir: str, timeout: float) -> str:
 def agent_command(vm_dir: str, lines: List[str]) -> str:
     """Tell the guest agent who it is now (after a restore), one line each."""
     return qmp.agent_command(files(vm_dir)["agent"], "\n".join(lines))
+
+
+class QemuDriver(Driver):
+    """QEMU (microvm.nix style): -M microvm on x86_64, virt on aarch64; QMP for pause, resume and snapshots."""
+
+    name = "qemu"
+    priority = None  # runs anywhere it is installed: the fallback when no preferred backend fits
+    capabilities = {"snapshots": True, "pause": True, "guest_channel": "vsock or virtio-serial", "tap": True,
+                    "ports": True}
+    install_hint = "qemu-system-<arch> (Debian: qemu-system-x86 or qemu-system-arm)"
+    needs = ("qemu", "python3", "setsid", "image tools")
+
+    def why_not(self, facts: Mapping[str, Any]) -> List[str]:
+        binary = MACHINE.get(facts["platform"]["arch"], MACHINE["x86_64"])["binary"]
+        return [] if facts["tools"].get(binary, {}).get("present") else ["%s is not installed" % binary]
+
+    def resolve(self, spec: Any, facts: Mapping[str, Any], applied: Dict[str, Any],
+                artifacts: Mapping[str, Optional[str]]) -> None:
+        if applied["arch"] not in MACHINE:
+            raise MvmError("qemu backend: no machine type for arch %s" % applied["arch"])
+        # Under TCG on x86_64 the guest's TSC runs at the host's rate, and a guest that fails to calibrate it
+        # against the PIT hangs at boot (seen here about once in 30 boots): tell the kernel the rate instead.
+        mhz = facts["platform"].get("cpu_mhz")
+        applied["tsc_khz"] = int(mhz * 1000) if applied["accel"] == "tcg" and applied["arch"] == "x86_64" and mhz \
+            else None
+
+    def plan(self, plan: Plan, spec: Any, facts: Mapping[str, Any], applied: Dict[str, Any],
+             current: Optional[Mapping[str, Any]], changes: Mapping[str, Any],
+             pending: Mapping[str, Mapping[str, Any]]) -> Plan:
+        directory = vm_steps.vm_dir(facts, spec.name)
+        snap = vm_steps.snapshot_for(spec, facts, pending, applied)
+        now = current or {}  # type: Mapping[str, Any]
+        running = bool(current and current["pid"])
+        paused = bool(current and current["state"] == "paused")
+        fresh = not vm_steps.recorded(current) or (bool(changes) and spec.recreate)
+        restore = snap is not None and fresh and spec.state != "stopped"
+        applied["snapshot"] = spec.snapshot if restore else ((current or {}).get("applied") or {}).get("snapshot")
+        if current and changes and running:
+            plan.add("stop VM %s to apply: %s" % (spec.name, ", ".join(sorted(changes))),
+                     kill_command(directory, now["pid"]))
+            running = paused = False
+        vm_steps.network_steps(plan, spec, applied, facts, current)
+        if fresh:
+            disk = "%s/%s" % (vm_steps.snapshot_dir(facts["state_root"], spec.snapshot or ""), vm_steps.DISK_FILE) \
+                if restore else applied["rootfs"]
+            vm_steps.create_steps(plan, applied, directory, disk)
+        elif now["applied"] != applied:
+            plan.add("record applied spec", write_file(files(directory)["spec"], vm_steps.json_text(applied)))
+        if spec.state in ("running", "paused"):
+            if not running:
+                _start_steps(plan, spec, applied, directory, facts["state_root"] if restore else None)
+                if spec.state == "paused":
+                    plan.add("pause VM %s" % spec.name, pause_command(directory))
+            else:
+                plan.result["pid"] = now["pid"]
+                if spec.state == "running" and paused:
+                    plan.add("resume VM %s" % spec.name, resume_command(directory))
+                elif spec.state == "paused" and not paused:
+                    plan.add("pause VM %s" % spec.name, pause_command(directory))
+                if not paused and not now.get("ready"):
+                    # Running is not ready: a rerun while the guest boots waits for it instead of reporting it done.
+                    plan.add("wait for %s to be ready (%gs)" % (spec.name, spec.boot_timeout),
+                             wait_ready_command(directory, spec.boot_timeout))
+        elif running:
+            if paused:
+                plan.add("resume VM %s so it can power down" % spec.name, resume_command(directory))
+            plan.add("power down VM %s (pid %d)" % (spec.name, now["pid"]),
+                     stop_command(directory, now["pid"], spec.stop_timeout))
+        return plan
+
+    def remove(self, plan: Plan, facts: Mapping[str, Any], current: Mapping[str, Any]) -> None:
+        if current["pid"]:
+            plan.add("stop VM %s (pid %d)" % (current["name"], current["pid"]), kill_command(current["dir"], current["pid"]))
+        net = (current["applied"] or {}).get("network")
+        if net:
+            vm_steps.release_network(plan, facts, current["name"], net)
+
+    def save(self, plan: Plan, name: str, vm: Mapping[str, Any], directory: str, was_running: bool,
+             resume: bool) -> Dict[str, Any]:
+        """Stop the guest and migrate its state to a file; copy the disk; resume (when it ran and `resume`)."""
+        applied = vm["applied"] or {}
+        meta = vm_steps.save_snapshot(plan, name, vm["name"], vm["dir"], applied, directory,
+                                      {"boot_args": cmdline(applied)},
+                                      lambda tmp: [("save the state of %s" % vm["name"],
+                                                    save_command(vm["dir"], tmp + "/" + vm_steps.MEMORY_FILE))])
+        if resume and was_running:
+            plan.add("resume %s" % vm["name"], resume_command(vm["dir"]))
+        return meta
+
+    def discard(self, plan: Plan, vm_dir: str, applied: Mapping[str, Any]) -> None:
+        plan.add("remove builder VM %s" % applied["name"], kill_command(vm_dir))
+
+
+def _start_steps(plan: Plan, spec: Any, applied: Mapping[str, Any], directory: str,
+                 restore_root: Optional[str]) -> None:
+    """Boot, or resume from a snapshot and tell the guest agent its name and address; then wait for ready."""
+    if restore_root is None:
+        plan.add("start VM %s (qemu, %s)" % (spec.name, applied["accel"]), start_command(applied, directory))
+    else:
+        memory = "%s/%s" % (vm_steps.snapshot_dir(restore_root, str(spec.snapshot)), vm_steps.MEMORY_FILE)
+        plan.add("start VM %s from snapshot %s" % (spec.name, spec.snapshot),
+                 start_command(applied, directory, incoming=memory))
+        plan.add("resume %s once its state is loaded" % spec.name, incoming_command(directory, spec.boot_timeout))
+        lines = []
+        net = applied.get("network")
+        if net:
+            lines.append("net %s %s/%s %s" % (net["mac"], net["ip"], net["prefix"], net["gateway"]))
+        lines.append("hostname %s" % applied["hostname"])
+        plan.add("tell %s who it is now" % spec.name, agent_command(directory, lines))
+    plan.add("wait for %s to be ready (%gs)" % (spec.name, spec.boot_timeout),
+             wait_ready_command(directory, spec.boot_timeout))
+
+
+DRIVER = QemuDriver()

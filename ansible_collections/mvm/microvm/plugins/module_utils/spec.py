@@ -13,7 +13,6 @@ from typing import Any, Mapping, Optional, Tuple
 from ansible_collections.mvm.microvm.plugins.module_utils import validate
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
 
-BACKENDS = ("auto", "qemu", "firecracker", "docker", "apple-container", "lima")
 VM_STATES = ("running", "paused", "stopped", "absent")
 IMAGE_STATES = ("present", "absent")
 _FLAKE = re.compile(r"[^\s#'\"]+#[A-Za-z0-9_.+-]+")
@@ -117,7 +116,7 @@ def vm_spec(params: Mapping[str, Any]) -> VmSpec:
     return VmSpec(
         name=name,
         state=validate.choice("state", p["state"], VM_STATES),
-        backend=validate.choice("backend", p["backend"], BACKENDS),
+        backend=validate.choice("backend", p["backend"], _backend_choices()),
         image=image,
         kernel=kernel,
         initrd=initrd,
@@ -138,6 +137,12 @@ def vm_spec(params: Mapping[str, Any]) -> VmSpec:
         recreate=validate.boolean("recreate", p["recreate"]),
         production=validate.boolean("production", p["production"]),
     )
+
+
+def _backend_choices() -> Tuple[str, ...]:
+    from ansible_collections.mvm.microvm.plugins.module_utils import registry
+
+    return registry.CHOICES
 
 
 def _firecracker(p: Mapping[str, Any]) -> Any:

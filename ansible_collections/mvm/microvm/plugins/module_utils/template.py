@@ -12,16 +12,7 @@ __metaclass__ = type
 
 from typing import Any, Dict, Mapping, Optional
 
-from ansible_collections.mvm.microvm.plugins.module_utils import (
-    backends,
-    firecracker,
-    network,
-    qemu,
-    snapshot,
-    spec,
-    validate,
-    vm,
-)
+from ansible_collections.mvm.microvm.plugins.module_utils import network, registry, snapshot, spec, validate, vm
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, quote
 
 VM_KEYS = ("backend", "image", "kernel", "initrd", "rootfs", "memory", "cpus", "kernel_args", "network",
@@ -63,21 +54,13 @@ def plan_template(p: Mapping[str, Any], facts: Mapping[str, Any], shas: Optional
     builder = spec.vm_spec(builder_params(p))
     plan = vm.plan_vm(builder, facts, shas, pending)
     applied = plan.after["spec"]
-    backends.require(applied["backend"], "snapshots", "backend")
+    registry.require(applied["backend"], "snapshots", "backend")
     directory = vm.vm_dir(facts, builder.name)
-    snap_dir = snapshot.snapshot_dir(root, name)
-    if applied["backend"] == "firecracker":
-        # Saved through the API (pause, /snapshot/create), never through QMP, which Firecracker does not answer.
-        meta = snapshot.firecracker_save_steps(plan, name, builder.name, directory, applied, snap_dir,
-                                               was_running=True, resume=False)
-        plan.add("remove builder VM %s" % builder.name, firecracker.kill_command(directory))
-        opts = firecracker.options_from_applied(applied)
-        if opts.jailer:
-            jail = firecracker.jail_dir(opts, builder.name)
-            plan.add("remove the jailer chroot %s" % jail, "rm -rf %s" % quote(jail))
-    else:
-        meta = snapshot.save_steps(plan, name, builder.name, directory, applied, snap_dir)
-        plan.add("remove builder VM %s" % builder.name, qemu.kill_command(directory))
+    driver = registry.get(applied["backend"])
+    # The builder as the facts will list it once its steps ran: running, in its own directory.
+    builder_vm = {"name": builder.name, "dir": directory, "applied": applied, "state": "running"}
+    meta = driver.save(plan, name, builder_vm, snapshot.snapshot_dir(root, name), was_running=True, resume=False)
+    driver.discard(plan, directory, applied)
     net = applied.get("network")
     if net:
         plan.add("delete TAP %s" % net["tap"], "ip link del %s 2>/dev/null; true" % quote(net["tap"]))

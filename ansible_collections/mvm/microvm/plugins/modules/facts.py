@@ -73,6 +73,7 @@ ansible_facts:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mvm.microvm.plugins.module_utils import registry
 from ansible_collections.mvm.microvm.plugins.module_utils.ansible_glue import run_facts
 
 
@@ -81,7 +82,7 @@ def main():
         argument_spec=dict(
             state_root=dict(type="path"),
             backend=dict(type="str", default="auto",
-                         choices=["auto", "qemu", "firecracker", "docker", "apple-container", "lima"]),
+                         choices=list(registry.CHOICES)),
         ),
         supports_check_mode=True,
     )

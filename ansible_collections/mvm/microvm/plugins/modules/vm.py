@@ -226,6 +226,7 @@ executed:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mvm.microvm.plugins.module_utils import registry
 from ansible_collections.mvm.microvm.plugins.module_utils.ansible_glue import run_vm
 
 
@@ -235,7 +236,7 @@ def main():
             name=dict(type="str", required=True),
             state=dict(type="str", default="running", choices=["running", "paused", "stopped", "absent"]),
             backend=dict(type="str", default="auto",
-                         choices=["auto", "qemu", "firecracker", "docker", "apple-container", "lima"]),
+                         choices=list(registry.CHOICES)),
             image=dict(type="str"),
             kernel=dict(type="path"),
             initrd=dict(type="path"),

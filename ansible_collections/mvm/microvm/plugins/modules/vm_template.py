@@ -116,6 +116,7 @@ executed:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mvm.microvm.plugins.module_utils import registry
 from ansible_collections.mvm.microvm.plugins.module_utils.ansible_glue import run
 
 
@@ -124,7 +125,7 @@ def main():
         argument_spec=dict(
             name=dict(type="str", required=True),
             state=dict(type="str", default="present", choices=["present", "absent"]),
-            backend=dict(type="str", choices=["auto", "qemu", "firecracker", "docker", "apple-container", "lima"]),
+            backend=dict(type="str", choices=list(registry.CHOICES)),
             image=dict(type="str"),
             kernel=dict(type="path"),
             initrd=dict(type="path"),

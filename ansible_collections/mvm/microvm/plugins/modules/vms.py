@@ -71,6 +71,7 @@ executed:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mvm.microvm.plugins.module_utils import registry
 from ansible_collections.mvm.microvm.plugins.module_utils.ansible_glue import run
 
 
@@ -78,7 +79,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             vms=dict(type="list", elements="dict", required=True),
-            backend=dict(type="str", choices=["auto", "qemu", "firecracker", "docker", "apple-container", "lima"]),
+            backend=dict(type="str", choices=list(registry.CHOICES)),
             image=dict(type="str"),
             state_root=dict(type="path"),
         ),

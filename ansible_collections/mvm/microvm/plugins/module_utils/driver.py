@@ -1,0 +1,72 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mvm developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The backend driver protocol: what one backend provides, in one module of its own (qemu, firecracker,
+docker_backend, apple_container, lima), listed once in `registry`.
+
+A driver answers, from the facts and the desired VM:
+  - whether it can run here (`why_not`, empty when it can) and what to install (`install_hint`);
+  - what it can do (`capabilities`: snapshots, pause, tap, ports, guest_channel), so that a request it
+    cannot serve is refused by the registry, naming the backends that can;
+  - the applied spec it records (`resolve` adds its fields to the generic record);
+  - the steps to bring a VM to running / paused / stopped (`plan`, restore included where capable) and
+    to remove it (`remove`);
+  - where capable, the steps that save a VM's state into a snapshot (`save`) and end a VM this same plan
+    started (`discard`, for template builders).
+The defaults refuse: a driver that lacks a capability need not write anything for it.
+"""
+from __future__ import absolute_import, annotations, division, print_function
+
+__metaclass__ = type
+
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
+from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan
+
+CAPABILITY_NAMES = ("snapshots", "pause", "tap", "ports", "guest_channel")
+
+
+class Driver:
+    """One backend. Subclasses set the class attributes and override what they can do."""
+
+    name: str = ""
+    # Order of automatic selection (lower first); None: never chosen by `auto` before the others (qemu: the
+    # fallback that runs anywhere it is installed).
+    priority: Optional[int] = None
+    capabilities: Dict[str, Any] = {}
+    install_hint: str = ""
+    # Doctor checks (by name, see doctor.checks) this backend cannot do without.
+    needs: Tuple[str, ...] = ()
+    # The guest's file system is the container itself: every change replaces it, ports included.
+    container = False
+    # A driver that runs another backend's plan somewhere else (Lima runs Firecracker inside its instance).
+    wraps: Optional[str] = None
+
+    def why_not(self, facts: Mapping[str, Any]) -> List[str]:
+        """Reasons this backend cannot run on the host the facts describe; empty when it can."""
+        raise NotImplementedError
+
+    def resolve(self, spec: Any, facts: Mapping[str, Any], applied: Dict[str, Any],
+                artifacts: Mapping[str, Optional[str]]) -> None:
+        """Complete the applied spec with what this backend records (accel, kernel form, options); `artifacts`
+        are the image's other forms of the guest (rootfs_tar, oci, vmlinux), for the backends that take them."""
+
+    def plan(self, plan: Plan, spec: Any, facts: Mapping[str, Any], applied: Dict[str, Any],
+             current: Optional[Mapping[str, Any]], changes: Mapping[str, Any],
+             pending: Mapping[str, Mapping[str, Any]]) -> Plan:
+        """Steps to running / paused / stopped (and restore, where capable)."""
+        raise SpecError("backend", "backend %s does not drive VMs itself" % self.name)
+
+    def remove(self, plan: Plan, facts: Mapping[str, Any], current: Mapping[str, Any]) -> None:
+        """Steps that remove a VM of this backend (its directory and rules are removed by the caller)."""
+        raise SpecError("backend", "backend %s does not drive VMs itself" % self.name)
+
+    def save(self, plan: Plan, name: str, vm: Mapping[str, Any], directory: str, was_running: bool,
+             resume: bool) -> Dict[str, Any]:
+        """Steps that snapshot a running or paused VM (`vm` as the facts list it) into `directory`."""
+        raise SpecError("vm", "backend %s cannot take snapshots" % self.name)
+
+    def discard(self, plan: Plan, vm_dir: str, applied: Mapping[str, Any]) -> None:
+        """Steps that end a VM this same plan started (a template's builder), before its directory goes."""
+        raise SpecError("backend", "backend %s cannot build templates" % self.name)

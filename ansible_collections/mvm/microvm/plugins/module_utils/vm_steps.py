@@ -1,0 +1,197 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mvm developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What every VM backend driver shares: a VM's directory and files, its lease, TAP and published ports, the
+snapshot files and their metadata, the guest's kernel arguments. No backend is named here.
+"""
+from __future__ import absolute_import, annotations, division, print_function
+
+__metaclass__ = type
+
+import json
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+
+from ansible_collections.mvm.microvm.plugins.module_utils import firewall, network
+from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
+from ansible_collections.mvm.microvm.plugins.module_utils.guest import READY_MARKER
+from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, join, quote, write_file
+
+MAX_SOCKET_PATH = 107
+SNAPSHOT_FORMAT = 1
+MEMORY_FILE = "memory.bin"
+DISK_FILE = "disk.ext4"
+# Fields a restored VM must share with the snapshot, as the user calls them.
+MUST_MATCH = (("memory_mib", "memory"), ("cpus", "cpus"), ("arch", "arch"), ("backend", "backend"),
+              ("kernel", "kernel"), ("initrd", "initrd"), ("image_id", "image"), ("kernel_args", "kernel_args"))
+
+# Writes metadata.json with creation time and file sizes, known only once the files exist.
+METADATA_SCRIPT = r"""import json,os,sys,time
+d=sys.argv[1];m=json.loads(sys.argv[2])
+m['created']=time.strftime('%Y-%m-%dT%H:%M:%SZ',time.gmtime())
+m['sizes']={n:os.path.getsize(os.path.join(d,n)) for n in sorted(os.listdir(d)) if n!='metadata.json'}
+open(os.path.join(d,'metadata.json'),'w').write(json.dumps(m,sort_keys=True,separators=(',',':')))
+"""
+
+
+# A process that has exited but was not reaped yet is not alive.
+_ALIVE = ("alive() { kill -0 \"$1\" 2>/dev/null || return 1; "
+          "case \"$(cat /proc/$1/stat 2>/dev/null)\" in *\") Z \"*) return 1;; esac; return 0; }; ")
+
+
+def wait_ready_command(vm_dir: str, timeout: float, pid_file: Optional[str] = None) -> str:
+    """Block until the guest prints the readiness marker; fail with the console's tail.
+
+    Any VMM that writes a pid file and a console log can be waited on this way (Firecracker too).
+    """
+    f = dict(files(vm_dir))
+    f["pid"] = pid_file or f["pid"]
+    return (
+        _ALIVE + "pid=$(cat %(pid)s); i=0; "
+        "while ! grep -q %(marker)s %(con)s 2>/dev/null; do i=$((i+1)); "
+        "if ! alive \"$pid\"; then echo 'the VM exited before it was ready:' >&2; tail -n 20 %(con)s >&2; exit 1; fi; "
+        "if [ $i -gt %(ticks)d ]; then echo 'no readiness marker after %(t)gs:' >&2; tail -n 20 %(con)s >&2; exit 1; fi; "
+        "sleep 0.1; done"
+    ) % {"pid": quote(f["pid"]), "marker": READY_MARKER, "con": quote(f["console"]),
+         "ticks": int(timeout * 10), "t": timeout}
+
+
+def vm_dir(facts: Mapping[str, Any], name: str) -> str:
+    return "%s/vms/%s" % (facts["state_root"], name)
+
+
+def files(vm_dir: str) -> Dict[str, str]:
+    """The state directory layout of one VM."""
+    return {name: "%s/%s" % (vm_dir, leaf) for name, leaf in (
+        ("spec", "spec.json"), ("pid", "pid"), ("qmp", "qmp.sock"), ("console", "console.log"),
+        ("vmm_log", "vmm.log"), ("disk", "disk.ext4"), ("agent", "agent.sock"))}
+
+
+def snapshot_dir(state_root: str, name: str) -> str:
+    return "%s/snapshots/%s" % (state_root, name)
+
+
+def json_text(value: Mapping[str, Any]) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def guest_args(applied: Mapping[str, Any], prefix: str, extra: str = "") -> str:
+    """The guest kernel command line every backend builds the same way: the backend's own prefix (console, root
+    device, panic), then mvm's init arguments (hostname, address), the backend's extra, the user's arguments."""
+    line = (prefix + " mvm.hostname=%s" % applied["hostname"]).strip()
+    net = applied.get("network")
+    if net:
+        line += " mvm.ip=%s/%s mvm.gw=%s" % (net["ip"], net["prefix"], net["gateway"])
+    if extra:
+        line += " " + extra
+    if applied.get("kernel_args"):
+        line += " " + applied["kernel_args"]
+    return line
+
+
+def create_steps(plan: Plan, applied: Mapping[str, Any], directory: str, disk: str) -> None:
+    f = files(directory)
+    root = directory.rsplit("/", 2)[0]
+    # The state root may be crossed by a jailed VM's user (0711), a VM directory is root's alone (0700).
+    plan.add("create state directory %s" % directory, "mkdir -p %s && chmod 0711 %s && mkdir -p -m 0700 %s %s && rm -f %s" % (
+        quote(root), quote(root), quote(root + "/vms"), quote(directory), quote(f["disk"])))
+    plan.add("copy %s to the VM's own disk" % ("rootfs" if disk == applied["rootfs"] else "the snapshot's disk"),
+             "cp --sparse=always %s %s" % (quote(disk), quote(f["disk"])))
+    plan.add("record applied spec", write_file(f["spec"], json_text(applied)))
+
+
+def network_steps(plan: Plan, spec: Any, applied: Mapping[str, Any], facts: Mapping[str, Any],
+                  current: Optional[Mapping[str, Any]]) -> None:
+    """Lease, TAP and published ports of a VM; a TAP or lease it no longer uses is released."""
+    old = (current or {}).get("applied") or {}
+    old_net = old.get("network")
+    new_net = applied["network"]
+    root = facts["state_root"]
+    if old_net and (not new_net or (old_net["name"], old_net["tap"]) != (new_net["name"], new_net["tap"])):
+        release_network(plan, facts, spec.name, old_net)
+    if new_net:
+        held = facts["networks"].get(new_net["name"], {}).get("leases", {}).get(spec.name)
+        lease = {k: new_net[k] for k in ("slot", "ip", "mac", "tap")}
+        # Recorded at creation: mvm deletes only a TAP it made (a user's `tap:` that existed stays).
+        made = bool((held or {}).get("made_tap")) if held and held.get("tap") == lease["tap"] \
+            else not any(t["name"] == lease["tap"] for t in facts["network"]["taps"])
+        if made:
+            lease["made_tap"] = True
+        if held != lease:
+            path = network.lease_path(root, new_net["name"], spec.name)
+            plan.add("lease %s on %s to %s" % (new_net["ip"], new_net["name"], spec.name), "mkdir -p %s && %s" % (
+                quote(path.rsplit("/", 1)[0]), write_file(path, json_text(lease))))
+        network.tap_commands(plan, facts, new_net["tap"], new_net["name"])
+    owner = firewall.owner(facts, "vm", spec.name)
+    firewall.check_ports_free(facts, owner, "ports", [(p.proto, p.host_port) for p in spec.ports])
+    desired = network.vm_rules(owner, new_net["ip"], spec.ports) if new_net else []
+    firewall.ensure(plan, facts, firewall.choose_backend(facts) if desired else None, owner, desired)
+
+
+def release_network(plan: Plan, facts: Mapping[str, Any], vm_name: str, net: Mapping[str, Any]) -> None:
+    held = facts["networks"].get(net["name"], {}).get("leases", {}).get(vm_name) or {}
+    ours = held.get("made_tap") or net["tap"] == network.tap_name(facts["state_root"], vm_name)
+    for tap in facts["network"]["taps"]:
+        if tap["name"] == net["tap"] and ours:
+            plan.add("delete TAP %s" % net["tap"], "ip link del %s" % quote(net["tap"]))
+    if vm_name in facts["networks"].get(net["name"], {}).get("leases", {}):
+        plan.add("release %s on %s" % (net["ip"], net["name"]), "rm -f %s" % quote(
+            network.lease_path(facts["state_root"], net["name"], vm_name)))
+
+
+def recorded(current: Optional[Mapping[str, Any]]) -> bool:
+    """A VM that exists as mvm made it: its applied spec is on the host."""
+    return bool(current and current.get("applied"))
+
+
+def snapshot_for(spec: Any, facts: Mapping[str, Any], pending: Mapping[str, Mapping[str, Any]],
+                 applied: Mapping[str, Any]) -> Optional[Mapping[str, Any]]:
+    """The snapshot a VM starts from, checked against the VM it would become."""
+    if not spec.snapshot:
+        return None
+    snap = facts["snapshots"].get(spec.snapshot) or pending.get("snapshots", {}).get(spec.snapshot)
+    if not snap:
+        raise SpecError("snapshot", "no snapshot named %r under %s/snapshots; take one with mvm.microvm.snapshot"
+                        % (spec.snapshot, facts["state_root"]))
+    check_compatible(snap, applied)
+    return snap
+
+
+def save_snapshot(plan: Plan, name: str, vm_name: str, vm_dir: str, applied: Mapping[str, Any], directory: str,
+                  meta: Dict[str, Any], state_steps: Callable[[str], List[Tuple[str, str]]]) -> Dict[str, Any]:
+    """A snapshot made whole in `directory`.tmp and published by rename: the backend's steps save the machine's
+    state into the temporary directory, then the disk is copied and the metadata written."""
+    tmp = directory + ".tmp"
+    meta = dict({"format": SNAPSHOT_FORMAT, "name": name, "vm": vm_name, "backend": applied.get("backend"),
+                 "applied": dict(applied), "memory_mib": applied.get("memory_mib"), "cpus": applied.get("cpus"),
+                 "image_id": applied.get("image_id")}, **meta)
+    plan.add("prepare %s" % tmp, "rm -rf %s && mkdir -p %s" % (quote(tmp), quote(tmp)))
+    for description, command in state_steps(tmp):
+        plan.add(description, command)
+    plan.add("copy the disk of %s" % vm_name, "cp --sparse=always %s %s" % (
+        quote(files(vm_dir)["disk"]), quote(tmp + "/" + DISK_FILE)))
+    plan.add("write snapshot metadata", join(["python3", "-c", METADATA_SCRIPT, tmp, json.dumps(meta, sort_keys=True)]))
+    plan.add("publish snapshot %s" % name, "mkdir -p %s && mv %s %s" % (
+        quote(directory.rsplit("/", 1)[0]), quote(tmp), quote(directory)))
+    return meta
+
+
+def check_compatible(snapshot: Mapping[str, Any], applied: Mapping[str, Any]) -> None:
+    """A VM restored from a snapshot must have the machine the snapshot was taken of."""
+    source = snapshot.get("applied") or {}
+    for key, field in MUST_MATCH:
+        if source.get(key) != applied.get(key):
+            raise SpecError(field, "snapshot %s was taken with %s=%r; this VM asks for %r (restore needs the same)"
+                            % (snapshot.get("name"), key, source.get(key), applied.get(key)))
+    if source.get("backend") == "firecracker":
+        # The device state holds the paths the VMM saw: in-chroot ones when jailed, host ones when not.
+        was, now = source.get("firecracker") or {}, applied.get("firecracker") or {}
+        if bool(was.get("jailer")) != bool(now.get("jailer")):
+            raise SpecError("firecracker.jailer", "snapshot %s was taken of a %s VM; this VM is %s (restore needs the same)"
+                            % (snapshot.get("name"), "jailed" if was.get("jailer") else "unjailed",
+                               "jailed" if now.get("jailer") else "unjailed"))
+        if not now.get("api", True):
+            raise SpecError("firecracker.api", "a snapshot is loaded through the API socket, which api: false turns off")
+    if bool(source.get("network")) != bool(applied.get("network")):
+        raise SpecError("network", "snapshot %s was taken %s a network device; this VM %s one"
+                        % (snapshot.get("name"), "with" if source.get("network") else "without",
+                           "has" if applied.get("network") else "has not"))
