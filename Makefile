@@ -10,21 +10,23 @@ setup:
 	bash scripts/setup.sh
 
 ## Boot the embedded example microVM with Ansible (set-up included).
+## BACKEND=qemu (or firecracker, docker...) overrides the example's backend: auto.
 up: setup
-	$(BIN)/ansible-playbook playbooks/up.yml
+	$(BIN)/ansible-playbook playbooks/up.yml $(if $(BACKEND),-e mvm_backend=$(BACKEND))
 
 down: setup
 	$(BIN)/ansible-playbook playbooks/down.yml
 
 up-pyinfra: setup
-	cd playbooks && $(CURDIR)/$(BIN)/pyinfra ../inventory/inventory.py deploy.py -y
+	cd playbooks && $(CURDIR)/$(BIN)/pyinfra ../inventory/inventory.py deploy.py -y $(if $(BACKEND),--data mvm_backend=$(BACKEND))
 
 down-pyinfra: setup
 	cd playbooks && $(CURDIR)/$(BIN)/pyinfra ../inventory/inventory.py down.py -y
 
 ## The whole test suite (set-up included); CI runs exactly this.
 test: setup
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	bash scripts/dockerd.sh start
+	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; bash scripts/dockerd.sh stop; exit $$rc
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not real" $(PYTEST_ARGS)
@@ -37,12 +39,14 @@ clean:
 
 ## Benchmarks: writes bench/results/latest.json and latest.md (under 10 minutes here).
 bench: setup
-	$(BIN)/python bench/run.py
+	bash scripts/dockerd.sh start
+	$(BIN)/python bench/run.py; rc=$$?; bash scripts/dockerd.sh stop; exit $$rc
 
 ## Record what the real tools print (iptables, nft, ip, QMP, docker, the probe) as the unit tests' fixtures.
 ## Root; runs in its own namespaces. Only on purpose: review the diff of tests/fixtures/recorded and tests/golden.
 record-outputs: setup
-	$(BIN)/python tests/support/record_outputs.py
+	bash scripts/dockerd.sh start
+	$(BIN)/python tests/support/record_outputs.py; rc=$$?; bash scripts/dockerd.sh stop; exit $$rc
 
 ## Mutation testing of the engine (setup.cfg [mutmut]); too slow for CI. Writes bench/results/mutation.json.
 mutation: setup

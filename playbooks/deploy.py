@@ -1,7 +1,7 @@
 """pyinfra deploy doing what up.yml does: pyinfra inventory/inventory.py playbooks/deploy.py -y
 
 A state root other than the default comes from --data mvm_state_root=/path, a memory size from
---data mvm_vm_memory=512.
+--data mvm_vm_memory=512, a backend other than the example's (auto) from --data mvm_backend=qemu.
 """
 
 from pyinfra import host
@@ -25,7 +25,7 @@ mvm.vm(
     name="Run the example microVM",
     vm=vm["name"],
     image=vm["image"],
-    backend=vm["backend"],
+    backend=host.data.get("mvm_backend") or vm["backend"],
     memory=host.data.get("mvm_vm_memory") or vm["memory"],
     cpus=vm["cpus"],
     state_root=state_root,

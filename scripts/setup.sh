@@ -27,17 +27,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# dockerd: the docker backend's tests need a daemon. It is started without touching the host's
-# firewall (--iptables=false): published ports go through docker-proxy.
-if ! docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then
-  if command -v dockerd >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    echo "setup: starting dockerd"
-    nohup dockerd --iptables=false --ip-masq=false >/var/log/mvm-dockerd.log 2>&1 &
-    for _ in $(seq 60); do docker version >/dev/null 2>&1 && break; sleep 0.5; done
-    docker version --format 'setup: dockerd {{.Server.Version}} answers' || { tail -n 20 /var/log/mvm-dockerd.log; exit 1; }
-  fi
-fi
-
 stamp="$VENV/.mvm-installed"
 want=$(sha256sum pyproject.toml | cut -c1-16)
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then

@@ -36,7 +36,7 @@ def need_dockerd() -> None:
 
     ok = shutil.which("docker") is not None and subprocess.run(
         ["docker", "version", "--format", "{{.Server.Version}}"], capture_output=True).returncode == 0
-    need(ok, "needs a running dockerd (make setup starts one)")
+    need(ok, "needs a running dockerd (make test starts one: scripts/dockerd.sh)")
 
 
 def need_contracts() -> None:

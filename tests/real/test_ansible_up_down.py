@@ -1,5 +1,9 @@
 """ansible-playbook for real: up.yml builds the image and boots a QEMU microVM; idempotence, check mode,
-drift, down.yml. The tests run in order and share one booted VM (a boot under TCG costs seconds)."""
+drift, down.yml. The tests run in order and share one booted VM (a boot under TCG costs seconds).
+
+The example says `backend: auto`; while the suite runs a Docker daemon answers, so auto would pick Docker here
+(priority: firecracker, apple-container, docker, lima, then qemu): the QEMU microVM is asked for with
+mvm_backend=qemu. What auto picks is pinned by the unit tests on recorded hosts."""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ VM = "mvm-example"
 
 def playbook(name: str, root: Path, *extra: str) -> tuple[int, str, dict[str, int]]:
     proc = subprocess.run([str(BIN / "ansible-playbook"), str(REPO / "playbooks" / name),
-                           "-e", f"mvm_state_root={root}", *extra],
+                           "-e", f"mvm_state_root={root}", "-e", "mvm_backend=qemu", *extra],
                           capture_output=True, text=True, env=ENV, cwd="/")
     out = proc.stdout + proc.stderr
     recap = re.search(r"localhost\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", out)

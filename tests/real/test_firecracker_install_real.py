@@ -65,3 +65,26 @@ def test_install_from_a_local_tarball_through_both_front_ends(tmp_path: Path) ->
     assert result.failed and result.result["field"] == "version"
     result = frontends.ansible("firecracker_install", {"version": "1.14.1"}, frontends.Recording(LINUX_PVM_QEMU))
     assert result.failed and result.result["field"] == "sha256"
+
+
+def test_the_host_role_installs_firecracker_where_kvm_is_usable(tmp_path: Path) -> None:
+    """#14: with backend auto on a fresh KVM server the role installs Firecracker, so auto selects it. The KVM
+    module list is the double of tests/support/fc_doubles.py and the release holds stand-ins that print a version."""
+    from tests.conftest import REPO
+    from tests.real.conftest import BIN, ENV
+    from tests.support.fc_doubles import run_on_kvm_host
+
+    tarball, sha = make_release(tmp_path / "dl")
+    bin_dir = tmp_path / "bin"
+    env = dict(ENV, PATH="%s:%s" % (bin_dir, ENV["PATH"]))
+    base = [str(BIN / "ansible-playbook"), str(REPO / "tests/real/playbooks/host_role.yml"),
+            "-e", f"mvm_state_root={tmp_path / 'state'}", "-e", f"host_firecracker_bin_dir={bin_dir}",
+            "-e", f"host_firecracker_url=file://{tmp_path}/dl/firecracker-v{{version}}-{{arch}}.tgz"]
+    proc = run_on_kvm_host(base, env)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "Give host_firecracker_sha256" in out, out[-3000:]
+    assert not bin_dir.exists()
+    proc = run_on_kvm_host(base + ["-e", f"host_firecracker_sha256={sha}"], env)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert (bin_dir / "firecracker").exists() and (bin_dir / "jailer").exists()

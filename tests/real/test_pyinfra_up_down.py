@@ -15,7 +15,8 @@ VM = "mvm-example"
 
 def pyinfra(deploy: str, root: Path, *extra: str) -> tuple[int, str]:
     proc = subprocess.run([str(BIN / "pyinfra"), str(REPO / "inventory" / "inventory.py"),
-                           str(REPO / "playbooks" / deploy), "--data", f"mvm_state_root={root}", *extra],
+                           str(REPO / "playbooks" / deploy), "--data", f"mvm_state_root={root}",
+                           "--data", "mvm_backend=qemu", *extra],
                           capture_output=True, text=True, env=ENV, cwd="/")
     return proc.returncode, proc.stdout + proc.stderr
 
