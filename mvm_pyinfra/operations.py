@@ -26,7 +26,6 @@ from mvm_pyinfra.facts import MvmHost, MvmPaths
 # Images that an earlier rootfs operation of this deploy will build, per host: during pyinfra's
 # prepare phase they do not exist yet, and a VM operation after them must not call them missing.
 _PENDING: Dict[str, Dict[str, Dict[str, Any]]] = {}
-_PENDING_KINDS = ("images", "networks", "snapshots")
 
 
 def _gather_host(state_root: Optional[str]) -> Dict[str, Any]:
@@ -46,15 +45,8 @@ def _gather_in(instance: str) -> Any:
 
 
 def _pending() -> Dict[str, Dict[str, Any]]:
-    """{"images": {name: entry}, "networks": {bridge: record}} for the current host and deploy."""
-    return _PENDING.setdefault("%s:%s" % (id(host.state), host.name), {k: {} for k in _PENDING_KINDS})
-
-
-def _remember(kind: str, name: str, entry: Dict[str, Any]) -> None:
-    if entry:
-        _pending()[kind][name] = entry
-    else:
-        _pending()[kind].pop(name, None)
+    """What the operations before this one in the deploy promised on this host (see ops.remember)."""
+    return _PENDING.setdefault("%s:%s" % (id(host.state), host.name), {k: {} for k in ops.PENDING_KINDS})
 
 
 def _given(**kwargs: Any) -> Dict[str, Any]:
@@ -107,6 +99,11 @@ def _planned(planner: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return planner(*args, **kwargs)
     except MvmError as exc:
         raise _plan_errors(exc) from exc
+
+
+def _operation(name: str, params: Dict[str, Any]) -> "_Call":
+    """The engine's operation (ops.OPERATIONS) on this host's facts and what this deploy already planned."""
+    return _Call(ops.OPERATIONS[name].plan, params, _gather_host, _gather_paths, _pending(), _gather_in)
 
 
 class _Call:
@@ -195,9 +192,9 @@ def rootfs(
         mvm.rootfs(name="Build the default image", image="default")
     """
     params = _image_params(**locals())
-    call = _Call(ops.image_plan, params, _gather_host, _gather_paths)
-    desired, plan, entry = call()
-    _remember("images", desired.name, entry)
+    call = _operation("image", params)
+    desired, plan, promise = call()
+    ops.remember(_pending(), promise)
     yield from _emit(plan, "image %s is up to date" % desired.name, call.plan)
 
 
@@ -265,8 +262,8 @@ def vm(
         mvm.vm(name="Run web", vm="web", image="default", backend="qemu", memory="512M")
     """
     params = _vm_params(**locals())
-    call = _Call(ops.vm_plan, params, _gather_host, _gather_paths, pending=_pending(), gather_in=_gather_in)
-    desired, plan = call()
+    call = _operation("vm", params)
+    desired, plan, _promise = call()
     changes: Mapping[str, Any] = plan.result.get("changes") or {}
     if changes and plan.steps:
         logger.info("%s: microVM %s differs in %s", host.name, desired.name, ", ".join(sorted(changes)))
@@ -315,9 +312,9 @@ def bridge(
         mvm.bridge(name="VM network", bridge="mvmbr0", subnet="10.77.0.0/24", nat=True)
     """
     params = _bridge_params(**locals())
-    call = _Call(ops.bridge_plan, params, _gather_host)
-    desired, plan, entry = call()
-    _remember("networks", desired.name, entry)
+    call = _operation("bridge", params)
+    desired, plan, promise = call()
+    ops.remember(_pending(), promise)
     yield from _emit(plan, "bridge %s is %s" % (desired.name, desired.state), call.plan)
 
 
@@ -341,8 +338,8 @@ def tap(
     + state_root: mvm state directory on the host
     """
     params = _tap_params(**locals())
-    call = _Call(ops.tap_plan, params, _gather_host, _pending())
-    desired, plan = call()
+    call = _operation("tap", params)
+    desired, plan, _promise = call()
     yield from _emit(plan, "TAP %s is %s" % (desired.name, desired.state), call.plan)
 
 
@@ -370,8 +367,8 @@ def port_forward(
     + state_root: mvm state directory on the host
     """
     params = _forward_params(**locals())
-    call = _Call(ops.forward_plan, params, _gather_host, _pending())
-    desired, plan = call()
+    call = _operation("port_forward", params)
+    desired, plan, _promise = call()
     yield from _emit(plan, "port %s/%d forward is %s" % (desired.proto, desired.host_port, desired.state), call.plan)
 
 
@@ -404,12 +401,9 @@ def snapshot(
         mvm.vm(name="Instance a", vm="a", image="default", backend="qemu", snapshot="tpl")
     """
     params = _snapshot_params(**locals())
-    call = _Call(ops.snapshot_plan, params, _gather_host, _gather_paths, _pending())
-    desired, plan, meta = call()
-    if desired.state == "present":
-        _remember("snapshots", desired.name, meta)
-    elif desired.state == "absent":
-        _remember("snapshots", desired.name, {})
+    call = _operation("snapshot", params)
+    desired, plan, promise = call()
+    ops.remember(_pending(), promise)
     yield from _emit(plan, "snapshot %s is %s" % (desired.name, desired.state), call.plan)
 
 
@@ -452,9 +446,9 @@ def vm_template(
         mvm.vm(name="web-a", vm="web-a", image="default", backend="qemu", network="mvmbr0", snapshot="web")
     """
     params = _template_params(**locals())
-    call = _Call(ops.template_plan, params, _gather_host, _gather_paths, _pending())
-    desired, plan, meta = call()
-    _remember("snapshots", desired["name"], meta if desired["state"] == "present" else {})
+    call = _operation("template", params)
+    desired, plan, promise = call()
+    ops.remember(_pending(), promise)
     yield from _emit(plan, "template %s is %s" % (desired["name"], desired["state"]), call.plan)
 
 
@@ -486,8 +480,8 @@ def firecracker_install(
     + state_root: mvm state directory on the host (holds the install record)
     """
     params = _install_params(**locals())
-    call = _Call(ops.install_plan, params, _gather_host, _gather_paths)
-    desired, plan = call()
+    call = _operation("firecracker_install", params)
+    desired, plan, _promise = call()
     yield from _emit(plan, "firecracker %s is %s" % (desired.version, desired.state), call.plan)
 
 
@@ -526,8 +520,8 @@ def lima_vm(
     + state_root: mvm state directory on the host
     """
     params = _lima_params(**locals())
-    call = _Call(ops.lima_plan, params, _gather_host)
-    desired, plan = call()
+    call = _operation("lima", params)
+    desired, plan, _promise = call()
     yield from _emit(plan, "Lima instance %s is %s" % (desired.name, desired.state), call.plan)
 
 
@@ -552,6 +546,6 @@ def vms(
     + state_root: mvm state directory on the host
     """
     params = _vms_params(**locals())
-    call = _Call(ops.vms_plan, params, _gather_host, _gather_paths, pending=_pending())
-    _desired, plan = call()
+    call = _operation("vms", params)
+    _desired, plan, _promise = call()
     yield from _emit(plan, "%d microVMs are as asked" % len(vms), call.plan)

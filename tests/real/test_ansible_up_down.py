@@ -31,6 +31,11 @@ def playbook(name: str, root: Path, *extra: str) -> tuple[int, str, dict[str, in
 
 @pytest.fixture(scope="module")
 def up(module_root: Path):
+    # Check mode first, on a host with nothing: the VM task plans on the image the rootfs task only planned
+    # (the action plugin hands it the `mvm_planned` fact), so the run reports both changes and makes nothing.
+    rc, out, counts = playbook("up.yml", module_root, "--check")
+    assert rc == 0 and counts["changed"] == 2, out
+    assert not (module_root / "vms").exists() and not (module_root / "images").exists(), out
     rc, out, counts = playbook("up.yml", module_root)
     assert rc == 0, out
     return module_root, out, counts

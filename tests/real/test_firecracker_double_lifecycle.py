@@ -39,28 +39,26 @@ def doubles(frontend: str) -> Iterator[Doubles]:
     made.remove()
 
 
-def ansible(ns: Netns, doubles: Doubles, root: Path, chroot: Path, phase: str, *extra: str) -> tuple[str, int]:
+def ansible(ns: Netns, doubles: Doubles, root: Path, chroot: Path, phase: str, *extra: str,
+            fails: bool = False) -> tuple[str, int]:
     proc = run_on_kvm_host([str(BIN / "ansible-playbook"), str(HERE / "playbooks" / "fc_lifecycle.yml"),
                             "-e", f"mvm_state_root={root}", "-e", f"chroot_base={chroot}", "-e", f"phase={phase}",
                             *extra], doubles.env(ENV), netns=ns.host)
     out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-6000:]
+    assert (proc.returncode != 0) is fails, out[-6000:]
     match = re.search(r"localhost\s+:\s+ok=\d+\s+changed=(\d+)", out)
     assert match, out[-3000:]
     return out, int(match.group(1))
 
 
-def pyinfra(ns: Netns, doubles: Doubles, root: Path, chroot: Path, phase: str, *extra: str) -> str:
+def pyinfra(ns: Netns, doubles: Doubles, root: Path, chroot: Path, phase: str, *extra: str,
+            fails: bool = False) -> str:
     proc = run_on_kvm_host([str(BIN / "pyinfra"), "@local", str(HERE / "deploys" / "fc_lifecycle.py"),
                             "--data", f"mvm_state_root={root}", "--data", f"chroot_base={chroot}",
                             "--data", f"phase={phase}", *extra], doubles.env(ENV), netns=ns.host)
     out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-6000:]
+    assert (proc.returncode != 0) is fails, out[-6000:]
     return out
-
-
-def vms(root: Path) -> dict[str, tuple[str, Any]]:
-    return {name: (vm["state"], vm.get("vmm_uid")) for name, vm in host_facts(root)["vms"].items()}
 
 
 def changes_sent(doubles: Doubles) -> list[dict[str, Any]]:
@@ -136,12 +134,11 @@ def test_firecracker_lifecycle_twice_each_against_the_doubles(frontend: str, tmp
         links, rules = ns.links(), ns.rules()
         for phase in PHASES:
             if frontend == "ansible":
-                if phase == "down":
-                    # Check mode where every task plans from what exists (an Ansible module cannot see what an
-                    # earlier task only planned, so the "up" phase's VMs on a planned bridge cannot be checked).
-                    before, sent = vms(root), changes_sent(doubles)
+                if phase == "up":
+                    # Check mode on a fresh host: the VM on the bridge plans on the bridge the task before it only
+                    # planned (the collection's action plugin hands it the `mvm_planned` fact).
                     _out, changed = ansible(ns, doubles, root, chroot, phase, "--check")
-                    assert changed > 0 and vms(root) == before and changes_sent(doubles) == sent
+                    assert changed > 0 and host_facts(root)["vms"] == {} and changes_sent(doubles) == []
                 _out, changed = ansible(ns, doubles, root, chroot, phase)
                 assert changed > 0
                 out, changed = ansible(ns, doubles, root, chroot, phase)
@@ -155,6 +152,14 @@ def test_firecracker_lifecycle_twice_each_against_the_doubles(frontend: str, tmp
                 out = pyinfra(ns, doubles, root, chroot, phase, "-y")
                 assert "[@local] Success" not in out and "No changes" in out, out[-4000:]
             check_phase(phase, root, chroot)
+            if phase == "up":
+                # Pausing a --config-file VM (api: false) is refused naming the option, before anything runs.
+                if frontend == "ansible":
+                    out, _changed = ansible(ns, doubles, root, chroot, phase, "-e", "cf_state=paused", fails=True)
+                else:
+                    out = pyinfra(ns, doubles, root, chroot, phase, "-y", "--data", "cf_state=paused", fails=True)
+                assert "firecracker.api" in out and "api: false" in out, out[-3000:]
+                check_phase(phase, root, chroot)
             if phase == "change":
                 check_requests(doubles, root)
         assert ns.links() == links and ns.rules() == rules

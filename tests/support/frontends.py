@@ -45,19 +45,7 @@ class ModuleExit(Exception):
 
 def engine(kind: str, params: dict[str, Any], rec: Recording, pending: dict | None = None):
     gather_host, gather_paths = ops.run_probe(rec.run)
-    planners = {
-        "vm": lambda: ops.vm_plan(params, gather_host, gather_paths, pending)[1],
-        "image": lambda: ops.image_plan(params, gather_host, gather_paths)[1],
-        "bridge": lambda: ops.bridge_plan(params, gather_host)[1],
-        "tap": lambda: ops.tap_plan(params, gather_host, pending)[1],
-        "port_forward": lambda: ops.forward_plan(params, gather_host, pending)[1],
-        "snapshot": lambda: ops.snapshot_plan(params, gather_host, gather_paths, pending)[1],
-        "template": lambda: ops.template_plan(params, gather_host, gather_paths, pending)[1],
-        "firecracker_install": lambda: ops.install_plan(params, gather_host, gather_paths)[1],
-        "lima": lambda: ops.lima_plan(params, gather_host)[1],
-        "vms": lambda: ops.vms_plan(params, gather_host, gather_paths)[1],
-    }
-    return planners[kind]()
+    return ops.OPERATIONS[kind].plan(params, gather_host, gather_paths, pending or {}, None)[1]
 
 
 def three_ways(kind: str, params: dict[str, Any], facts: str, files: dict[str, str] | None = None) -> list[str]:
@@ -73,9 +61,7 @@ def three_ways(kind: str, params: dict[str, Any], facts: str, files: dict[str, s
     return commands
 
 
-ANSIBLE_MODULES = {"vm": "vm", "image": "rootfs", "facts": "facts", "bridge": "bridge", "tap": "tap",
-                   "port_forward": "port_forward", "snapshot": "snapshot", "template": "vm_template",
-                   "firecracker_install": "firecracker_install", "lima": "lima_vm", "vms": "vms"}
+ANSIBLE_MODULES = dict({name: op.module for name, op in ops.OPERATIONS.items()}, facts="facts")
 
 
 def ansible(kind: str, params: dict[str, Any], rec: Recording, check_mode: bool = True) -> ModuleExit:

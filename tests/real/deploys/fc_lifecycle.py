@@ -15,7 +15,8 @@ mvm.vm(name="Jailed VM", vm="jl", image="default", network="fcbr0", ports=["1808
        state={"up": "running", "change": "paused", "down": "absent"}[phase], state_root=root)
 mvm.vm(name="Config-file VM", vm="cf", image="default", backend="firecracker",
        firecracker={"api": False, "jailer": False},
-       state={"up": "running", "change": "stopped", "down": "absent"}[phase], state_root=root)
+       state=host.data.get("cf_state") or {"up": "running", "change": "stopped", "down": "absent"}[phase],
+       state_root=root)
 mvm.vm(name="Unjailed VM", vm="un", image="default", backend="firecracker", firecracker=dict(fc, jailer=False),
        state={"up": "paused", "change": "running", "down": "absent"}[phase], state_root=root)
 if phase != "up":

@@ -23,11 +23,24 @@ def _runner(module: Any):
 
 
 def _params(module: Any) -> Dict[str, Any]:
-    return dict(module.params)
+    """The module's options as the engine takes them (`planned` is the front-end's, see _planned)."""
+    return {k: v for k, v in module.params.items() if k != PLANNED}
+
+
+PLANNED = "planned"
+
+
+def _planned(module: Any) -> Dict[str, Dict[str, Any]]:
+    """In check mode, what earlier tasks of the play only planned under this state root: the collection's action
+    plugin hands the module the host's `mvm_planned` fact, which each check-mode task folds its promise into."""
+    if not module.check_mode:
+        return {}
+    found = (module.params.get(PLANNED) or {}).get(module.params.get("state_root") or "") or {}
+    return {kind: dict(found.get(kind) or {}) for kind in ops.PENDING_KINDS}
 
 
 def _finish(module: Any, plan: Any, key: str, replan: Callable[[], Any],
-            after: Optional[Callable[[Dict[str, Any]], None]] = None) -> None:
+            after: Optional[Callable[[Dict[str, Any]], None]] = None, facts: Optional[Dict[str, Any]] = None) -> None:
     """Run the plan unless in check mode, then report the plan's result under `key`; `after` adds to that
     result what exists only once the steps ran.
 
@@ -58,6 +71,8 @@ def _finish(module: Any, plan: Any, key: str, replan: Callable[[], Any],
     result = dict(changed=plan.changed, commands=plan.commands, steps=[s.description for s in plan.steps],
                   executed=done)
     result[key] = shown
+    if facts:
+        result["ansible_facts"] = facts
     if module._diff:
         result["diff"] = plan.diff()
     module.exit_json(**result)
@@ -70,50 +85,39 @@ def _fail(module: Any, exc: Exception) -> None:
 
 
 def run_vm(module: Any) -> None:
-    gather_host, gather_paths = ops.run_probe(_runner(module))
+    run(module, "vm")
 
-    def replan() -> Any:
-        return ops.vm_plan(_params(module), gather_host, gather_paths, gather_in=ops.run_probe_in(_runner(module)))
+
+def run(module: Any, kind: str) -> None:
+    """Every module but facts: plan from the host facts (and, in check mode, what earlier tasks planned), run
+    unless in check mode, report."""
+    op = ops.BY_MODULE[kind]
+    gather_host, gather_paths = ops.run_probe(_runner(module))
+    gather_in = ops.run_probe_in(_runner(module))
+    pending = _planned(module)
+
+    def plan_once() -> Any:
+        return op.plan(_params(module), gather_host, gather_paths, pending, gather_in)
 
     try:
-        desired, plan = replan()
+        desired, plan, promise = plan_once()
     except (MvmError, RuntimeError) as exc:
         _fail(module, exc)
         return
 
     def refresh(shown: Dict[str, Any]) -> None:
-        """The pid exists only once the VMM wrote it."""
+        """A VM's pid exists only once the VMM wrote it."""
         found = gather_host(desired.state_root)["vms"].get(desired.name)
         if found and desired.state != "absent":
             shown.update(pid=found["pid"], state=found["state"])
 
-    _finish(module, plan, "vm", lambda: replan()[1], after=refresh)
-
-
-# Module -> how the engine plans it from the parameters and the fact gatherers, and the result's key.
-_PLANNERS = {
-    "rootfs": (lambda p, host, paths: ops.image_plan(p, host, paths)[1], "image"),
-    "vms": (lambda p, host, paths: ops.vms_plan(p, host, paths)[1], "vms"),
-    "bridge": (lambda p, host, paths: ops.bridge_plan(p, host)[1], "bridge"),
-    "tap": (lambda p, host, paths: ops.tap_plan(p, host)[1], "tap"),
-    "port_forward": (lambda p, host, paths: ops.forward_plan(p, host)[1], "port_forward"),
-    "snapshot": (lambda p, host, paths: ops.snapshot_plan(p, host, paths)[1], "snapshot"),
-    "vm_template": (lambda p, host, paths: ops.template_plan(p, host, paths)[1], "template"),
-    "firecracker_install": (lambda p, host, paths: ops.install_plan(p, host, paths)[1], "firecracker"),
-    "lima_vm": (lambda p, host, paths: ops.lima_plan(p, host)[1], "lima"),
-}  # type: Dict[str, Tuple[Callable[[Dict[str, Any], Any, Any], Any], str]]
-
-
-def run(module: Any, kind: str) -> None:
-    """Every module but vm and facts: plan from the host facts, run unless in check mode, report."""
-    planner, key = _PLANNERS[kind]
-    gather_host, gather_paths = ops.run_probe(_runner(module))
-    try:
-        plan = planner(_params(module), gather_host, gather_paths)
-    except (MvmError, RuntimeError) as exc:
-        _fail(module, exc)
-        return
-    _finish(module, plan, key, lambda: planner(_params(module), gather_host, gather_paths))
+    facts = None
+    if module.check_mode and promise is not None:
+        ops.remember(pending, promise)
+        planned = dict(module.params.get(PLANNED) or {})
+        planned[module.params.get("state_root") or ""] = pending
+        facts = {"mvm_planned": planned}
+    _finish(module, plan, op.result, lambda: plan_once()[1], after=refresh if kind == "vm" else None, facts=facts)
 
 
 def run_facts(module: Any) -> None:

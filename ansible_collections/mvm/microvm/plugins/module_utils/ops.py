@@ -10,7 +10,7 @@ from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.mvm.microvm.plugins.module_utils import (
@@ -37,6 +37,23 @@ GatherPaths = Callable[[Sequence[str]], Dict[str, str]]
 # How a front-end reads facts inside a Lima instance: instance name -> (gather_host, gather_paths) there.
 GatherIn = Callable[[str], Tuple[GatherHost, GatherPaths]]
 Pending = Mapping[str, Mapping[str, Any]]
+# What a plan promises the later operations of the same run, until the host shows it: (kind, name, entry); an
+# empty entry: the thing will be gone. Kinds: images, networks, snapshots.
+Promise = Optional[Tuple[str, str, Dict[str, Any]]]
+PENDING_KINDS = ("images", "networks", "snapshots")
+
+
+def remember(pending: Dict[str, Dict[str, Any]], promise: Promise) -> None:
+    """Fold a plan's promise into the pending record both front-ends keep for one host (pyinfra for a deploy,
+    Ansible across the tasks of a check-mode run)."""
+    if promise is None:
+        return
+    kind, name, entry = promise
+    bucket = pending.setdefault(kind, {})
+    if entry:
+        bucket[name] = entry
+    else:
+        bucket.pop(name, None)
 
 
 def host_report(facts: Mapping[str, Any], requested: str = "auto") -> Dict[str, Any]:
@@ -267,3 +284,98 @@ def run_probe(run: Callable[[str], Tuple[int, str, str]]) -> Tuple[GatherHost, G
         return probe.parse_paths(out)
 
     return gather_host, gather_paths
+
+
+# ---- the operations, once: what each front-end calls ----------------------------------------------------------
+
+PlanFn = Callable[[Mapping[str, Any], GatherHost, GatherPaths, Pending, Optional[GatherIn]], Tuple[Any, Plan, Promise]]
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One operation: its Ansible module, the key of its result there, how the engine plans it, and its options
+    with the engine's defaults (the modules' argument specs are held to these by a test)."""
+
+    name: str
+    module: str
+    result: str
+    plan: PlanFn
+    options: Mapping[str, Any]
+
+
+def _op_vm(p: Mapping[str, Any], host: GatherHost, paths: GatherPaths, pending: Pending,
+           gather_in: Optional[GatherIn]) -> Tuple[Any, Plan, Promise]:
+    desired, plan = vm_plan(p, host, paths, pending, gather_in)
+    return desired, plan, None
+
+
+def _op_vms(p: Mapping[str, Any], host: GatherHost, paths: GatherPaths, pending: Pending,
+            gather_in: Optional[GatherIn]) -> Tuple[Any, Plan, Promise]:
+    desired, plan = vms_plan(p, host, paths, pending)
+    return desired, plan, None
+
+
+def _op_image(p: Mapping[str, Any], host: GatherHost, paths: GatherPaths, pending: Pending,
+              gather_in: Optional[GatherIn]) -> Tuple[Any, Plan, Promise]:
+    desired, plan, entry = image_plan(p, host, paths)
+    return desired, plan, ("images", desired.name, entry)
+
+
+def _op_bridge(p: Mapping[str, Any], host: GatherHost, paths: GatherPaths, pending: Pending,
+               gather_in: Optional[GatherIn]) -> Tuple[Any, Plan, Promise]:
+    desired, plan, entry = bridge_plan(p, host)
+    return desired, plan, ("networks", desired.name, entry)
+
+
+def _op_tap(p: Mapping[str, Any], host: GatherHost, paths: GatherPaths, pending: Pending,
+            gather_in: Optional[GatherIn]) -> Tuple[Any, Plan, Promise]:
+    desired, plan = tap_plan(p, host, pending)
+    return desired, plan, None
+
+
+def _op_forward(p: Mapping[str, Any], host: GatherHost, paths: GatherPaths, pending: Pending,
+                gather_in: Optional[GatherIn]) -> Tuple[Any, Plan, Promise]:
+    desired, plan = forward_plan(p, host, pending)
+    return desired, plan, None
+
+
+def _op_snapshot(p: Mapping[str, Any], host: GatherHost, paths: GatherPaths, pending: Pending,
+                 gather_in: Optional[GatherIn]) -> Tuple[Any, Plan, Promise]:
+    desired, plan, meta = snapshot_plan(p, host, paths, pending)
+    promise = None if desired.state == "restored" else ("snapshots", desired.name,
+                                                        meta if desired.state == "present" else {})
+    return desired, plan, promise
+
+
+def _op_template(p: Mapping[str, Any], host: GatherHost, paths: GatherPaths, pending: Pending,
+                 gather_in: Optional[GatherIn]) -> Tuple[Any, Plan, Promise]:
+    desired, plan, meta = template_plan(p, host, paths, pending)
+    return desired, plan, ("snapshots", desired["name"], meta if desired["state"] == "present" else {})
+
+
+def _op_install(p: Mapping[str, Any], host: GatherHost, paths: GatherPaths, pending: Pending,
+                gather_in: Optional[GatherIn]) -> Tuple[Any, Plan, Promise]:
+    desired, plan = install_plan(p, host, paths)
+    return desired, plan, None
+
+
+def _op_lima(p: Mapping[str, Any], host: GatherHost, paths: GatherPaths, pending: Pending,
+             gather_in: Optional[GatherIn]) -> Tuple[Any, Plan, Promise]:
+    desired, plan = lima_plan(p, host)
+    return desired, plan, None
+
+
+VMS_OPTIONS = {"vms": None, "backend": None, "image": None, "state_root": None}
+OPERATIONS = {op.name: op for op in (
+    Operation("vm", "vm", "vm", _op_vm, spec.VM_DEFAULTS),
+    Operation("vms", "vms", "vms", _op_vms, VMS_OPTIONS),
+    Operation("image", "rootfs", "image", _op_image, spec.IMAGE_DEFAULTS),
+    Operation("bridge", "bridge", "bridge", _op_bridge, network.BRIDGE_DEFAULTS),
+    Operation("tap", "tap", "tap", _op_tap, network.TAP_DEFAULTS),
+    Operation("port_forward", "port_forward", "port_forward", _op_forward, network.FORWARD_DEFAULTS),
+    Operation("snapshot", "snapshot", "snapshot", _op_snapshot, snapshot.SNAPSHOT_DEFAULTS),
+    Operation("template", "vm_template", "template", _op_template, template.TEMPLATE_DEFAULTS),
+    Operation("firecracker_install", "firecracker_install", "firecracker", _op_install, install.DEFAULTS),
+    Operation("lima", "lima_vm", "lima", _op_lima, lima.DEFAULTS),
+)}
+BY_MODULE = {op.module: op for op in OPERATIONS.values()}

@@ -43,7 +43,7 @@ VM_DEFAULTS = {
 }
 
 IMAGE_DEFAULTS = {
-    "name": None,
+    "name": "default",
     "state": "present",
     "kernel": "debian",
     "initrd": None,
@@ -167,7 +167,7 @@ def image_spec(params: Mapping[str, Any]) -> ImageSpec:
     if flake is not None and not _FLAKE.fullmatch(str(flake)):
         raise SpecError("flake", "expected FLAKEREF#ATTRIBUTE such as github:me/vms#web; got %r" % (flake,))
     return ImageSpec(
-        name=validate.name("name", p.get("name") or "default"),
+        name=validate.name("name", p["name"]),
         state=validate.choice("state", p["state"], IMAGE_STATES),
         kernel=kernel,
         initrd=validate.abs_path("initrd", p["initrd"], optional=True),

@@ -22,6 +22,7 @@ author:
   - mvm developers (@mvm-dev)
 extends_documentation_fragment:
   - mvm.microvm.state_root
+  - mvm.microvm.planned
   - mvm.microvm.attributes
 options:
   name:
@@ -111,6 +112,7 @@ def main():
             uplink=dict(type="str"),
             firewall=dict(type="str", default="auto", choices=["auto", "iptables", "nft"]),
             state_root=dict(type="path"),
+            planned=dict(type="dict"),
         ),
         supports_check_mode=True,
     )

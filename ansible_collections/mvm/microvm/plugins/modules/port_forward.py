@@ -18,6 +18,7 @@ author:
   - mvm developers (@mvm-dev)
 extends_documentation_fragment:
   - mvm.microvm.state_root
+  - mvm.microvm.planned
   - mvm.microvm.attributes
 options:
   host_port:
@@ -102,6 +103,7 @@ def main():
             state=dict(type="str", default="present", choices=["present", "absent"]),
             firewall=dict(type="str", default="auto", choices=["auto", "iptables", "nft"]),
             state_root=dict(type="path"),
+            planned=dict(type="dict"),
         ),
         supports_check_mode=True,
     )

@@ -24,6 +24,7 @@ author:
   - mvm developers (@mvm-dev)
 extends_documentation_fragment:
   - mvm.microvm.state_root
+  - mvm.microvm.planned
   - mvm.microvm.attributes
 options:
   name:
@@ -100,6 +101,7 @@ def main():
             state=dict(type="str", default="present", choices=["present", "absent", "restored"]),
             resume=dict(type="bool", default=True),
             state_root=dict(type="path"),
+            planned=dict(type="dict"),
         ),
         supports_check_mode=True,
     )

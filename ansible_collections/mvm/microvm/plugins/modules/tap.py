@@ -19,6 +19,7 @@ author:
   - mvm developers (@mvm-dev)
 extends_documentation_fragment:
   - mvm.microvm.state_root
+  - mvm.microvm.planned
   - mvm.microvm.attributes
 options:
   name:
@@ -90,6 +91,7 @@ def main():
             user=dict(type="str"),
             group=dict(type="str"),
             state_root=dict(type="path"),
+            planned=dict(type="dict"),
         ),
         supports_check_mode=True,
     )

@@ -25,6 +25,7 @@ author:
   - mvm developers (@mvm-dev)
 extends_documentation_fragment:
   - mvm.microvm.state_root
+  - mvm.microvm.planned
   - mvm.microvm.attributes
 options:
   name:
@@ -38,8 +39,11 @@ options:
     default: running
   backend:
     description:
-      - Backend to use; V(auto) picks the first that fits the host (see M(mvm.microvm.facts)).
-      - Only V(qemu) is driven by this module so far; another selection fails before anything runs.
+      - Backend to use; V(auto) picks the first that fits the host, in the order V(firecracker), V(apple-container),
+        V(docker), V(lima), then V(qemu) (the facts of M(mvm.microvm.facts) say which and why).
+      - V(lima) runs the VM with Firecracker inside a Lima instance (O(lima_instance)).
+      - A request the backend cannot serve (O(network) on a container backend, O(state=paused) on V(apple-container),
+        O(snapshot) without snapshots) fails before anything runs, naming the backends that can.
     type: str
     choices: [auto, qemu, firecracker, docker, apple-container, lima]
     default: auto
@@ -256,6 +260,7 @@ def main():
             recreate=dict(type="bool", default=False),
             production=dict(type="bool", default=False),
             state_root=dict(type="path"),
+            planned=dict(type="dict"),
         ),
         supports_check_mode=True,
     )

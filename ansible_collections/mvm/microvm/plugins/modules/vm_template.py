@@ -20,6 +20,7 @@ author:
   - mvm developers (@mvm-dev)
 extends_documentation_fragment:
   - mvm.microvm.state_root
+  - mvm.microvm.planned
   - mvm.microvm.attributes
 options:
   name:
@@ -137,6 +138,7 @@ def main():
             boot_timeout=dict(type="raw"),
             firecracker=dict(type="dict"),
             state_root=dict(type="path"),
+            planned=dict(type="dict"),
         ),
         supports_check_mode=True,
     )

@@ -19,6 +19,7 @@ author:
   - mvm developers (@mvm-dev)
 extends_documentation_fragment:
   - mvm.microvm.state_root
+  - mvm.microvm.planned
   - mvm.microvm.attributes
 options:
   vms:
@@ -82,6 +83,7 @@ def main():
             backend=dict(type="str", choices=list(registry.CHOICES)),
             image=dict(type="str"),
             state_root=dict(type="path"),
+            planned=dict(type="dict"),
         ),
         supports_check_mode=True,
     )
