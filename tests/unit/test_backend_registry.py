@@ -56,13 +56,17 @@ def test_the_registry_is_the_one_list() -> None:
 
 @pytest.mark.parametrize("module", WITH_BACKEND)
 def test_module_choices_and_documentation_come_from_the_registry(module: str) -> None:
+    """The option is documented once (doc fragment mvm.microvm.backend), its choices equal to the registry's."""
+    from ansible_collections.mvm.microvm.plugins.doc_fragments.backend import ModuleDocFragment
+
+    fragment = yaml.safe_load(ModuleDocFragment.DOCUMENTATION)["options"]["backend"]
+    assert tuple(fragment["choices"]) == registry.CHOICES and fragment["default"] == "auto"
     source = (MODULES / (module + ".py")).read_text()
     tree = ast.parse(source)
-    doc = next(n.value.value for n in tree.body if isinstance(n, ast.Assign)
-               and getattr(n.targets[0], "id", "") == "DOCUMENTATION")
-    option = yaml.safe_load(doc)["options"]["backend"]
-    assert tuple(option["choices"]) == registry.CHOICES, module
-    assert "choices=list(registry.CHOICES)" in source, module
+    doc = yaml.safe_load(next(n.value.value for n in tree.body if isinstance(n, ast.Assign)
+                              and getattr(n.targets[0], "id", "") == "DOCUMENTATION"))
+    assert "mvm.microvm.backend" in doc["extends_documentation_fragment"] and "backend" not in (doc.get("options") or {}), module
+    assert 'backend=dict(type="str", default="auto",' in source and "choices=list(registry.CHOICES)" in source, module
 
 
 def test_pyinfra_documents_every_backend() -> None:

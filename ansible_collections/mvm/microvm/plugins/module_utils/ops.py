@@ -365,7 +365,7 @@ def _op_lima(p: Mapping[str, Any], host: GatherHost, paths: GatherPaths, pending
     return desired, plan, None
 
 
-VMS_OPTIONS = {"vms": None, "backend": None, "image": None, "state_root": None}
+VMS_OPTIONS = {"vms": None, "backend": "auto", "image": None, "state_root": None}
 OPERATIONS = {op.name: op for op in (
     Operation("vm", "vm", "vm", _op_vm, spec.VM_DEFAULTS),
     Operation("vms", "vms", "vms", _op_vms, VMS_OPTIONS),

@@ -17,7 +17,7 @@ from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, quo
 
 VM_KEYS = ("backend", "image", "kernel", "initrd", "rootfs", "memory", "cpus", "kernel_args", "network",
            "boot_timeout", "state_root", "firecracker")
-TEMPLATE_DEFAULTS = dict({k: None for k in VM_KEYS}, name=None, state="present")
+TEMPLATE_DEFAULTS = dict({k: None for k in VM_KEYS}, name=None, state="present", backend="auto")
 
 
 def builder_name(name: str) -> str:

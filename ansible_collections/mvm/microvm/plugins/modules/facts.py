@@ -16,15 +16,8 @@ description:
   - Selects the backend mvm would use and says why, and lists every backend with why it is not available.
 author:
   - mvm developers (@mvm-dev)
-options:
-  backend:
-    description:
-      - Backend to check the host for; V(auto) reports the one mvm would choose.
-      - A backend that cannot run on the host fails the task with the reason and what to install.
-    type: str
-    choices: [auto, qemu, firecracker, docker, apple-container, lima]
-    default: auto
 extends_documentation_fragment:
+  - mvm.microvm.backend
   - mvm.microvm.state_root
   - mvm.microvm.attributes
   - mvm.microvm.attributes.facts

@@ -24,6 +24,7 @@ description:
 author:
   - mvm developers (@mvm-dev)
 extends_documentation_fragment:
+  - mvm.microvm.backend
   - mvm.microvm.state_root
   - mvm.microvm.planned
   - mvm.microvm.attributes
@@ -37,16 +38,6 @@ options:
     type: str
     choices: [running, paused, stopped, absent]
     default: running
-  backend:
-    description:
-      - Backend to use; V(auto) picks the first that fits the host, in the order V(firecracker), V(apple-container),
-        V(docker), V(lima), then V(qemu) (the facts of M(mvm.microvm.facts) say which and why).
-      - V(lima) runs the VM with Firecracker inside a Lima instance (O(lima_instance)).
-      - A request the backend cannot serve (O(network) on a container backend, O(state=paused) on V(apple-container),
-        O(snapshot) without snapshots) fails before anything runs, naming the backends that can.
-    type: str
-    choices: [auto, qemu, firecracker, docker, apple-container, lima]
-    default: auto
   image:
     description: Name of an image built with M(mvm.microvm.rootfs). Excludes O(kernel), O(initrd), O(rootfs).
     type: str

@@ -19,6 +19,7 @@ description:
 author:
   - mvm developers (@mvm-dev)
 extends_documentation_fragment:
+  - mvm.microvm.backend
   - mvm.microvm.state_root
   - mvm.microvm.planned
   - mvm.microvm.attributes
@@ -32,10 +33,6 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  backend:
-    description: Backend of the builder VM (one with snapshots).
-    type: str
-    choices: [auto, qemu, firecracker, docker, apple-container, lima]
   image:
     description: Image of the builder VM (see M(mvm.microvm.vm)).
     type: str
@@ -126,7 +123,7 @@ def main():
         argument_spec=dict(
             name=dict(type="str", required=True),
             state=dict(type="str", default="present", choices=["present", "absent"]),
-            backend=dict(type="str", choices=list(registry.CHOICES)),
+            backend=dict(type="str", default="auto", choices=list(registry.CHOICES)),
             image=dict(type="str"),
             kernel=dict(type="path"),
             initrd=dict(type="path"),

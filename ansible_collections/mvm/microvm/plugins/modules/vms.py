@@ -18,6 +18,7 @@ description:
 author:
   - mvm developers (@mvm-dev)
 extends_documentation_fragment:
+  - mvm.microvm.backend
   - mvm.microvm.state_root
   - mvm.microvm.planned
   - mvm.microvm.attributes
@@ -27,10 +28,6 @@ options:
     type: list
     elements: dict
     required: true
-  backend:
-    description: Default backend of the entries.
-    type: str
-    choices: [auto, qemu, firecracker, docker, apple-container, lima]
   image:
     description: Default image of the entries.
     type: str
@@ -80,7 +77,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             vms=dict(type="list", elements="dict", required=True),
-            backend=dict(type="str", choices=list(registry.CHOICES)),
+            backend=dict(type="str", default="auto", choices=list(registry.CHOICES)),
             image=dict(type="str"),
             state_root=dict(type="path"),
             planned=dict(type="dict"),
