@@ -45,6 +45,21 @@ def _any_facts() -> dict:
     return probe.parse_host(HOSTS["linux-x86_64-kvm-firecracker"])
 
 
+def test_every_driver_brings_its_part_of_the_probe() -> None:
+    from ansible_collections.mvm.microvm.plugins.module_utils import probe
+
+    script = probe.host_probe("/srv/mvm")
+    kinds = [k for d in registry.DRIVERS for k in d.probe_records]
+    assert len(kinds) == len(set(kinds))
+    for driver in registry.DRIVERS:
+        assert set(driver.probe_tools) <= set(probe.tools()), driver.name
+        for tool, flag in driver.probe_versions:
+            assert "v %s %s" % (tool, flag) in script and tool in driver.probe_tools, driver.name
+        assert driver.probe_script in script, driver.name
+        for kind in driver.probe_records:
+            assert "printf '%s\\t" % kind in driver.probe_script, (driver.name, kind)
+
+
 def test_the_registry_is_the_one_list() -> None:
     assert registry.BACKENDS == tuple(d.name for d in registry.DRIVERS)
     assert len(set(registry.BACKENDS)) == len(registry.BACKENDS)

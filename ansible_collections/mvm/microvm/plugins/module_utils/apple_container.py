@@ -131,6 +131,22 @@ class AppleContainerDriver(Driver):
     install_hint = "macOS 26 or later on Apple Silicon with Apple's container tool"
     needs = ("container", "container service")
     container = True
+    probe_tools = ("container",)
+    probe_versions = (("container", "--version"),)
+    probe_script = r"""if command -v container >/dev/null 2>&1 && $T container system status >/dev/null 2>&1; then
+  t container_service 1
+  printf 'acl\t%s\n' "$($T container ls --all --format json 2>/dev/null | tr -d '\n')"
+  printf 'aimg\t%s\n' "$($T container image list --format json 2>/dev/null | tr -d '\n')"
+fi
+"""
+    probe_records = {"acl": 2, "aimg": 2}
+
+    def parse_probe(self, records: Any, facts: Dict[str, Any], warnings: List[str]) -> None:
+        listed = records.lines("acl")
+        images = records.lines("aimg")
+        facts["apple_container_service"] = bool(records.one("container_service"))
+        facts["vms"].update(parse_list(listed[-1][0] if listed else "", facts["state_root"], warnings))
+        facts["apple_container_images"] = parse_images(images[-1][0] if images else "")
 
     def why_not(self, facts: Mapping[str, Any]) -> List[str]:
         plat = facts["platform"]

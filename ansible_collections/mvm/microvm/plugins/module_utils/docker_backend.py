@@ -140,6 +140,44 @@ class DockerDriver(Driver):
     install_hint = "a reachable Docker daemon (install docker and start dockerd)"
     needs = ("docker daemon", "image tools")
     container = True
+    probe_tools = ("docker",)
+    probe_versions = (("docker", "--version"),)
+    probe_script = r"""if command -v docker >/dev/null 2>&1; then
+  ds=$($T docker version --format '{{.Server.Version}}' 2>/dev/null | head -n 1); t docker_server "$ds"
+  if [ -n "$ds" ]; then
+    f='{{index .Config.Labels "mvm.name"}}{{"\t"}}{{.State.Status}}{{"\t"}}{{.State.Pid}}{{"\t"}}{{.Id}}'
+    f="$f"'{{"\t"}}{{index .Config.Labels "mvm.spec"}}'
+    $T docker ps -aq --filter label=mvm.managed=true --filter "label=mvm.state_root=$r" 2>/dev/null \
+      | xargs -r $T docker inspect --format "$f" 2>/dev/null \
+      | while IFS= read -r l; do printf 'dvm\t%s\n' "$l"; done
+    $T docker images --filter label=mvm.managed=true --format '{{.Repository}}:{{.Tag}}' 2>/dev/null \
+      | while IFS= read -r l; do printf 'dimg\t%s\n' "$l"; done
+  fi
+fi
+"""
+    probe_records = {"dvm": 6, "dimg": 2}
+
+    def parse_probe(self, records: Any, facts: Dict[str, Any], warnings: List[str]) -> None:
+        from ansible_collections.mvm.microvm.plugins.module_utils.probe import json_or_none, version
+
+        server = records.one("docker_server")
+        facts["docker"] = {"client": facts["tools"]["docker"]["present"], "daemon": bool(server),
+                           "server_version": version(server) if server else None,
+                           "images": sorted(parts[0] for parts in records.lines("dimg"))}
+        for name, status, pid_text, ident, text in records.lines("dvm"):
+            spec = json_or_none(text, warnings, "mvm.spec label of container mvm-%s" % name) if text else None
+            facts["vms"][name] = {
+                "name": name,
+                "dir": None,
+                "pid": int(pid_text) if pid_text.isdigit() and int(pid_text) > 0 else None,
+                "state": {"running": "running", "paused": "paused"}.get(status, "stopped"),
+                "vmm_status": status,
+                "backend": "docker",
+                "applied": spec if isinstance(spec, dict) else None,
+                "qmp_socket": None,
+                "container": "mvm-" + name,
+                "container_id": ident,
+            }
 
     def why_not(self, facts: Mapping[str, Any]) -> List[str]:
         return [w for w in (

@@ -19,7 +19,7 @@ ALWAYS = ("backend", "state root disk")
 
 
 def _tool(facts: Mapping[str, Any], name: str) -> Dict[str, Any]:
-    """The probe reports every tool in probe.TOOLS, present or not."""
+    """The probe reports every tool in probe.tools(), present or not."""
     return facts["tools"][name]
 
 

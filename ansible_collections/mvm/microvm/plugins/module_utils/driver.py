@@ -42,10 +42,21 @@ class Driver:
     container = False
     # A driver that runs another backend's plan somewhere else (Lima runs Firecracker inside its instance).
     wraps: Optional[str] = None
+    # Its part of the host probe (probe.py runs all parts in one script): the tools it reports (present or
+    # not), how each prints its version, its own lines of shell (`t KEY VALUE` prints a host record, `$T` is
+    # a timeout, `$r` the state root) and the record kinds those lines print, with their field counts.
+    probe_tools: Tuple[str, ...] = ()
+    probe_versions: Tuple[Tuple[str, str], ...] = ()
+    probe_script: str = ""
+    probe_records: Dict[str, int] = {}
 
     def why_not(self, facts: Mapping[str, Any]) -> List[str]:
         """Reasons this backend cannot run on the host the facts describe; empty when it can."""
         raise NotImplementedError
+
+    def parse_probe(self, records: Any, facts: Dict[str, Any], warnings: List[str]) -> None:
+        """Add what its probe lines found to the facts (`records.one(key)`: a host record, `records.lines(kind)`:
+        its own records). Never raises on odd tool output: a warning instead."""
 
     def resolve(self, spec: Any, facts: Mapping[str, Any], applied: Dict[str, Any],
                 artifacts: Mapping[str, Optional[str]]) -> None:

@@ -443,6 +443,8 @@ class FirecrackerDriver(Driver):
     capabilities = {"snapshots": True, "pause": True, "guest_channel": "vsock", "tap": True, "ports": True}
     install_hint = "a Linux host with usable KVM (kvm_intel, kvm_amd or arm KVM) and the firecracker binary"
     needs = ("kvm usable", "firecracker", "ip", "image tools")
+    probe_tools = ("firecracker", "jailer")
+    probe_versions = (("firecracker", "--version"), ("jailer", "--version"))
 
     def why_not(self, facts: Mapping[str, Any]) -> List[str]:
         linux = facts["platform"]["os"] == "linux"

@@ -227,6 +227,18 @@ class LimaDriver(Driver):
     install_hint = "limactl (Lima) on macOS before 26 or Linux without KVM"
     needs = ("limactl",)
     wraps = "firecracker"
+    probe_tools = ("limactl",)
+    probe_versions = (("limactl", "--version"),)
+    probe_script = r"""if command -v limactl >/dev/null 2>&1; then
+  $T limactl list --json 2>/dev/null | while IFS= read -r l; do printf 'lima\t%s\n' "$l"; done
+fi
+"""
+    probe_records = {"lima": 2}
+
+    def parse_probe(self, records: Any, facts: Dict[str, Any], warnings: List[str]) -> None:
+        from ansible_collections.mvm.microvm.plugins.module_utils.probe import parse_lima
+
+        facts["lima"] = parse_lima([parts[0] for parts in records.lines("lima")], warnings)
 
     def why_not(self, facts: Mapping[str, Any]) -> List[str]:
         plat = facts["platform"]

@@ -18,11 +18,22 @@ from ansible_collections.mvm.microvm.plugins.module_utils import firewall, guest
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import quote
 
 PROBE_VERSION = 4
-TOOLS = (
-    "qemu-system-x86_64", "qemu-system-aarch64", "firecracker", "jailer", "limactl", "container",
-    "docker", "nix", "curl", "ip", "iptables", "nft", "busybox", "mkfs.ext4", "cpio", "gzip",
+# Tools every host is asked about; each backend driver adds its own (Driver.probe_tools), see tools().
+COMMON_TOOLS = (
+    "nix", "curl", "ip", "iptables", "nft", "busybox", "mkfs.ext4", "cpio", "gzip",
     "python3", "apt-get", "dpkg-deb", "setsid",
 )
+# Tools whose first output line of `TOOL ARG` carries their version.
+COMMON_VERSIONS = (("nix", "--version"), ("curl", "--version"), ("ip", "-V"), ("iptables", "--version"),
+                   ("nft", "--version"))
+
+
+def tools() -> Tuple[str, ...]:
+    """Every tool the probe reports, present or not: the backends' first, in registry order."""
+    from ansible_collections.mvm.microvm.plugins.module_utils import registry
+
+    return tuple(t for d in registry.DRIVERS for t in d.probe_tools) + COMMON_TOOLS
+
 
 _HOST_SCRIPT = r"""
 r=%(root)s
@@ -49,31 +60,10 @@ for m in kvm kvm_intel kvm_amd kvm_pvm; do [ -d /sys/module/$m ] && t kvm_module
 for x in %(tools)s; do p=$(command -v $x 2>/dev/null) && printf 'tool\t%%s\tpath\t%%s\n' $x "$p"; done
 if command -v timeout >/dev/null 2>&1; then T="timeout 5"; else T=""; fi
 v() { command -v "$1" >/dev/null 2>&1 && printf 'tool\t%%s\tversion\t%%s\n' "$1" "$($T "$@" 2>&1 | head -n 1)"; }
-v qemu-system-x86_64 --version; v qemu-system-aarch64 --version; v firecracker --version; v jailer --version
-v limactl --version; v nix --version; v docker --version; v container --version; v curl --version
-v ip -V; v iptables --version; v nft --version
-if command -v docker >/dev/null 2>&1; then
-  ds=$($T docker version --format '{{.Server.Version}}' 2>/dev/null | head -n 1); t docker_server "$ds"
-  if [ -n "$ds" ]; then
-    f='{{index .Config.Labels "mvm.name"}}{{"\t"}}{{.State.Status}}{{"\t"}}{{.State.Pid}}{{"\t"}}{{.Id}}'
-    f="$f"'{{"\t"}}{{index .Config.Labels "mvm.spec"}}'
-    $T docker ps -aq --filter label=mvm.managed=true --filter "label=mvm.state_root=$r" 2>/dev/null \
-      | xargs -r $T docker inspect --format "$f" 2>/dev/null \
-      | while IFS= read -r l; do printf 'dvm\t%%s\n' "$l"; done
-    $T docker images --filter label=mvm.managed=true --format '{{.Repository}}:{{.Tag}}' 2>/dev/null \
-      | while IFS= read -r l; do printf 'dimg\t%%s\n' "$l"; done
-  fi
-fi
-if command -v container >/dev/null 2>&1 && $T container system status >/dev/null 2>&1; then
-  t container_service 1
-  printf 'acl\t%%s\n' "$($T container ls --all --format json 2>/dev/null | tr -d '\n')"
-  printf 'aimg\t%%s\n' "$($T container image list --format json 2>/dev/null | tr -d '\n')"
-fi
+%(versions)s
+%(backends)s
 if command -v nix >/dev/null 2>&1; then
   t nix_features "$($T nix config show experimental-features 2>/dev/null || $T nix show-config 2>/dev/null | sed -n 's/^experimental-features = //p')"
-fi
-if command -v limactl >/dev/null 2>&1; then
-  $T limactl list --json 2>/dev/null | while IFS= read -r l; do printf 'lima\t%%s\n' "$l"; done
 fi
 command -v ip >/dev/null 2>&1 && printf 'links\t%%s\n' "$(ip -j -d addr show 2>/dev/null)"
 command -v ip >/dev/null 2>&1 && t uplink "$(ip route show default 2>/dev/null | awk '{for(i=1;i<NF;i++) if($i=="dev"){print $(i+1); exit}}')"
@@ -145,12 +135,24 @@ true
 """
 
 
+def _drivers() -> Tuple[Any, ...]:
+    from ansible_collections.mvm.microvm.plugins.module_utils import registry
+
+    return registry.DRIVERS
+
+
+def versions() -> Tuple[Tuple[str, str], ...]:
+    return tuple(pair for d in _drivers() for pair in d.probe_versions) + COMMON_VERSIONS
+
+
 def host_probe(state_root: Optional[str] = None) -> str:
     """The one command that gathers everything the planners need about a host."""
     return _HOST_SCRIPT % {
         "root": quote(state_root or ""),
         "version": PROBE_VERSION,
-        "tools": " ".join(TOOLS),
+        "tools": " ".join(tools()),
+        "versions": "; ".join("v %s %s" % pair for pair in versions()),
+        "backends": "".join(d.probe_script for d in _drivers()),
         "status": qmp.status_command('"$@"'),
         "identity": identity.FUNCTIONS,
         "marker": guest.READY_MARKER,
@@ -172,7 +174,7 @@ def parse_paths(output: str) -> Dict[str, str]:
     return found
 
 
-def _json_or_none(text: str, warnings: List[str], what: str) -> Optional[Any]:
+def json_or_none(text: str, warnings: List[str], what: str) -> Optional[Any]:
     try:
         return json.loads(text)
     except ValueError:
@@ -184,7 +186,7 @@ _VERSION = re.compile(r"(\d+\.\d+(?:\.\d+)?)")
 LIMA_STATUSES = ("Running", "Stopped", "Broken", "Uninitialized", "Installing")
 
 
-def _version(line: str) -> str:
+def version(line: str) -> str:
     match = _VERSION.search(line or "")
     return match.group(1) if match else "unknown"
 
@@ -250,27 +252,27 @@ def _platform(one: Any, host: Dict[str, List[str]]) -> Dict[str, Any]:
 
 def _tools(raw: Dict[str, Dict[str, str]], warnings: List[str]) -> Dict[str, Dict[str, Any]]:
     """Every tool mvm knows, present or not, with a version where it prints one."""
-    tools = {}  # type: Dict[str, Dict[str, Any]]
-    for name in TOOLS:
+    found_tools = {}  # type: Dict[str, Dict[str, Any]]
+    for name in tools():
         found = raw.get(name, {})
         entry = {"present": "path" in found, "path": found.get("path"), "version": None}  # type: Dict[str, Any]
         if "version" in found:
-            entry["version"] = _version(found["version"])
+            entry["version"] = version(found["version"])
             if entry["version"] == "unknown":
                 warnings.append("%s printed an unexpected version line %r" % (name, found["version"][:80]))
         if name == "iptables" and "version" in found:
             entry["variant"] = "nft" if "nf_tables" in found["version"] else "legacy"
-        tools[name] = entry
-    return tools
+        found_tools[name] = entry
+    return found_tools
 
 
-def _lima(lines: List[str], warnings: List[str]) -> List[Dict[str, Any]]:
+def parse_lima(lines: List[str], warnings: List[str]) -> List[Dict[str, Any]]:
     """`limactl list --json` prints one object per line (not an array)."""
     instances = []
     for line in lines:
         if not line.strip():
             continue
-        item = _json_or_none(line, warnings, "a limactl list line")
+        item = json_or_none(line, warnings, "a limactl list line")
         if not isinstance(item, dict) or not item.get("name"):
             continue
         status = item.get("status")
@@ -285,7 +287,7 @@ def _lima(lines: List[str], warnings: List[str]) -> List[Dict[str, Any]]:
 
 def _network(text: Optional[str], warnings: List[str]) -> Dict[str, Any]:
     """Bridges and TAP devices from `ip -j -d addr show`."""
-    links = _json_or_none(text, warnings, "ip -j addr output") if text else None
+    links = json_or_none(text, warnings, "ip -j addr output") if text else None
     bridges, taps, names = [], [], []
     for link in links if isinstance(links, list) else []:
         names.append(str(link.get("ifname")))
@@ -330,16 +332,26 @@ def _networks(nets: Dict[str, str], leases: Dict[str, Dict[str, str]], warnings:
     """Networks mvm made (records under the state root) and their address leases."""
     found = {}  # type: Dict[str, Any]
     for name, text in sorted(nets.items()):
-        record = _json_or_none(text, warnings, "network record %s" % name)
+        record = json_or_none(text, warnings, "network record %s" % name)
         if not isinstance(record, dict):
             continue
         record = dict(record, leases={})
         for vm_name, lease_text in sorted(leases.get(name, {}).items()):
-            lease = _json_or_none(lease_text, warnings, "lease %s/%s" % (name, vm_name))
+            lease = json_or_none(lease_text, warnings, "lease %s/%s" % (name, vm_name))
             if isinstance(lease, dict):
                 record["leases"][vm_name] = lease
         found[name] = record
     return found
+
+
+class _Records:
+    """What a driver's parse_probe reads: host records by key, its own records by kind."""
+
+    def __init__(self, one: Any, lines: Dict[str, List[List[str]]]) -> None:
+        self.one, self._lines = one, lines
+
+    def lines(self, kind: str) -> List[List[str]]:
+        return self._lines.get(kind, [])
 
 
 def parse_host(output: str) -> Dict[str, Any]:
@@ -350,13 +362,12 @@ def parse_host(output: str) -> Dict[str, Any]:
     vms = {}  # type: Dict[str, Dict[str, str]]
     images = {}  # type: Dict[str, Dict[str, str]]
     artifacts = {}  # type: Dict[str, str]
-    lima = []  # type: List[str]
     links = None  # type: Optional[str]
-    width = {"host": 3, "tool": 4, "vm": 4, "image": 4, "artifact": 4, "lima": 2, "links": 2, "ipt": 3, "nft": 2,
-             "net": 3, "lease": 4, "snapshot": 3, "dvm": 6, "dimg": 2, "acl": 2, "aimg": 2, "tapown": 4}
-    apple = {"acl": "", "aimg": ""}
-    dvms = []  # type: List[List[str]]
-    dimgs = []  # type: List[str]
+    width = {"host": 3, "tool": 4, "vm": 4, "image": 4, "artifact": 4, "links": 2, "ipt": 3, "nft": 2,
+             "net": 3, "lease": 4, "snapshot": 3, "tapown": 4}
+    owned = {kind: n for d in _drivers() for kind, n in d.probe_records.items()}  # the backends' own records
+    width.update(owned)
+    backend_lines = {kind: [] for kind in owned}  # type: Dict[str, List[List[str]]]
     snapshots = {}  # type: Dict[str, str]
     ipt = {}  # type: Dict[str, List[str]]
     nft = []  # type: List[str]
@@ -381,8 +392,6 @@ def parse_host(output: str) -> Dict[str, Any]:
             images.setdefault(parts[1], {})[parts[2]] = parts[3]
         elif kind == "artifact":
             artifacts[parts[1]] = parts[3]
-        elif kind == "lima":
-            lima.append(parts[1])
         elif kind == "ipt":
             ipt.setdefault(parts[1], []).append(parts[2])
         elif kind == "nft":
@@ -393,14 +402,10 @@ def parse_host(output: str) -> Dict[str, Any]:
             leases.setdefault(parts[1], {})[parts[2]] = parts[3]
         elif kind == "snapshot":
             snapshots[parts[1]] = parts[2]
-        elif kind == "dvm":
-            dvms.append(parts[1:6])
         elif kind == "tapown":
             tap_owners[parts[1]] = (parts[2], parts[3])
-        elif kind == "dimg":
-            dimgs.append(parts[1])
-        elif kind in apple:
-            apple[kind] = parts[1]
+        elif kind in owned:
+            backend_lines[kind].append(parts[1:width[kind]])
         else:
             links = parts[1]
 
@@ -408,7 +413,6 @@ def parse_host(output: str) -> Dict[str, Any]:
         return host.get(key, [default])[-1]
 
     platform = _platform(one, host)
-    docker_server = one("docker_server")
     nix_features = one("nix_features")
     free = one("disk_free_kib")
     facts = {
@@ -418,15 +422,8 @@ def parse_host(output: str) -> Dict[str, Any]:
         "platform": platform,
         "kvm": _kvm(host, platform["arch"]),
         "tools": _tools(tools, warnings),
-        "docker": {
-            "client": "docker" in tools,
-            "daemon": bool(docker_server),
-            "server_version": _version(docker_server) if docker_server else None,
-        },
         "nix": {"present": "nix" in tools, "flakes": "flakes" in nix_features.split()},
-        "apple_container_service": bool(host.get("container_service")),
-        "lima": _lima(lima, warnings),
-        "network": _network(links, warnings),
+                "network": _network(links, warnings),
         "networks": _networks(nets, leases, warnings),
         "disk_free_mib": int(free) // 1024 if free.isdigit() else None,
         "kvm_mode": one("kvm_mode") or None,
@@ -449,7 +446,7 @@ def parse_host(output: str) -> Dict[str, Any]:
         + firewall.parse_nft(nft),
     }
     for name, raw in sorted(vms.items()):
-        spec = _json_or_none(raw["spec"], warnings, "spec.json of VM %s" % name) if raw.get("spec") else None
+        spec = json_or_none(raw["spec"], warnings, "spec.json of VM %s" % name) if raw.get("spec") else None
         spec = spec if isinstance(spec, dict) else None
         pid = int(raw["pid"]) if raw.get("pid", "").isdigit() else None
         state = "stopped"
@@ -471,34 +468,18 @@ def parse_host(output: str) -> Dict[str, Any]:
             "modes": _modes(raw.get("modes", "")),
             "stale_pid": bool(raw.get("stale")),
         }
-    facts["docker"]["images"] = sorted(dimgs)
-    for name, status, pid_text, ident, text in dvms:
-        spec = _json_or_none(text, warnings, "mvm.spec label of container mvm-%s" % name) if text else None
-        facts["vms"][name] = {
-            "name": name,
-            "dir": None,
-            "pid": int(pid_text) if pid_text.isdigit() and int(pid_text) > 0 else None,
-            "state": {"running": "running", "paused": "paused"}.get(status, "stopped"),
-            "vmm_status": status,
-            "backend": "docker",
-            "applied": spec if isinstance(spec, dict) else None,
-            "qmp_socket": None,
-            "container": "mvm-" + name,
-            "container_id": ident,
-        }
-    from ansible_collections.mvm.microvm.plugins.module_utils import apple_container
-
-    facts["vms"].update(apple_container.parse_list(apple["acl"], facts["state_root"], warnings))
-    facts["apple_container_images"] = apple_container.parse_images(apple["aimg"])
+    records = _Records(one, backend_lines)
+    for driver in _drivers():
+        driver.parse_probe(records, facts, warnings)
     installed = one("fc_installed")
-    facts["firecracker_install"] = _json_or_none(installed, warnings, "firecracker install record") if installed else None
+    facts["firecracker_install"] = json_or_none(installed, warnings, "firecracker install record") if installed else None
     facts["snapshots"] = {}
     for name, text in sorted(snapshots.items()):
-        meta = _json_or_none(text, warnings, "metadata of snapshot %s" % name)
+        meta = json_or_none(text, warnings, "metadata of snapshot %s" % name)
         if isinstance(meta, dict):
             facts["snapshots"][name] = meta
     for name, raw in sorted(images.items()):
-        manifest = _json_or_none(raw["manifest"], warnings, "manifest of image %s" % name) if raw.get("manifest") else None
+        manifest = json_or_none(raw["manifest"], warnings, "manifest of image %s" % name) if raw.get("manifest") else None
         manifest = manifest if isinstance(manifest, dict) else None
         facts["images"][name] = {
             "name": name,

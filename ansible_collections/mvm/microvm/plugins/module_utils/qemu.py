@@ -138,6 +138,8 @@ class QemuDriver(Driver):
                     "ports": True}
     install_hint = "qemu-system-<arch> (Debian: qemu-system-x86 or qemu-system-arm)"
     needs = ("qemu", "python3", "setsid", "image tools")
+    probe_tools = ("qemu-system-x86_64", "qemu-system-aarch64")
+    probe_versions = (("qemu-system-x86_64", "--version"), ("qemu-system-aarch64", "--version"))
 
     def why_not(self, facts: Mapping[str, Any]) -> List[str]:
         binary = MACHINE.get(facts["platform"]["arch"], MACHINE["x86_64"])["binary"]
