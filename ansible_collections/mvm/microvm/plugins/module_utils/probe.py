@@ -423,7 +423,7 @@ def parse_host(output: str) -> Dict[str, Any]:
         "kvm": _kvm(host, platform["arch"]),
         "tools": _tools(tools, warnings),
         "nix": {"present": "nix" in tools, "flakes": "flakes" in nix_features.split()},
-                "network": _network(links, warnings),
+        "network": _network(links, warnings),
         "networks": _networks(nets, leases, warnings),
         "disk_free_mib": int(free) // 1024 if free.isdigit() else None,
         "kvm_mode": one("kvm_mode") or None,
