@@ -103,7 +103,10 @@ def _planned(planner: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 def _operation(name: str, params: Dict[str, Any]) -> "_Call":
     """The engine's operation (ops.OPERATIONS) on this host's facts and what this deploy already planned."""
-    return _Call(ops.OPERATIONS[name].plan, params, _gather_host, _gather_paths, _pending(), _gather_in)
+    # What the operations before this one promised, as it is now: planned again under its locks, this operation
+    # must not find its own promise (remembered once it is planned) and take it for the host's state.
+    before = {kind: dict(found) for kind, found in _pending().items()}
+    return _Call(ops.OPERATIONS[name].plan, params, _gather_host, _gather_paths, before, _gather_in)
 
 
 class _Call:

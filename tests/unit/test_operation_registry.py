@@ -66,10 +66,32 @@ def test_every_ansible_module_but_facts_is_an_operation() -> None:
     assert modules - {"facts"} == {op.module for op in ops.OPERATIONS.values()}
 
 
-def test_a_promise_is_folded_and_withdrawn() -> None:
+def test_facts_after_the_plan_are_folded_without_touching_the_probed_facts() -> None:
+    """A plan's promise is the fact it leaves (None: gone); later plans read the probed facts folded with them,
+    and the probed facts (pyinfra's cache) stay as the host is."""
     pending: dict[str, dict[str, Any]] = {}
-    ops.remember(pending, ("images", "web", {"id": "abc", "initrd": True}))
+    ops.remember(pending, ("images", "web", {"name": "web", "id": "abc", "complete": True, "manifest": {}}))
     ops.remember(pending, None)
-    assert pending == {"images": {"web": {"id": "abc", "initrd": True}}}
-    ops.remember(pending, ("images", "web", {}))
-    assert pending == {"images": {}}
+    ops.remember(pending, ("snapshots", "old", None))
+    probed = {"images": {}, "networks": {"br0": {"leases": {}}}, "snapshots": {"old": {"name": "old"}}}
+    folded = ops.fold(probed, pending)
+    assert folded["images"]["web"]["id"] == "abc" and "old" not in folded["snapshots"]
+    folded["images"]["web"]["id"] = "changed"
+    assert probed == {"images": {}, "networks": {"br0": {"leases": {}}}, "snapshots": {"old": {"name": "old"}}}
+    assert pending["images"]["web"]["id"] == "abc"
+    assert ops.fold(probed, {}) is probed and ops.fold(probed, None) is probed
+
+
+def test_a_bridge_planned_again_keeps_the_leases_of_its_vms() -> None:
+    """Found by the Firecracker lifecycle against the doubles: the second converge of "bridge, then a VM on it"
+    restarted nothing but re-leased the VM, because the bridge's promise carried no leases."""
+    from tests.support.golden import recorded
+
+    rec = frontends.Recording(recorded("probe-qemu-running.txt"))
+    gather_host, gather_paths = ops.run_probe(rec.run)
+    probed = gather_host(None)
+    name, record = "mvmbr0", probed["networks"]["mvmbr0"]
+    assert record["leases"], "the recorded host has a VM on its bridge"
+    params = {"name": name, "subnet": record["subnet"], "nat": record["nat"], "uplink": record.get("uplink")}
+    _desired, _plan, promise = ops.OPERATIONS["bridge"].plan(params, gather_host, gather_paths, {}, None)
+    assert promise and promise[2]["leases"] == record["leases"]

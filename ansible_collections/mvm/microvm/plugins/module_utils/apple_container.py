@@ -163,8 +163,7 @@ fi
         applied["accel"] = "vm"
 
     def plan(self, plan: Plan, spec: Any, facts: Mapping[str, Any], applied: Dict[str, Any],
-             current: Optional[Mapping[str, Any]], changes: Mapping[str, Any],
-             pending: Mapping[str, Mapping[str, Any]]) -> Plan:
+             current: Optional[Mapping[str, Any]], changes: Mapping[str, Any]) -> Plan:
         return plan_container(plan, spec, facts, applied, current, changes)
 
     def remove(self, plan: Plan, facts: Mapping[str, Any], current: Mapping[str, Any]) -> None:

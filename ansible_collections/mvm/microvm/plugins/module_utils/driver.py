@@ -64,8 +64,7 @@ class Driver:
         are the image's other forms of the guest (rootfs_tar, oci, vmlinux), for the backends that take them."""
 
     def plan(self, plan: Plan, spec: Any, facts: Mapping[str, Any], applied: Dict[str, Any],
-             current: Optional[Mapping[str, Any]], changes: Mapping[str, Any],
-             pending: Mapping[str, Mapping[str, Any]]) -> Plan:
+             current: Optional[Mapping[str, Any]], changes: Mapping[str, Any]) -> Plan:
         """Steps to running / paused / stopped (and restore, where capable)."""
         raise SpecError("backend", "backend %s does not drive VMs itself" % self.name)
 

@@ -465,8 +465,7 @@ class FirecrackerDriver(Driver):
         applied["firecracker"] = recorded(opts)
 
     def plan(self, plan: Plan, spec: Any, facts: Mapping[str, Any], applied: Dict[str, Any],
-             current: Optional[Mapping[str, Any]], changes: Mapping[str, Any],
-             pending: Mapping[str, Mapping[str, Any]]) -> Plan:
+             current: Optional[Mapping[str, Any]], changes: Mapping[str, Any]) -> Plan:
         """State directory, TAP and lease as for every VM; the VMM configured through its API."""
         directory = vm_steps.vm_dir(facts, spec.name)
         opts = options_from_applied(applied)
@@ -481,7 +480,7 @@ class FirecrackerDriver(Driver):
         running = bool(current and current["pid"])
         paused = bool(current and current["state"] == "paused")
         fresh = not vm_steps.recorded(current) or (bool(changes) and spec.recreate)
-        snap = vm_steps.snapshot_for(spec, facts, pending, applied)
+        snap = vm_steps.snapshot_for(spec, facts, applied)
         restore = snap is not None and fresh and spec.state != "stopped"
         if restore and snap and not opts.jailer and snap.get("vm") != spec.name:
             # The snapshot holds the paths the VMM opened; unjailed those are the source VM's own files.

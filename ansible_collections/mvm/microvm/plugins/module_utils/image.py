@@ -238,6 +238,7 @@ def _cleaning(command: str, work: str) -> str:
             "exit $rc; }") % (command, quote(work))
 
 
-def pending_entry(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str]) -> Dict[str, Any]:
-    """What a VM planner needs to know of an image an earlier operation will build."""
-    return {"id": image_id(inputs(spec, facts, shas)), "initrd": has_initrd(spec)}
+def planned_fact(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str]) -> Dict[str, Any]:
+    """The image as the facts will list it once built: what a later VM operation of the same run plans on."""
+    return {"name": spec.name, "id": image_id(inputs(spec, facts, shas)), "complete": True,
+            "manifest": {"initrd": INITRD_FILE if has_initrd(spec) else None, "planned": True}}

@@ -313,7 +313,7 @@ def tap_commands(plan: Plan, facts: Mapping[str, Any], name: str, bridge: Option
         plan.add("bring %s up" % name, "ip link set %s up" % quote(name))
 
 
-def plan_tap(spec: TapSpec, facts: Mapping[str, Any], pending: Optional[Mapping[str, Any]] = None) -> Plan:
+def plan_tap(spec: TapSpec, facts: Mapping[str, Any]) -> Plan:
     plan = Plan()
     link = _tap_link(facts, spec.name)
     plan.before = {"tap": link}
@@ -323,7 +323,8 @@ def plan_tap(spec: TapSpec, facts: Mapping[str, Any], pending: Optional[Mapping[
         plan.after = {"tap": None}
         plan.result = {"name": spec.name, "state": "absent"}
         return plan
-    if spec.bridge and not _bridge_link(facts, spec.bridge) and spec.bridge not in (pending or {}).get("networks", {}):
+    # A bridge mvm made, or one an earlier operation of this run will make (see ops.fold), has a network record.
+    if spec.bridge and not _bridge_link(facts, spec.bridge) and spec.bridge not in facts["networks"]:
         raise SpecError("bridge", "no bridge named %s on the host; create it first (mvm.microvm.bridge)" % spec.bridge)
     tap_commands(plan, facts, spec.name, spec.bridge, spec.user, spec.group)
     plan.after = {"tap": {"name": spec.name, "up": True, "master": spec.bridge, "user": spec.user, "group": spec.group}}
@@ -331,11 +332,10 @@ def plan_tap(spec: TapSpec, facts: Mapping[str, Any], pending: Optional[Mapping[
     return plan
 
 
-def _check_guest_in(network: Optional[str], guest: str, facts: Mapping[str, Any],
-                    pending: Mapping[str, Mapping[str, Any]]) -> None:
+def _check_guest_in(network: Optional[str], guest: str, facts: Mapping[str, Any]) -> None:
     if not network:
         return
-    record = facts["networks"].get(network) or pending.get("networks", {}).get(network)
+    record = facts["networks"].get(network)
     if not record:
         raise SpecError("network", "no network named %s under %s/networks; create it with mvm.microvm.bridge"
                         % (network, facts["state_root"]))
@@ -344,8 +344,7 @@ def _check_guest_in(network: Optional[str], guest: str, facts: Mapping[str, Any]
         raise SpecError("guest", "%s is outside network %s (%s)" % (guest, network, subnet))
 
 
-def plan_forward(spec: ForwardSpec, facts: Mapping[str, Any],
-                 pending: Optional[Mapping[str, Mapping[str, Any]]] = None) -> Plan:
+def plan_forward(spec: ForwardSpec, facts: Mapping[str, Any]) -> Plan:
     owner = firewall.owner(facts, "fwd", "%s%d" % (spec.proto, spec.host_port))
     plan = Plan()
     present = [r for fw in firewall.BACKENDS for r in firewall.owned_rules(facts, fw, [owner])]
@@ -356,7 +355,7 @@ def plan_forward(spec: ForwardSpec, facts: Mapping[str, Any],
         plan.after = {"rules": []}
         plan.result = {"host_port": spec.host_port, "proto": spec.proto, "state": "absent"}
         return plan
-    _check_guest_in(spec.network, spec.guest, facts, pending or {})
+    _check_guest_in(spec.network, spec.guest, facts)
     firewall.check_ports_free(facts, owner, "host_port", [(spec.proto, spec.host_port)])
     backend = firewall.choose_backend(facts, spec.firewall)
     desired = firewall.forward_rules(owner, spec.proto, spec.host_port, spec.guest, spec.guest_port)

@@ -10,6 +10,7 @@ from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
+import copy
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
@@ -36,24 +37,44 @@ GatherHost = Callable[[Optional[str]], Dict[str, Any]]
 GatherPaths = Callable[[Sequence[str]], Dict[str, str]]
 # How a front-end reads facts inside a Lima instance: instance name -> (gather_host, gather_paths) there.
 GatherIn = Callable[[str], Tuple[GatherHost, GatherPaths]]
+# What the plans of earlier operations of the same run leave behind, in the facts' own shape: {kind: {name: fact
+# or None (gone)}} for the kinds below. Both front-ends keep one per host (pyinfra for a deploy, Ansible across the
+# tasks of a check-mode run) and every planner plans on the facts folded with it (see fold).
 Pending = Mapping[str, Mapping[str, Any]]
-# What a plan promises the later operations of the same run, until the host shows it: (kind, name, entry); an
-# empty entry: the thing will be gone. Kinds: images, networks, snapshots.
-Promise = Optional[Tuple[str, str, Dict[str, Any]]]
+# What one plan leaves behind: (kind, name, fact); fact None: the thing will be gone.
+Promise = Optional[Tuple[str, str, Optional[Dict[str, Any]]]]
 PENDING_KINDS = ("images", "networks", "snapshots")
 
 
 def remember(pending: Dict[str, Dict[str, Any]], promise: Promise) -> None:
-    """Fold a plan's promise into the pending record both front-ends keep for one host (pyinfra for a deploy,
-    Ansible across the tasks of a check-mode run)."""
+    """Fold one plan's facts-after into the record of the run."""
     if promise is None:
         return
-    kind, name, entry = promise
-    bucket = pending.setdefault(kind, {})
-    if entry:
-        bucket[name] = entry
-    else:
-        bucket.pop(name, None)
+    kind, name, fact = promise
+    pending.setdefault(kind, {})[name] = fact
+
+
+def fold(facts: Dict[str, Any], pending: Optional[Pending]) -> Dict[str, Any]:
+    """The host's facts as the earlier plans of this run leave them. The probed facts are never changed (pyinfra
+    caches them; a plan made again under its locks starts from them)."""
+    if not pending or not any(pending.get(kind) for kind in PENDING_KINDS):
+        return facts
+    folded = dict(facts)
+    for kind in PENDING_KINDS:
+        changes = pending.get(kind) or {}
+        if changes:
+            section = copy.deepcopy(dict(facts[kind]))
+            for name, fact in changes.items():
+                if fact is None:
+                    section.pop(name, None)
+                else:
+                    section[name] = copy.deepcopy(fact)
+            folded[kind] = section
+    return folded
+
+
+def _folding(gather_host: "GatherHost", pending: Optional[Pending]) -> "GatherHost":
+    return lambda root: fold(gather_host(root), pending)
 
 
 def host_report(facts: Mapping[str, Any], requested: str = "auto") -> Dict[str, Any]:
@@ -74,12 +95,12 @@ def host_report(facts: Mapping[str, Any], requested: str = "auto") -> Dict[str, 
 def vm_plan(params: Mapping[str, Any], gather_host: GatherHost, gather_paths: GatherPaths,
             pending: Optional[Pending] = None, gather_in: Optional[GatherIn] = None) -> Tuple[spec.VmSpec, Plan]:
     desired = spec.vm_spec(params)
-    facts = gather_host(desired.state_root)
+    facts = fold(gather_host(desired.state_root), pending)
     if desired.backend == "lima" or (desired.backend == "auto" and backends.summary(facts)["chosen"] == "lima"):
         return desired, _lima_vm_plan(desired, facts, gather_in, pending)
     wanted = vm.explicit_paths(desired) if desired.state != "absent" else []
     shas = gather_paths(wanted) if wanted else {}
-    return desired, _locked(vm.plan_vm(desired, facts, shas, pending), facts, lock.for_vm(desired))
+    return desired, _locked(vm.plan_vm(desired, facts, shas), facts, lock.for_vm(desired))
 
 
 def _locked(plan: Plan, facts: Mapping[str, Any], names: Sequence[str]) -> Plan:
@@ -90,14 +111,14 @@ def _locked(plan: Plan, facts: Mapping[str, Any], names: Sequence[str]) -> Plan:
 
 
 def image_plan(params: Mapping[str, Any], gather_host: GatherHost,
-               gather_paths: GatherPaths) -> Tuple[spec.ImageSpec, Plan, Dict[str, Any]]:
-    """Also returns what a later VM operation may count on (the pending entry)."""
+               gather_paths: GatherPaths) -> Tuple[spec.ImageSpec, Plan, Optional[Dict[str, Any]]]:
+    """Also returns the image as the facts will list it after the plan (None: gone)."""
     desired = spec.image_spec(params)
     facts = gather_host(desired.state_root)
     wanted = image.user_paths(desired) if desired.state != "absent" else []
     shas = gather_paths(wanted) if wanted else {}
     plan = _locked(image.plan_image(desired, facts, shas), facts, ["images"])
-    entry = image.pending_entry(desired, facts, shas) if desired.state == "present" else {}
+    entry = image.planned_fact(desired, facts, shas) if desired.state == "present" else None
     return desired, plan, entry
 
 
@@ -119,7 +140,8 @@ def vms_plan(params: Mapping[str, Any], gather_host: GatherHost, gather_paths: G
     roots = {d.state_root for d in desired}
     if len(roots) > 1:
         raise SpecError("state_root", "all VMs of one operation share a state root; got %s" % ", ".join(sorted(map(str, roots))))
-    facts = gather_host(desired[0].state_root if desired else None) if desired else {}
+    # Each VM lends its lease to the next one's plan: on a copy (the probed facts stay as the host is).
+    facts = copy.deepcopy(fold(gather_host(desired[0].state_root), pending)) if desired else {}
     wanted = [p for d in desired if d.state != "absent" for p in vm.explicit_paths(d)]
     shas = gather_paths(wanted) if wanted else {}
     names = [d.name for d in desired]
@@ -128,7 +150,7 @@ def vms_plan(params: Mapping[str, Any], gather_host: GatherHost, gather_paths: G
         raise SpecError("vms", "a VM name appears more than once: %s" % ", ".join(twice))
     combined = Plan(before={}, after={})
     for d in desired:
-        plan = vm.plan_vm(d, facts, shas, pending)
+        plan = vm.plan_vm(d, facts, shas)
         combined.steps.extend(plan.steps)
         combined.warnings.extend(w for w in plan.warnings if w not in combined.warnings)
         combined.before[d.name] = plan.before
@@ -157,9 +179,9 @@ def _lima_vm_plan(desired: spec.VmSpec, facts: Mapping[str, Any], gather_in: Opt
         raise SpecError("backend", "this front-end cannot read facts inside a Lima instance")
     inner_host, inner_paths = gather_in(desired.lima_instance)
     inner = replace(desired, backend="firecracker", state_root=None)
-    inner_facts = inner_host(None)
+    inner_facts = fold(inner_host(None), pending)
     wanted = vm.explicit_paths(inner) if inner.state != "absent" else []
-    plan = vm.plan_vm(inner, inner_facts, inner_paths(wanted) if wanted else {}, pending)
+    plan = vm.plan_vm(inner, inner_facts, inner_paths(wanted) if wanted else {})
     return lima.wrap(plan, desired.lima_instance)
 
 
@@ -168,29 +190,31 @@ def lima_plan(params: Mapping[str, Any], gather_host: GatherHost) -> Tuple[lima.
     return desired, lima.plan_lima(desired, gather_host(desired.state_root))
 
 
-def bridge_plan(params: Mapping[str, Any], gather_host: GatherHost) -> Tuple[network.BridgeSpec, Plan, Dict[str, Any]]:
-    """Also returns the network record a later VM operation may count on."""
+def bridge_plan(params: Mapping[str, Any], gather_host: GatherHost) -> Tuple[network.BridgeSpec, Plan, Optional[Dict[str, Any]]]:
+    """Also returns the network record as the facts will list it after the plan (None: gone)."""
     desired = network.bridge_spec(params)
     facts = gather_host(desired.state_root)
     plan = _locked(network.plan_bridge(desired, facts), facts, ["net-" + desired.name, "ports"])
-    entry = {}  # type: Dict[str, Any]
+    entry = None  # type: Optional[Dict[str, Any]]
     if desired.state == "present":
-        entry = dict(desired.record(desired.uplink or facts["network"]["uplink"]), leases={})
+        # The leases stay those the network has: a bridge made again keeps its VMs' addresses.
+        held = (facts["networks"].get(desired.name) or {}).get("leases") or {}
+        entry = dict(desired.record(desired.uplink or facts["network"]["uplink"]), leases=dict(held))
     return desired, plan, entry
 
 
 def tap_plan(params: Mapping[str, Any], gather_host: GatherHost,
              pending: Optional[Pending] = None) -> Tuple[network.TapSpec, Plan]:
     desired = network.tap_spec(params)
-    facts = gather_host(desired.state_root)
-    return desired, _locked(network.plan_tap(desired, facts, pending), facts, ["tap-" + desired.name])
+    facts = fold(gather_host(desired.state_root), pending)
+    return desired, _locked(network.plan_tap(desired, facts), facts, ["tap-" + desired.name])
 
 
 def forward_plan(params: Mapping[str, Any], gather_host: GatherHost,
                  pending: Optional[Pending] = None) -> Tuple[network.ForwardSpec, Plan]:
     desired = network.forward_spec(params)
-    facts = gather_host(desired.state_root)
-    return desired, _locked(network.plan_forward(desired, facts, pending), facts, ["ports"])
+    facts = fold(gather_host(desired.state_root), pending)
+    return desired, _locked(network.plan_forward(desired, facts), facts, ["ports"])
 
 
 def snapshot_plan(params: Mapping[str, Any], gather_host: GatherHost, gather_paths: GatherPaths,
@@ -198,15 +222,15 @@ def snapshot_plan(params: Mapping[str, Any], gather_host: GatherHost, gather_pat
     """present/absent snapshot a VM; restored starts a VM from it. Also returns the metadata a later
     operation may count on (pyinfra's prepare phase)."""
     desired = snapshot.snapshot_spec(params)
-    facts = gather_host(desired.state_root)
+    facts = fold(gather_host(desired.state_root), pending)
     if desired.state != "restored":
         plan = _locked(snapshot.plan_snapshot(desired, facts), facts,
                        ["snap-" + desired.name] + (["vm-" + desired.vm] if desired.vm else []))
         return desired, plan, dict((plan.after or {}).get("snapshot") or {})
-    meta = facts["snapshots"].get(desired.name) or (pending or {}).get("snapshots", {}).get(desired.name)
+    meta = facts["snapshots"].get(desired.name)
     if not meta:
         raise SpecError("name", "no snapshot named %r under %s/snapshots" % (desired.name, facts["state_root"]))
-    _vm_spec, plan = vm_plan(restore_params(meta, desired), lambda _root: facts, gather_paths, pending)
+    _vm_spec, plan = vm_plan(restore_params(meta, desired), lambda _root: facts, gather_paths)
     return desired, plan, dict(meta)
 
 
@@ -214,10 +238,10 @@ def template_plan(params: Mapping[str, Any], gather_host: GatherHost, gather_pat
                   pending: Optional[Pending] = None) -> Tuple[Dict[str, Any], Plan, Dict[str, Any]]:
     """Returns the validated parameters, the plan and the snapshot metadata it makes."""
     desired = template.template_params(params)
-    facts = gather_host(desired.get("state_root"))
+    facts = fold(gather_host(desired.get("state_root")), pending)
     wanted = [x for x in (desired.get("kernel"), desired.get("initrd"), desired.get("rootfs")) if x]
     shas = gather_paths(wanted) if wanted and desired["state"] == "present" else {}
-    plan = template.plan_template(desired, facts, shas, pending)
+    plan = template.plan_template(desired, facts, shas)
     _locked(plan, facts, ["snap-" + desired["name"], "vm-" + template.builder_name(desired["name"])])
     return desired, plan, dict((plan.after or {}).get("snapshot") or {})
 
@@ -317,13 +341,13 @@ def _op_vms(p: Mapping[str, Any], host: GatherHost, paths: GatherPaths, pending:
 
 def _op_image(p: Mapping[str, Any], host: GatherHost, paths: GatherPaths, pending: Pending,
               gather_in: Optional[GatherIn]) -> Tuple[Any, Plan, Promise]:
-    desired, plan, entry = image_plan(p, host, paths)
+    desired, plan, entry = image_plan(p, _folding(host, pending), paths)
     return desired, plan, ("images", desired.name, entry)
 
 
 def _op_bridge(p: Mapping[str, Any], host: GatherHost, paths: GatherPaths, pending: Pending,
                gather_in: Optional[GatherIn]) -> Tuple[Any, Plan, Promise]:
-    desired, plan, entry = bridge_plan(p, host)
+    desired, plan, entry = bridge_plan(p, _folding(host, pending))
     return desired, plan, ("networks", desired.name, entry)
 
 
@@ -343,14 +367,14 @@ def _op_snapshot(p: Mapping[str, Any], host: GatherHost, paths: GatherPaths, pen
                  gather_in: Optional[GatherIn]) -> Tuple[Any, Plan, Promise]:
     desired, plan, meta = snapshot_plan(p, host, paths, pending)
     promise = None if desired.state == "restored" else ("snapshots", desired.name,
-                                                        meta if desired.state == "present" else {})
+                                                        meta if desired.state == "present" else None)
     return desired, plan, promise
 
 
 def _op_template(p: Mapping[str, Any], host: GatherHost, paths: GatherPaths, pending: Pending,
                  gather_in: Optional[GatherIn]) -> Tuple[Any, Plan, Promise]:
     desired, plan, meta = template_plan(p, host, paths, pending)
-    return desired, plan, ("snapshots", desired["name"], meta if desired["state"] == "present" else {})
+    return desired, plan, ("snapshots", desired["name"], meta if desired["state"] == "present" else None)
 
 
 def _op_install(p: Mapping[str, Any], host: GatherHost, paths: GatherPaths, pending: Pending,

@@ -156,10 +156,9 @@ class QemuDriver(Driver):
             else None
 
     def plan(self, plan: Plan, spec: Any, facts: Mapping[str, Any], applied: Dict[str, Any],
-             current: Optional[Mapping[str, Any]], changes: Mapping[str, Any],
-             pending: Mapping[str, Mapping[str, Any]]) -> Plan:
+             current: Optional[Mapping[str, Any]], changes: Mapping[str, Any]) -> Plan:
         directory = vm_steps.vm_dir(facts, spec.name)
-        snap = vm_steps.snapshot_for(spec, facts, pending, applied)
+        snap = vm_steps.snapshot_for(spec, facts, applied)
         now = current or {}  # type: Mapping[str, Any]
         running = bool(current and current["pid"])
         paused = bool(current and current["state"] == "paused")

@@ -40,8 +40,7 @@ def builder_params(p: Mapping[str, Any]) -> Dict[str, Any]:
     return dict({k: p.get(k) for k in VM_KEYS}, name=builder_name(p["name"]), state="running")
 
 
-def plan_template(p: Mapping[str, Any], facts: Mapping[str, Any], shas: Optional[Mapping[str, str]] = None,
-                  pending: Optional[Mapping[str, Mapping[str, Any]]] = None) -> Plan:
+def plan_template(p: Mapping[str, Any], facts: Mapping[str, Any], shas: Optional[Mapping[str, str]] = None) -> Plan:
     root = facts["state_root"]
     name = p["name"]
     if p["state"] == "absent":
@@ -52,7 +51,7 @@ def plan_template(p: Mapping[str, Any], facts: Mapping[str, Any], shas: Optional
         plan.result = {"name": name, "state": "present", "dir": snapshot.snapshot_dir(root, name)}
         return plan
     builder = spec.vm_spec(builder_params(p))
-    plan = vm.plan_vm(builder, facts, shas, pending)
+    plan = vm.plan_vm(builder, facts, shas)
     applied = plan.after["spec"]
     registry.require(applied["backend"], "snapshots", "backend")
     directory = vm.vm_dir(facts, builder.name)

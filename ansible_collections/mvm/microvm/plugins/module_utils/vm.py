@@ -55,8 +55,7 @@ def explicit_paths(spec: VmSpec) -> list:
     return [p for p in (spec.kernel, spec.initrd, spec.rootfs) if p]
 
 
-def _resolve_image(spec: VmSpec, facts: Mapping[str, Any], shas: Mapping[str, str],
-                   pending: Mapping[str, Mapping[str, Any]]) -> Dict[str, Any]:
+def _resolve_image(spec: VmSpec, facts: Mapping[str, Any], shas: Mapping[str, str]) -> Dict[str, Any]:
     """kernel/initrd/rootfs and image id, from an image name or the explicit paths."""
     if spec.image is None:
         for field in ("kernel", "initrd", "rootfs"):
@@ -67,8 +66,6 @@ def _resolve_image(spec: VmSpec, facts: Mapping[str, Any], shas: Mapping[str, st
     found = facts["images"].get(spec.image)
     if found and found["complete"]:
         ident, with_initrd = found["id"], bool(found["manifest"].get("initrd"))
-    elif spec.image in pending.get("images", {}):
-        ident, with_initrd = pending["images"][spec.image]["id"], pending["images"][spec.image]["initrd"]
     else:
         raise SpecError("image", "no image named %r under %s/images; build it first with the rootfs "
                                  "operation (mvm.microvm.rootfs)" % (spec.image, facts["state_root"]))
@@ -77,8 +74,7 @@ def _resolve_image(spec: VmSpec, facts: Mapping[str, Any], shas: Mapping[str, st
     return resolved
 
 
-def desired_applied(spec: VmSpec, facts: Mapping[str, Any], shas: Mapping[str, str],
-                    pending: Mapping[str, Mapping[str, Any]]) -> Dict[str, Any]:
+def desired_applied(spec: VmSpec, facts: Mapping[str, Any], shas: Mapping[str, str]) -> Dict[str, Any]:
     """The record written to spec.json: what the VM runs with, in resolved form."""
     backend, _reason = backends.select(facts, spec.backend)
     driver = registry.get(backend)
@@ -104,19 +100,19 @@ def desired_applied(spec: VmSpec, facts: Mapping[str, Any], shas: Mapping[str, s
         "hostname": spec.hostname,
         "tsc_khz": None,
     }
-    applied.update(_resolve_image(spec, facts, shas, pending))
+    applied.update(_resolve_image(spec, facts, shas))
     artifacts = {k: applied.pop(k, None) for k in ARTIFACT_KEYS}  # type: Dict[str, Any]
     driver.resolve(spec, facts, applied, artifacts)
-    applied["network"] = _resolve_network(spec, facts, pending) if spec.network else None
+    applied["network"] = _resolve_network(spec, facts) if spec.network else None
     applied["ports"] = [str(p) for p in spec.ports]
     if spec.production:
         security.refuse_unsafe(spec.name, applied, facts)
     return applied
 
 
-def _resolve_network(spec: VmSpec, facts: Mapping[str, Any], pending: Mapping[str, Mapping[str, Any]]) -> Dict[str, Any]:
+def _resolve_network(spec: VmSpec, facts: Mapping[str, Any]) -> Dict[str, Any]:
     """Address, MAC and TAP of the VM on its network (its lease, or the next free one)."""
-    record = facts["networks"].get(spec.network) or pending.get("networks", {}).get(str(spec.network))
+    record = facts["networks"].get(spec.network)
     if not record:
         raise SpecError("network", "no network named %s under %s/networks; create it first with mvm.microvm.bridge"
                         % (spec.network, facts["state_root"]))
@@ -135,11 +131,10 @@ def drift(before: Optional[Mapping[str, Any]], after: Mapping[str, Any]) -> Dict
             for k in fields if before.get(k) != after.get(k)}
 
 
-def plan_vm(spec: VmSpec, facts: Mapping[str, Any], shas: Optional[Mapping[str, str]] = None,
-            pending: Optional[Mapping[str, Mapping[str, Any]]] = None) -> Plan:
-    """Desired VM + facts -> Plan. Every refusal happens here, before a step exists."""
+def plan_vm(spec: VmSpec, facts: Mapping[str, Any], shas: Optional[Mapping[str, str]] = None) -> Plan:
+    """Desired VM + facts (as the operations before it leave them: see ops.fold) -> Plan. Every refusal happens
+    here, before a step exists."""
     shas = shas or {}
-    pending = pending or {}
     directory = vm_dir(facts, spec.name)
     if len(directory) + len("/qmp.sock") > MAX_SOCKET_PATH:
         # Blame the name when a one-letter name would fit under this state root.
@@ -162,7 +157,7 @@ def plan_vm(spec: VmSpec, facts: Mapping[str, Any], shas: Optional[Mapping[str, 
         plan.result = dict(result, state="absent", backend=current["backend"] if current else None, pid=None)
         return plan
 
-    applied = desired_applied(spec, facts, shas, pending)
+    applied = desired_applied(spec, facts, shas)
     driver = registry.get(applied["backend"])
     changes = drift(current["applied"], applied) if current else {}
     replacing = sorted(k for k in changes if k in DISK_FIELDS or driver.container)
@@ -187,4 +182,4 @@ def plan_vm(spec: VmSpec, facts: Mapping[str, Any], shas: Optional[Mapping[str, 
     elif spec.ports and not driver.container:
         raise SpecError("ports", "publishing ports of a %s VM needs network: BRIDGE (ports reach it through its TAP)"
                         % applied["backend"])
-    return driver.plan(plan, spec, facts, applied, current, changes, pending)
+    return driver.plan(plan, spec, facts, applied, current, changes)

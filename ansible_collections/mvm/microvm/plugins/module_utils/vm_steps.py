@@ -143,12 +143,11 @@ def recorded(current: Optional[Mapping[str, Any]]) -> bool:
     return bool(current and current.get("applied"))
 
 
-def snapshot_for(spec: Any, facts: Mapping[str, Any], pending: Mapping[str, Mapping[str, Any]],
-                 applied: Mapping[str, Any]) -> Optional[Mapping[str, Any]]:
+def snapshot_for(spec: Any, facts: Mapping[str, Any], applied: Mapping[str, Any]) -> Optional[Mapping[str, Any]]:
     """The snapshot a VM starts from, checked against the VM it would become."""
     if not spec.snapshot:
         return None
-    snap = facts["snapshots"].get(spec.snapshot) or pending.get("snapshots", {}).get(spec.snapshot)
+    snap = facts["snapshots"].get(spec.snapshot)
     if not snap:
         raise SpecError("snapshot", "no snapshot named %r under %s/snapshots; take one with mvm.microvm.snapshot"
                         % (spec.snapshot, facts["state_root"]))
