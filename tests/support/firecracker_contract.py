@@ -1,15 +1,12 @@
 """Firecracker's official API contract (the swagger in ../shared/contracts/firecracker), strictly applied,
-and a test double that answers on a unix socket as the swagger says (for the curl client's own tests)."""
+and the process double's server run in a thread, holding every body to it (for the curl client's own tests)."""
 
 from __future__ import annotations
 
 import copy
-import json
 import os
 import re
-import socketserver
 import threading
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +14,7 @@ import yaml
 from jsonschema import Draft4Validator
 
 from tests.conftest import REPO
+from tests.support import firecracker_double
 
 VERSIONS = ("1.14.1", "1.16.1")
 
@@ -62,69 +60,52 @@ class Contract:
         return [f"{path} is not in the v{self.version} contract"]
 
 
-PRE_BOOT = ("/logger", "/boot-source", "/machine-config", "/drives/", "/network-interfaces/", "/vsock", "/metrics",
-            "/mmds", "/entropy", "/balloon", "/cpu-config", "/serial")
+class _CheckedVmm(firecracker_double.Vmm):
+    """The process double's VM state machine, in process: every body is first held to the contract (a 400 with
+    the schema's complaint, as Firecracker answers a bad body), and no file is looked at (the unit tests use the
+    paths a host would have)."""
 
-
-class Double(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    """Answers as Firecracker's API would: validates each body against the contract, keeps the VM state."""
-
-    daemon_threads = True
-
-    def __init__(self, path: str, contract: Contract) -> None:
+    def __init__(self, contract: Contract) -> None:
+        super().__init__({"--id": "double"})
         self.contract = contract
         self.requests: list[tuple[str, str, Any]] = []
-        self.state = "Not started"
-        super().__init__(path, _Handler)
+
+    def answer(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+        self.requests.append((method, path, body))
+        errors = [] if method == "GET" else self.contract.check_call(method, path, body)
+        if errors:
+            return 400, {"fault_message": "; ".join(errors)}
+        return super().answer(method, path, body)
+
+    def need_file(self, path: str, write: bool = False, what: str = "file") -> None:
+        pass
+
+    def log(self, method: str, path: str, body: Any, status: int) -> None:
+        pass
+
+
+class Double(firecracker_double.Server):
+    """Firecracker's API on a unix socket, in a thread of the test (the process double's server and state
+    machine, see firecracker_double.py), for the curl client's and the probe's own tests."""
+
+    def __init__(self, path: str, contract: Contract) -> None:
+        super().__init__(path, firecracker_double.Handler)
+        self.vmm = _CheckedVmm(contract)
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
         self.thread.start()
+
+    @property
+    def requests(self) -> list[tuple[str, str, Any]]:
+        return self.vmm.requests
+
+    @property
+    def state(self) -> str:
+        return self.vmm.state
+
+    @state.setter
+    def state(self, value: str) -> None:
+        self.vmm.state = value
 
     def close(self) -> None:
         self.shutdown()
         self.server_close()
-
-    def answer(self, method: str, path: str, body: Any) -> tuple[int, Any]:
-        self.requests.append((method, path, body))
-        if method == "GET" and path == "/":
-            return 200, {"app_name": "Firecracker", "id": "double", "state": self.state,
-                         "vmm_version": self.contract.version}
-        errors = self.contract.check_call(method, path, body)
-        if errors:
-            return 400, {"fault_message": "; ".join(errors)}
-        if path.startswith(PRE_BOOT) and self.state != "Not started":
-            return 400, {"fault_message": f"{path} is pre-boot only"}
-        if path == "/actions" and body.get("action_type") == "InstanceStart":
-            self.state = "Running"
-        elif path == "/vm":
-            self.state = "Paused" if body["state"] == "Paused" else "Running"
-        elif path == "/snapshot/create" and self.state != "Paused":
-            return 400, {"fault_message": "the VM must be paused to create a snapshot"}
-        elif path == "/snapshot/load":
-            if len(self.requests) > 1 and any(p not in ("/logger", "/metrics") for _m, p, _b in self.requests[:-1]):
-                return 400, {"fault_message": "snapshot/load only on a fresh process"}
-            self.state = "Running" if body.get("resume_vm") else "Paused"
-        return 204, None
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: Double
-
-    def _handle(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        body = json.loads(raw) if raw else None
-        status, reply = self.server.answer(self.command, self.path, body)
-        data = json.dumps(reply).encode() if reply is not None else b""
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_GET = do_PUT = do_PATCH = _handle
-
-    def address_string(self) -> str:
-        return "unix"
-
-    def log_message(self, *args: Any) -> None:
-        pass

@@ -14,7 +14,7 @@ __metaclass__ = type
 import json
 from typing import Any, Dict, List, Mapping, Optional
 
-from ansible_collections.mvm.microvm.plugins.module_utils.driver import Driver
+from ansible_collections.mvm.microvm.plugins.module_utils.driver import ContainerDriver, major_version
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.image import oci_ref
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, join, quote
@@ -76,53 +76,46 @@ def run_command(applied: Mapping[str, Any], state_root: str) -> str:
     return join(argv + [oci_ref(applied["image_id"])])
 
 
-def plan_container(plan_: Plan, spec: Any, facts: Mapping[str, Any], applied: Mapping[str, Any],
+def plan_container(plan: Plan, spec: Any, facts: Mapping[str, Any], applied: Mapping[str, Any],
                    current: Optional[Mapping[str, Any]], changes: Mapping[str, Any]) -> Plan:
     if not applied.get("oci"):
         raise SpecError("image", "the apple-container backend loads an image's oci.tar: give image: NAME of an image "
                                  "built by mvm.microvm.rootfs")
     name = container(spec.name)
     ref = oci_ref(applied["image_id"])
-    plan_.result.update(console_log="container logs %s" % name, dir=None)
+    plan.result.update(console_log="container logs %s" % name, dir=None)
     if not facts["apple_container_service"]:
-        plan_.add("start the container system service", "container system start --disable-kernel-install")
+        plan.add("start the container system service", "container system start --disable-kernel-install")
     state = current["state"] if current else "absent"
     if current and changes:
-        plan_.add("delete %s to apply: %s" % (name, ", ".join(sorted(changes))), "container delete --force %s" % quote(name))
+        plan.add("delete %s to apply: %s" % (name, ", ".join(sorted(changes))), "container delete --force %s" % quote(name))
         state = "absent"
     if state == "absent" and ref not in facts.get("apple_container_images", []):
-        plan_.add("load image %s" % ref, join(["container", "image", "load", "--input", applied["oci"]]))
+        plan.add("load image %s" % ref, join(["container", "image", "load", "--input", applied["oci"]]))
     if spec.state == "running":
         if state == "absent":
-            plan_.add("run %s" % name, run_command(applied, facts["state_root"]))
+            plan.add("run %s" % name, run_command(applied, facts["state_root"]))
         elif state == "stopped":
-            plan_.add("start %s" % name, "container start %s" % quote(name))
+            plan.add("start %s" % name, "container start %s" % quote(name))
     elif spec.state == "stopped":
         if state == "absent":
-            plan_.add("create %s" % name, run_command(applied, facts["state_root"]).replace(
+            plan.add("create %s" % name, run_command(applied, facts["state_root"]).replace(
                 "container run -d", "container create", 1))
         elif state == "running":
-            plan_.add("stop %s" % name, "container stop -t %d %s" % (int(spec.stop_timeout), quote(name)))
-    return plan_
+            plan.add("stop %s" % name, "container stop -t %d %s" % (int(spec.stop_timeout), quote(name)))
+    return plan
 
 
-def remove_steps(plan_: Plan, current: Mapping[str, Any]) -> None:
+def remove_steps(plan: Plan, current: Mapping[str, Any]) -> None:
     name = container(current["name"])
-    plan_.add("delete %s" % name, "container delete --force %s" % quote(name))
+    plan.add("delete %s" % name, "container delete --force %s" % quote(name))
     image_id = (current["applied"] or {}).get("image_id")
     if image_id:
         ref = oci_ref(image_id)
-        plan_.add("delete image %s if unused" % ref, "container image delete %s 2>/dev/null; true" % quote(ref))
+        plan.add("delete image %s if unused" % ref, "container image delete %s 2>/dev/null; true" % quote(ref))
 
 
-def _major(version: Any) -> int:
-    try:
-        return int(str(version).split(".", maxsplit=1)[0])
-    except ValueError:
-        return 0
-
-
-class AppleContainerDriver(Driver):
+class AppleContainerDriver(ContainerDriver):
     """Apple's `container` (macOS 26+ on Apple Silicon): one lightweight VM per container, from the image's oci.tar."""
 
     name = "apple-container"
@@ -130,7 +123,8 @@ class AppleContainerDriver(Driver):
     capabilities = {"snapshots": False, "pause": False, "guest_channel": "vsock", "tap": False, "ports": True}
     install_hint = "macOS 26 or later on Apple Silicon with Apple's container tool"
     needs = ("container", "container service")
-    container = True
+    artifact = "oci"
+    accel = "vm"
     probe_tools = ("container",)
     probe_versions = (("container", "--version"),)
     probe_script = r"""if command -v container >/dev/null 2>&1 && $T container system status >/dev/null 2>&1; then
@@ -152,22 +146,14 @@ fi
         plat = facts["platform"]
         darwin = plat["os"] == "darwin"
         return [w for w in (
-            "" if darwin and _major(plat.get("macos_version")) >= 26 else "needs macOS 26 or later",
+            "" if darwin and major_version(plat.get("macos_version")) >= 26 else "needs macOS 26 or later",
             "" if not darwin or plat["arch"] in ("arm64", "aarch64") else "needs Apple Silicon",
             "" if facts["tools"].get("container", {}).get("present") else "Apple's container tool is not installed",
         ) if w]
 
-    def resolve(self, spec: Any, facts: Mapping[str, Any], applied: Dict[str, Any],
-                artifacts: Mapping[str, Optional[str]]) -> None:
-        applied["oci"] = artifacts.get("oci")
-        applied["accel"] = "vm"
-
-    def plan(self, plan: Plan, spec: Any, facts: Mapping[str, Any], applied: Dict[str, Any],
-             current: Optional[Mapping[str, Any]], changes: Mapping[str, Any]) -> Plan:
-        return plan_container(plan, spec, facts, applied, current, changes)
-
-    def remove(self, plan: Plan, facts: Mapping[str, Any], current: Mapping[str, Any]) -> None:
-        remove_steps(plan, current)
+    # The steps, from this module's functions above.
+    plan_container = staticmethod(plan_container)
+    remove_steps = staticmethod(remove_steps)
 
 
 DRIVER = AppleContainerDriver()

@@ -15,7 +15,7 @@ import json
 from typing import Any, Dict, List, Mapping, Optional
 
 from ansible_collections.mvm.microvm.plugins.module_utils import vm_steps
-from ansible_collections.mvm.microvm.plugins.module_utils.driver import Driver
+from ansible_collections.mvm.microvm.plugins.module_utils.driver import ContainerDriver
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.guest import READY_MARKER
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, join, quote
@@ -76,7 +76,7 @@ def drop_image_command(tag: str) -> str:
         quote(tag), quote(tag))
 
 
-def plan_container(plan_: Plan, spec: Any, facts: Mapping[str, Any], applied: Mapping[str, Any],
+def plan_container(plan: Plan, spec: Any, facts: Mapping[str, Any], applied: Mapping[str, Any],
                    current: Optional[Mapping[str, Any]], changes: Mapping[str, Any]) -> Plan:
     """Steps for running / paused / stopped of a docker VM (absent: see remove_steps)."""
     if not applied.get("rootfs_tar"):
@@ -86,52 +86,52 @@ def plan_container(plan_: Plan, spec: Any, facts: Mapping[str, Any], applied: Ma
     tag = image_tag(applied)
     name = spec.name
     state = current["state"] if current else "absent"
-    plan_.result["console_log"] = "docker logs %s" % container(name)
-    plan_.result["dir"] = None
+    plan.result["console_log"] = "docker logs %s" % container(name)
+    plan.result["dir"] = None
     if current and changes:
-        plan_.add("remove container %s to apply: %s" % (container(name), ", ".join(sorted(changes))),
-                  remove_command(name))
+        plan.add("remove container %s to apply: %s" % (container(name), ", ".join(sorted(changes))),
+                 remove_command(name))
         old = image_tag(current["applied"] or {})
         if old != tag:
-            plan_.add("drop image %s if unused" % old, drop_image_command(old))
+            plan.add("drop image %s if unused" % old, drop_image_command(old))
         state = "absent"
     if state == "absent":
         if tag not in facts["docker"].get("images", []):
-            plan_.add("import image %s" % tag, import_command(applied))
+            plan.add("import image %s" % tag, import_command(applied))
     if spec.state in ("running", "paused"):
         if state == "absent":
-            plan_.add("run container %s" % container(name), run_command(applied, root, spec.stop_timeout))
-            plan_.add("wait for %s to be ready (%gs)" % (name, spec.boot_timeout),
-                      wait_ready_command(name, spec.boot_timeout))
+            plan.add("run container %s" % container(name), run_command(applied, root, spec.stop_timeout))
+            plan.add("wait for %s to be ready (%gs)" % (name, spec.boot_timeout),
+                     wait_ready_command(name, spec.boot_timeout))
         elif state == "stopped":
             seen = "$(docker logs %s 2>&1 | grep -c %s)" % (quote(container(name)), READY_MARKER)
-            plan_.add("start container %s" % container(name), "n=%s; docker start %s >/dev/null && %s" % (
+            plan.add("start container %s" % container(name), "n=%s; docker start %s >/dev/null && %s" % (
                 seen, quote(container(name)), wait_ready_command(name, spec.boot_timeout, "$n")))
         elif state == "paused" and spec.state == "running":
-            plan_.add("unpause container %s" % container(name), "docker unpause %s >/dev/null" % quote(container(name)))
+            plan.add("unpause container %s" % container(name), "docker unpause %s >/dev/null" % quote(container(name)))
         if spec.state == "paused" and state != "paused":
-            plan_.add("pause container %s" % container(name), "docker pause %s >/dev/null" % quote(container(name)))
+            plan.add("pause container %s" % container(name), "docker pause %s >/dev/null" % quote(container(name)))
         if current and state in ("running", "paused"):
-            plan_.result["pid"] = current["pid"]
+            plan.result["pid"] = current["pid"]
     elif spec.state == "stopped":
         if state == "absent":
-            plan_.add("create container %s" % container(name),
-                      run_command(applied, root, spec.stop_timeout).replace("docker run -d", "docker create", 1))
+            plan.add("create container %s" % container(name),
+                     run_command(applied, root, spec.stop_timeout).replace("docker run -d", "docker create", 1))
         elif state in ("running", "paused"):
             if state == "paused":
-                plan_.add("unpause container %s" % container(name), "docker unpause %s >/dev/null" % quote(container(name)))
-            plan_.add("stop container %s" % container(name), "docker stop -t %d %s >/dev/null" % (
+                plan.add("unpause container %s" % container(name), "docker unpause %s >/dev/null" % quote(container(name)))
+            plan.add("stop container %s" % container(name), "docker stop -t %d %s >/dev/null" % (
                 int(spec.stop_timeout), quote(container(name))))
-    return plan_
+    return plan
 
 
-def remove_steps(plan_: Plan, current: Mapping[str, Any]) -> None:
-    plan_.add("remove container %s" % container(current["name"]), remove_command(current["name"]))
-    plan_.add("drop image %s if unused" % image_tag(current["applied"] or {}),
-              drop_image_command(image_tag(current["applied"] or {})))
+def remove_steps(plan: Plan, current: Mapping[str, Any]) -> None:
+    plan.add("remove container %s" % container(current["name"]), remove_command(current["name"]))
+    plan.add("drop image %s if unused" % image_tag(current["applied"] or {}),
+             drop_image_command(image_tag(current["applied"] or {})))
 
 
-class DockerDriver(Driver):
+class DockerDriver(ContainerDriver):
     """A labelled container per VM, running the image's rootfs with mvm's /init as PID 1."""
 
     name = "docker"
@@ -139,7 +139,8 @@ class DockerDriver(Driver):
     capabilities = {"snapshots": False, "pause": True, "guest_channel": None, "tap": False, "ports": True}
     install_hint = "a reachable Docker daemon (install docker and start dockerd)"
     needs = ("docker daemon", "image tools")
-    container = True
+    artifact = "rootfs_tar"
+    accel = "container"
     probe_tools = ("docker",)
     probe_versions = (("docker", "--version"),)
     probe_script = r"""if command -v docker >/dev/null 2>&1; then
@@ -185,17 +186,9 @@ fi
             "" if facts["docker"]["daemon"] else "no Docker daemon answers",
         ) if w]
 
-    def resolve(self, spec: Any, facts: Mapping[str, Any], applied: Dict[str, Any],
-                artifacts: Mapping[str, Optional[str]]) -> None:
-        applied["rootfs_tar"] = artifacts.get("rootfs_tar")
-        applied["accel"] = "container"
-
-    def plan(self, plan: Plan, spec: Any, facts: Mapping[str, Any], applied: Dict[str, Any],
-             current: Optional[Mapping[str, Any]], changes: Mapping[str, Any]) -> Plan:
-        return plan_container(plan, spec, facts, applied, current, changes)
-
-    def remove(self, plan: Plan, facts: Mapping[str, Any], current: Mapping[str, Any]) -> None:
-        remove_steps(plan, current)
+    # The steps, from this module's functions above.
+    plan_container = staticmethod(plan_container)
+    remove_steps = staticmethod(remove_steps)
 
 
 DRIVER = DockerDriver()

@@ -80,3 +80,40 @@ class Driver:
     def discard(self, plan: Plan, vm_dir: str, applied: Mapping[str, Any]) -> None:
         """Steps that end a VM this same plan started (a template's builder), before its directory goes."""
         raise SpecError("backend", "backend %s cannot build templates" % self.name)
+
+
+def major_version(version: Any) -> int:
+    """The major number of a version text (macOS 26.1 -> 26); 0 when there is none."""
+    try:
+        return int(str(version).split(".", maxsplit=1)[0])
+    except ValueError:
+        return 0
+
+
+class ContainerDriver(Driver):
+    """A backend whose guest is a container of the image's files: the image's `artifact` (rootfs_tar, oci) is what
+    it runs, every change replaces the container, and its steps come from the module's plan_container and
+    remove_steps."""
+
+    container = True
+    artifact = ""
+    accel = ""
+
+    def resolve(self, spec: Any, facts: Mapping[str, Any], applied: Dict[str, Any],
+                artifacts: Mapping[str, Optional[str]]) -> None:
+        applied[self.artifact] = artifacts.get(self.artifact)
+        applied["accel"] = self.accel
+
+    def plan(self, plan: Plan, spec: Any, facts: Mapping[str, Any], applied: Dict[str, Any],
+             current: Optional[Mapping[str, Any]], changes: Mapping[str, Any]) -> Plan:
+        return self.plan_container(plan, spec, facts, applied, current, changes)
+
+    def remove(self, plan: Plan, facts: Mapping[str, Any], current: Mapping[str, Any]) -> None:
+        self.remove_steps(plan, current)
+
+    def plan_container(self, plan: Plan, spec: Any, facts: Mapping[str, Any], applied: Mapping[str, Any],
+                       current: Optional[Mapping[str, Any]], changes: Mapping[str, Any]) -> Plan:
+        raise NotImplementedError
+
+    def remove_steps(self, plan: Plan, current: Mapping[str, Any]) -> None:
+        raise NotImplementedError

@@ -477,18 +477,14 @@ class FirecrackerDriver(Driver):
         if spec.state == "paused" and not opts.api:
             raise SpecError("firecracker.api", "pausing a Firecracker VM needs its API socket, which api: false turns "
                                                "off; use state: running or stopped, or api: true")
-        running = bool(current and current["pid"])
-        paused = bool(current and current["state"] == "paused")
-        fresh = not vm_steps.recorded(current) or (bool(changes) and spec.recreate)
-        snap = vm_steps.snapshot_for(spec, facts, applied)
-        restore = snap is not None and fresh and spec.state != "stopped"
+        where = vm_steps.lifecycle(spec, facts, applied, current, changes)
+        running, paused, fresh, restore, snap = where.running, where.paused, where.fresh, where.restore, where.snapshot
         if restore and snap and not opts.jailer and snap.get("vm") != spec.name:
             # The snapshot holds the paths the VMM opened; unjailed those are the source VM's own files.
             raise SpecError("firecracker.jailer", "snapshot %s was taken of %s without the jailer: its device state "
                                                   "names %s's disk by path, so restoring it as %s would open that VM's disk; "
                                                   "restore it under the name %s, or take snapshots of jailed VMs"
                             % (spec.snapshot, snap.get("vm"), snap.get("vm"), spec.name, snap.get("vm")))
-        applied["snapshot"] = spec.snapshot if restore else ((current or {}).get("applied") or {}).get("snapshot")
         if current and changes and running:
             plan.add("stop VM %s to apply: %s" % (spec.name, ", ".join(sorted(changes))),
                      kill_command(directory, current["pid"]))

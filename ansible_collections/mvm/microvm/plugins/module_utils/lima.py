@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ansible_collections.mvm.microvm.plugins.module_utils import validate
-from ansible_collections.mvm.microvm.plugins.module_utils.driver import Driver
+from ansible_collections.mvm.microvm.plugins.module_utils.driver import Driver, major_version
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, join, quote
 
@@ -209,13 +209,6 @@ def wrap(plan: Plan, instance: str) -> Plan:
     return wrapped
 
 
-def _major(version: Any) -> int:
-    try:
-        return int(str(version).split(".", maxsplit=1)[0])
-    except ValueError:
-        return 0
-
-
 class LimaDriver(Driver):
     """Not a VMM of its own: the environment Firecracker runs in where the host cannot (macOS before 26, Linux
     without usable KVM). The vm operation plans the wrapped backend with the facts inside the instance and sends
@@ -242,7 +235,7 @@ fi
 
     def why_not(self, facts: Mapping[str, Any]) -> List[str]:
         plat = facts["platform"]
-        lima_host = (plat["os"] == "darwin" and _major(plat.get("macos_version")) < 26) or \
+        lima_host = (plat["os"] == "darwin" and major_version(plat.get("macos_version")) < 26) or \
             (plat["os"] == "linux" and not facts["kvm"]["usable"])
         return [w for w in (
             "" if lima_host else "Lima is only chosen on macOS before 26 or Linux without usable KVM",

@@ -327,18 +327,6 @@ class Operation:
     options: Mapping[str, Any]
 
 
-def _op_vm(p: Mapping[str, Any], host: GatherHost, paths: GatherPaths, pending: Pending,
-           gather_in: Optional[GatherIn]) -> Tuple[Any, Plan, Promise]:
-    desired, plan = vm_plan(p, host, paths, pending, gather_in)
-    return desired, plan, None
-
-
-def _op_vms(p: Mapping[str, Any], host: GatherHost, paths: GatherPaths, pending: Pending,
-            gather_in: Optional[GatherIn]) -> Tuple[Any, Plan, Promise]:
-    desired, plan = vms_plan(p, host, paths, pending)
-    return desired, plan, None
-
-
 def _op_image(p: Mapping[str, Any], host: GatherHost, paths: GatherPaths, pending: Pending,
               gather_in: Optional[GatherIn]) -> Tuple[Any, Plan, Promise]:
     desired, plan, entry = image_plan(p, _folding(host, pending), paths)
@@ -349,18 +337,6 @@ def _op_bridge(p: Mapping[str, Any], host: GatherHost, paths: GatherPaths, pendi
                gather_in: Optional[GatherIn]) -> Tuple[Any, Plan, Promise]:
     desired, plan, entry = bridge_plan(p, _folding(host, pending))
     return desired, plan, ("networks", desired.name, entry)
-
-
-def _op_tap(p: Mapping[str, Any], host: GatherHost, paths: GatherPaths, pending: Pending,
-            gather_in: Optional[GatherIn]) -> Tuple[Any, Plan, Promise]:
-    desired, plan = tap_plan(p, host, pending)
-    return desired, plan, None
-
-
-def _op_forward(p: Mapping[str, Any], host: GatherHost, paths: GatherPaths, pending: Pending,
-                gather_in: Optional[GatherIn]) -> Tuple[Any, Plan, Promise]:
-    desired, plan = forward_plan(p, host, pending)
-    return desired, plan, None
 
 
 def _op_snapshot(p: Mapping[str, Any], host: GatherHost, paths: GatherPaths, pending: Pending,
@@ -377,29 +353,20 @@ def _op_template(p: Mapping[str, Any], host: GatherHost, paths: GatherPaths, pen
     return desired, plan, ("snapshots", desired["name"], meta if desired["state"] == "present" else None)
 
 
-def _op_install(p: Mapping[str, Any], host: GatherHost, paths: GatherPaths, pending: Pending,
-                gather_in: Optional[GatherIn]) -> Tuple[Any, Plan, Promise]:
-    desired, plan = install_plan(p, host, paths)
-    return desired, plan, None
-
-
-def _op_lima(p: Mapping[str, Any], host: GatherHost, paths: GatherPaths, pending: Pending,
-             gather_in: Optional[GatherIn]) -> Tuple[Any, Plan, Promise]:
-    desired, plan = lima_plan(p, host)
-    return desired, plan, None
-
-
 VMS_OPTIONS = {"vms": None, "backend": "auto", "image": None, "state_root": None}
+# Operations whose plans promise nothing to later ones plan through a lambda; the others through _op_*.
 OPERATIONS = {op.name: op for op in (
-    Operation("vm", "vm", "vm", _op_vm, spec.VM_DEFAULTS),
-    Operation("vms", "vms", "vms", _op_vms, VMS_OPTIONS),
+    Operation("vm", "vm", "vm", lambda p, h, g, pend, gi: vm_plan(p, h, g, pend, gi) + (None,), spec.VM_DEFAULTS),
+    Operation("vms", "vms", "vms", lambda p, h, g, pend, gi: vms_plan(p, h, g, pend) + (None,), VMS_OPTIONS),
     Operation("image", "rootfs", "image", _op_image, spec.IMAGE_DEFAULTS),
     Operation("bridge", "bridge", "bridge", _op_bridge, network.BRIDGE_DEFAULTS),
-    Operation("tap", "tap", "tap", _op_tap, network.TAP_DEFAULTS),
-    Operation("port_forward", "port_forward", "port_forward", _op_forward, network.FORWARD_DEFAULTS),
+    Operation("tap", "tap", "tap", lambda p, h, g, pend, gi: tap_plan(p, h, pend) + (None,), network.TAP_DEFAULTS),
+    Operation("port_forward", "port_forward", "port_forward", lambda p, h, g, pend, gi: forward_plan(p, h, pend) + (None,),
+              network.FORWARD_DEFAULTS),
     Operation("snapshot", "snapshot", "snapshot", _op_snapshot, snapshot.SNAPSHOT_DEFAULTS),
     Operation("template", "vm_template", "template", _op_template, template.TEMPLATE_DEFAULTS),
-    Operation("firecracker_install", "firecracker_install", "firecracker", _op_install, install.DEFAULTS),
-    Operation("lima", "lima_vm", "lima", _op_lima, lima.DEFAULTS),
+    Operation("firecracker_install", "firecracker_install", "firecracker",
+              lambda p, h, g, pend, gi: install_plan(p, h, g) + (None,), install.DEFAULTS),
+    Operation("lima", "lima_vm", "lima", lambda p, h, g, pend, gi: lima_plan(p, h) + (None,), lima.DEFAULTS),
 )}
 BY_MODULE = {op.module: op for op in OPERATIONS.values()}

@@ -158,13 +158,9 @@ class QemuDriver(Driver):
     def plan(self, plan: Plan, spec: Any, facts: Mapping[str, Any], applied: Dict[str, Any],
              current: Optional[Mapping[str, Any]], changes: Mapping[str, Any]) -> Plan:
         directory = vm_steps.vm_dir(facts, spec.name)
-        snap = vm_steps.snapshot_for(spec, facts, applied)
         now = current or {}  # type: Mapping[str, Any]
-        running = bool(current and current["pid"])
-        paused = bool(current and current["state"] == "paused")
-        fresh = not vm_steps.recorded(current) or (bool(changes) and spec.recreate)
-        restore = snap is not None and fresh and spec.state != "stopped"
-        applied["snapshot"] = spec.snapshot if restore else ((current or {}).get("applied") or {}).get("snapshot")
+        where = vm_steps.lifecycle(spec, facts, applied, current, changes)
+        running, paused, fresh, restore = where.running, where.paused, where.fresh, where.restore
         if current and changes and running:
             plan.add("stop VM %s to apply: %s" % (spec.name, ", ".join(sorted(changes))),
                      kill_command(directory, now["pid"]))

@@ -9,6 +9,7 @@ from __future__ import absolute_import, annotations, division, print_function
 __metaclass__ = type
 
 import json
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from ansible_collections.mvm.microvm.plugins.module_utils import firewall, network
@@ -153,6 +154,28 @@ def snapshot_for(spec: Any, facts: Mapping[str, Any], applied: Mapping[str, Any]
                         % (spec.snapshot, facts["state_root"]))
     check_compatible(snap, applied)
     return snap
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """Where a VM stands and what its plan starts from."""
+
+    running: bool
+    paused: bool
+    fresh: bool  # a new disk: never recorded, or changed with recreate
+    restore: bool  # a fresh VM asked to run, from a snapshot
+    snapshot: Optional[Mapping[str, Any]]
+
+
+def lifecycle(spec: Any, facts: Mapping[str, Any], applied: Dict[str, Any], current: Optional[Mapping[str, Any]],
+              changes: Mapping[str, Any]) -> Lifecycle:
+    """The same for every VM backend; records in `applied` the snapshot the VM was started from."""
+    snap = snapshot_for(spec, facts, applied)
+    fresh = not recorded(current) or (bool(changes) and spec.recreate)
+    restore = snap is not None and fresh and spec.state != "stopped"
+    applied["snapshot"] = spec.snapshot if restore else ((current or {}).get("applied") or {}).get("snapshot")
+    return Lifecycle(running=bool(current and current["pid"]), paused=bool(current and current["state"] == "paused"),
+                     fresh=fresh, restore=restore, snapshot=snap)
 
 
 def save_snapshot(plan: Plan, name: str, vm_name: str, vm_dir: str, applied: Mapping[str, Any], directory: str,
