@@ -137,3 +137,14 @@ def test_a_failing_probe_fails_the_module_with_its_output() -> None:
     for kind, params in (("vm", VM), ("bridge", {"name": "b", "subnet": "10.78.0.0/24"}), ("facts", {})):
         done, _ = warnings_of(kind, params, Broken(""), check_mode=True)
         assert done.failed and done.result["msg"] == "host probe failed (rc=2): sh: 1: syntax error", kind
+
+
+@pytest.mark.parametrize("planned", [{"": "x"}, {"": {"images": ["x"]}}, {"": {"images": None}}, {"other": {}}],
+                         ids=["root-not-dict", "kind-list", "kind-none", "other-root"])
+def test_a_planned_fact_of_another_shape_is_ignored(planned: dict) -> None:
+    """`planned` is the action plugin's (the host fact mvm_planned); given by hand in another shape it is ignored
+    (check mode only, where nothing runs), never a traceback."""
+    from ansible_collections.mvm.microvm.plugins.module_utils import ansible_glue
+
+    module = type("M", (), {"check_mode": True, "params": {"planned": planned, "state_root": None}})()
+    assert ansible_glue._planned(module) == {"images": {}, "networks": {}, "snapshots": {}}

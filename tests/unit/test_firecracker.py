@@ -351,3 +351,19 @@ def test_diff_snapshots_track_dirty_pages_from_boot(contract) -> None:
     config = [c for c in commands if "/machine-config" in c][0]
     body = json.loads(config.rsplit(" -d ", 1)[1].strip("'"))
     assert body["track_dirty_pages"] is True and contract.check_call("PUT", "/machine-config", body) == []
+
+
+@pytest.mark.parametrize("field,value", [
+    ("chroot_base", "srv/$(reboot)"), ("chroot_base", "/srv/j\nrm -rf /"), ("uid_base", "10000; reboot"),
+    ("seccomp_filter", "../../etc/shadow"), ("cgroup_version", "2 && reboot"), ("api", "yes; reboot"),
+], ids=["chroot-relative", "chroot-newline", "uid-base-shell", "seccomp-relative", "cgroup-shell", "api-shell"])
+def test_a_restore_validates_the_options_it_takes_from_a_snapshot(field: str, value: str) -> None:
+    """The restore path takes the Firecracker options from the snapshot's metadata.json: they pass the same
+    validation as a VM's own options (a tampered file is refused naming the field, before any command)."""
+    source = fc_applied("tpl", **{field: value})
+    facts = FC_HOST + fc_image() + fc_snapshot_meta("s1", source)
+    rec = frontends.Recording(facts)
+    with pytest.raises(SpecError) as err:
+        frontends.engine("snapshot", {"name": "s1", "vm": "copy", "state": "restored"}, rec)
+    assert err.value.field == "firecracker." + field
+    assert all("probe_version" in c or "sha256sum" in c for c in rec.commands)

@@ -35,8 +35,10 @@ def _planned(module: Any) -> Dict[str, Dict[str, Any]]:
     plugin hands the module the host's `mvm_planned` fact, which each check-mode task folds its promise into."""
     if not module.check_mode:
         return {}
-    found = (module.params.get(PLANNED) or {}).get(module.params.get("state_root") or "") or {}
-    return {kind: dict(found.get(kind) or {}) for kind in ops.PENDING_KINDS}
+    # Only check mode reads it, where no command runs; a shape other than the plugin's is ignored, not trusted.
+    found = (module.params.get(PLANNED) or {}).get(module.params.get("state_root") or "")
+    found = found if isinstance(found, dict) else {}
+    return {kind: dict(found[kind]) if isinstance(found.get(kind), dict) else {} for kind in ops.PENDING_KINDS}
 
 
 def _finish(module: Any, plan: Any, key: str, replan: Callable[[], Any],
