@@ -208,12 +208,12 @@ def check_compatible(snapshot: Mapping[str, Any], applied: Mapping[str, Any]) ->
         # The device state holds the paths the VMM saw: in-chroot ones when jailed, host ones when not.
         was, now = source.get("firecracker") or {}, applied.get("firecracker") or {}
         if bool(was.get("jailer")) != bool(now.get("jailer")):
-            raise SpecError("firecracker.jailer", "snapshot %s was taken of a %s VM; this VM is %s (restore needs the same)"
-                            % (snapshot.get("name"), "jailed" if was.get("jailer") else "unjailed",
+            raise SpecError("firecracker.jailer", "snapshot %s was taken of %s VM; this VM is %s (restore needs the same)"
+                            % (snapshot.get("name"), "a jailed" if was.get("jailer") else "an unjailed",
                                "jailed" if now.get("jailer") else "unjailed"))
         if not now.get("api", True):
             raise SpecError("firecracker.api", "a snapshot is loaded through the API socket, which api: false turns off")
     if bool(source.get("network")) != bool(applied.get("network")):
-        raise SpecError("network", "snapshot %s was taken %s a network device; this VM %s one"
+        raise SpecError("network", "snapshot %s was taken %s a network device; this VM %s"
                         % (snapshot.get("name"), "with" if source.get("network") else "without",
-                           "has" if applied.get("network") else "has not"))
+                           "has one" if applied.get("network") else "has none"))
