@@ -77,6 +77,18 @@ def _folding(gather_host: "GatherHost", pending: Optional[Pending]) -> "GatherHo
     return lambda root: fold(gather_host(root), pending)
 
 
+def _folding_in(gather_in: "Optional[GatherIn]", pending: Optional[Pending]) -> "Optional[GatherIn]":
+    """The same inside a Lima instance (its facts are the ones the wrapped plan reads)."""
+    if gather_in is None:
+        return None
+    inner = gather_in
+
+    def folded(instance: str) -> Tuple["GatherHost", "GatherPaths"]:
+        host, paths = inner(instance)
+        return _folding(host, pending), paths
+    return folded
+
+
 def host_report(facts: Mapping[str, Any], requested: str = "auto") -> Dict[str, Any]:
     """The facts structure users see: the probe's findings, backend selection and the doctor's checks.
 
@@ -93,11 +105,11 @@ def host_report(facts: Mapping[str, Any], requested: str = "auto") -> Dict[str, 
 
 
 def vm_plan(params: Mapping[str, Any], gather_host: GatherHost, gather_paths: GatherPaths,
-            pending: Optional[Pending] = None, gather_in: Optional[GatherIn] = None) -> Tuple[spec.VmSpec, Plan]:
+            gather_in: Optional[GatherIn] = None) -> Tuple[spec.VmSpec, Plan]:
     desired = spec.vm_spec(params)
-    facts = fold(gather_host(desired.state_root), pending)
+    facts = gather_host(desired.state_root)
     if desired.backend == "lima" or (desired.backend == "auto" and backends.summary(facts)["chosen"] == "lima"):
-        return desired, _lima_vm_plan(desired, facts, gather_in, pending)
+        return desired, _lima_vm_plan(desired, facts, gather_in)
     wanted = vm.explicit_paths(desired) if desired.state != "absent" else []
     shas = gather_paths(wanted) if wanted else {}
     return desired, _locked(vm.plan_vm(desired, facts, shas), facts, lock.for_vm(desired))
@@ -129,8 +141,7 @@ def vms_specs(params: Mapping[str, Any]) -> list:
             for entry in params.get("vms") or []]
 
 
-def vms_plan(params: Mapping[str, Any], gather_host: GatherHost, gather_paths: GatherPaths,
-             pending: Optional[Pending] = None) -> Tuple[list, Plan]:
+def vms_plan(params: Mapping[str, Any], gather_host: GatherHost, gather_paths: GatherPaths) -> Tuple[list, Plan]:
     """Many VMs from one probe: a converged host costs one round trip whatever the number of VMs.
 
     Each VM is planned on the facts as the VMs before it leave them (leases taken), so two VMs never
@@ -141,7 +152,7 @@ def vms_plan(params: Mapping[str, Any], gather_host: GatherHost, gather_paths: G
     if len(roots) > 1:
         raise SpecError("state_root", "all VMs of one operation share a state root; got %s" % ", ".join(sorted(map(str, roots))))
     # Each VM lends its lease to the next one's plan: on a copy (the probed facts stay as the host is).
-    facts = copy.deepcopy(fold(gather_host(desired[0].state_root), pending)) if desired else {}
+    facts = copy.deepcopy(gather_host(desired[0].state_root)) if desired else {}
     wanted = [p for d in desired if d.state != "absent" for p in vm.explicit_paths(d)]
     shas = gather_paths(wanted) if wanted else {}
     names = [d.name for d in desired]
@@ -166,8 +177,7 @@ def vms_plan(params: Mapping[str, Any], gather_host: GatherHost, gather_paths: G
     return desired, combined
 
 
-def _lima_vm_plan(desired: spec.VmSpec, facts: Mapping[str, Any], gather_in: Optional[GatherIn],
-                  pending: Optional[Pending]) -> Plan:
+def _lima_vm_plan(desired: spec.VmSpec, facts: Mapping[str, Any], gather_in: Optional[GatherIn]) -> Plan:
     """A Lima-backed VM: the Firecracker plan made from the facts inside the instance, each step sent there."""
     if desired.state != "absent":
         backends.select(facts, "lima")
@@ -179,7 +189,7 @@ def _lima_vm_plan(desired: spec.VmSpec, facts: Mapping[str, Any], gather_in: Opt
         raise SpecError("backend", "this front-end cannot read facts inside a Lima instance")
     inner_host, inner_paths = gather_in(desired.lima_instance)
     inner = replace(desired, backend="firecracker", state_root=None)
-    inner_facts = fold(inner_host(None), pending)
+    inner_facts = inner_host(None)
     wanted = vm.explicit_paths(inner) if inner.state != "absent" else []
     plan = vm.plan_vm(inner, inner_facts, inner_paths(wanted) if wanted else {})
     return lima.wrap(plan, desired.lima_instance)
@@ -203,26 +213,24 @@ def bridge_plan(params: Mapping[str, Any], gather_host: GatherHost) -> Tuple[net
     return desired, plan, entry
 
 
-def tap_plan(params: Mapping[str, Any], gather_host: GatherHost,
-             pending: Optional[Pending] = None) -> Tuple[network.TapSpec, Plan]:
+def tap_plan(params: Mapping[str, Any], gather_host: GatherHost) -> Tuple[network.TapSpec, Plan]:
     desired = network.tap_spec(params)
-    facts = fold(gather_host(desired.state_root), pending)
+    facts = gather_host(desired.state_root)
     return desired, _locked(network.plan_tap(desired, facts), facts, ["tap-" + desired.name])
 
 
-def forward_plan(params: Mapping[str, Any], gather_host: GatherHost,
-                 pending: Optional[Pending] = None) -> Tuple[network.ForwardSpec, Plan]:
+def forward_plan(params: Mapping[str, Any], gather_host: GatherHost) -> Tuple[network.ForwardSpec, Plan]:
     desired = network.forward_spec(params)
-    facts = fold(gather_host(desired.state_root), pending)
+    facts = gather_host(desired.state_root)
     return desired, _locked(network.plan_forward(desired, facts), facts, ["ports"])
 
 
-def snapshot_plan(params: Mapping[str, Any], gather_host: GatherHost, gather_paths: GatherPaths,
-                  pending: Optional[Pending] = None) -> Tuple[snapshot.SnapshotSpec, Plan, Dict[str, Any]]:
+def snapshot_plan(params: Mapping[str, Any], gather_host: GatherHost,
+                  gather_paths: GatherPaths) -> Tuple[snapshot.SnapshotSpec, Plan, Dict[str, Any]]:
     """present/absent snapshot a VM; restored starts a VM from it. Also returns the metadata a later
     operation may count on (pyinfra's prepare phase)."""
     desired = snapshot.snapshot_spec(params)
-    facts = fold(gather_host(desired.state_root), pending)
+    facts = gather_host(desired.state_root)
     if desired.state != "restored":
         plan = _locked(snapshot.plan_snapshot(desired, facts), facts,
                        ["snap-" + desired.name] + (["vm-" + desired.vm] if desired.vm else []))
@@ -234,11 +242,11 @@ def snapshot_plan(params: Mapping[str, Any], gather_host: GatherHost, gather_pat
     return desired, plan, dict(meta)
 
 
-def template_plan(params: Mapping[str, Any], gather_host: GatherHost, gather_paths: GatherPaths,
-                  pending: Optional[Pending] = None) -> Tuple[Dict[str, Any], Plan, Dict[str, Any]]:
+def template_plan(params: Mapping[str, Any], gather_host: GatherHost,
+                  gather_paths: GatherPaths) -> Tuple[Dict[str, Any], Plan, Dict[str, Any]]:
     """Returns the validated parameters, the plan and the snapshot metadata it makes."""
     desired = template.template_params(params)
-    facts = fold(gather_host(desired.get("state_root")), pending)
+    facts = gather_host(desired.get("state_root"))
     wanted = [x for x in (desired.get("kernel"), desired.get("initrd"), desired.get("rootfs")) if x]
     shas = gather_paths(wanted) if wanted and desired["state"] == "present" else {}
     plan = template.plan_template(desired, facts, shas)
@@ -312,7 +320,7 @@ def run_probe(run: Callable[[str], Tuple[int, str, str]]) -> Tuple[GatherHost, G
 
 # ---- the operations, once: what each front-end calls ----------------------------------------------------------
 
-PlanFn = Callable[[Mapping[str, Any], GatherHost, GatherPaths, Pending, Optional[GatherIn]], Tuple[Any, Plan, Promise]]
+PlanFn = Callable[[Mapping[str, Any], GatherHost, GatherPaths, Optional[GatherIn]], Tuple[Any, Plan, Promise]]
 
 
 @dataclass(frozen=True)
@@ -323,50 +331,55 @@ class Operation:
     name: str
     module: str
     result: str
-    plan: PlanFn
+    planner: PlanFn
     options: Mapping[str, Any]
 
+    def plan(self, params: Mapping[str, Any], gather_host: GatherHost, gather_paths: GatherPaths,
+             pending: Optional[Pending], gather_in: Optional[GatherIn]) -> Tuple[Any, Plan, Promise]:
+        """Plan on the host's facts as the earlier operations of this run leave them (folded here, once for all)."""
+        return self.planner(params, _folding(gather_host, pending), gather_paths, _folding_in(gather_in, pending))
 
-def _op_image(p: Mapping[str, Any], host: GatherHost, paths: GatherPaths, pending: Pending,
+
+def _op_image(p: Mapping[str, Any], host: GatherHost, paths: GatherPaths,
               gather_in: Optional[GatherIn]) -> Tuple[Any, Plan, Promise]:
-    desired, plan, entry = image_plan(p, _folding(host, pending), paths)
+    desired, plan, entry = image_plan(p, host, paths)
     return desired, plan, ("images", desired.name, entry)
 
 
-def _op_bridge(p: Mapping[str, Any], host: GatherHost, paths: GatherPaths, pending: Pending,
+def _op_bridge(p: Mapping[str, Any], host: GatherHost, paths: GatherPaths,
                gather_in: Optional[GatherIn]) -> Tuple[Any, Plan, Promise]:
-    desired, plan, entry = bridge_plan(p, _folding(host, pending))
+    desired, plan, entry = bridge_plan(p, host)
     return desired, plan, ("networks", desired.name, entry)
 
 
-def _op_snapshot(p: Mapping[str, Any], host: GatherHost, paths: GatherPaths, pending: Pending,
+def _op_snapshot(p: Mapping[str, Any], host: GatherHost, paths: GatherPaths,
                  gather_in: Optional[GatherIn]) -> Tuple[Any, Plan, Promise]:
-    desired, plan, meta = snapshot_plan(p, host, paths, pending)
+    desired, plan, meta = snapshot_plan(p, host, paths)
     promise = None if desired.state == "restored" else ("snapshots", desired.name,
                                                         meta if desired.state == "present" else None)
     return desired, plan, promise
 
 
-def _op_template(p: Mapping[str, Any], host: GatherHost, paths: GatherPaths, pending: Pending,
+def _op_template(p: Mapping[str, Any], host: GatherHost, paths: GatherPaths,
                  gather_in: Optional[GatherIn]) -> Tuple[Any, Plan, Promise]:
-    desired, plan, meta = template_plan(p, host, paths, pending)
+    desired, plan, meta = template_plan(p, host, paths)
     return desired, plan, ("snapshots", desired["name"], meta if desired["state"] == "present" else None)
 
 
 VMS_OPTIONS = {"vms": None, "backend": "auto", "image": None, "state_root": None}
 # Operations whose plans promise nothing to later ones plan through a lambda; the others through _op_*.
 OPERATIONS = {op.name: op for op in (
-    Operation("vm", "vm", "vm", lambda p, h, g, pend, gi: vm_plan(p, h, g, pend, gi) + (None,), spec.VM_DEFAULTS),
-    Operation("vms", "vms", "vms", lambda p, h, g, pend, gi: vms_plan(p, h, g, pend) + (None,), VMS_OPTIONS),
+    Operation("vm", "vm", "vm", lambda p, h, g, gi: vm_plan(p, h, g, gi) + (None,), spec.VM_DEFAULTS),
+    Operation("vms", "vms", "vms", lambda p, h, g, gi: vms_plan(p, h, g) + (None,), VMS_OPTIONS),
     Operation("image", "rootfs", "image", _op_image, spec.IMAGE_DEFAULTS),
     Operation("bridge", "bridge", "bridge", _op_bridge, network.BRIDGE_DEFAULTS),
-    Operation("tap", "tap", "tap", lambda p, h, g, pend, gi: tap_plan(p, h, pend) + (None,), network.TAP_DEFAULTS),
-    Operation("port_forward", "port_forward", "port_forward", lambda p, h, g, pend, gi: forward_plan(p, h, pend) + (None,),
+    Operation("tap", "tap", "tap", lambda p, h, g, gi: tap_plan(p, h) + (None,), network.TAP_DEFAULTS),
+    Operation("port_forward", "port_forward", "port_forward", lambda p, h, g, gi: forward_plan(p, h) + (None,),
               network.FORWARD_DEFAULTS),
     Operation("snapshot", "snapshot", "snapshot", _op_snapshot, snapshot.SNAPSHOT_DEFAULTS),
     Operation("template", "vm_template", "template", _op_template, template.TEMPLATE_DEFAULTS),
     Operation("firecracker_install", "firecracker_install", "firecracker",
-              lambda p, h, g, pend, gi: install_plan(p, h, g) + (None,), install.DEFAULTS),
-    Operation("lima", "lima_vm", "lima", lambda p, h, g, pend, gi: lima_plan(p, h) + (None,), lima.DEFAULTS),
+              lambda p, h, g, gi: install_plan(p, h, g) + (None,), install.DEFAULTS),
+    Operation("lima", "lima_vm", "lima", lambda p, h, g, gi: lima_plan(p, h) + (None,), lima.DEFAULTS),
 )}
 BY_MODULE = {op.module: op for op in OPERATIONS.values()}
