@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import functools
 import inspect
+import io
 import uuid
 from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence
 
 from pyinfra import host, logger
 from pyinfra.api import OperationError, OperationValueError, operation
+from pyinfra.api.command import FileUploadCommand
 
 from ansible_collections.mvm.microvm.plugins.module_utils import install as install_engine
 from ansible_collections.mvm.microvm.plugins.module_utils import lima as lima_engine
@@ -20,7 +22,7 @@ from ansible_collections.mvm.microvm.plugins.module_utils import ops, spec, trac
 from ansible_collections.mvm.microvm.plugins.module_utils import snapshot as snap_engine
 from ansible_collections.mvm.microvm.plugins.module_utils import template as template_engine
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError, SpecError
-from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan
+from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, Step
 from mvm_pyinfra.facts import MvmHost, MvmPaths
 
 # Images that an earlier rootfs operation of this deploy will build, per host: during pyinfra's
@@ -82,15 +84,28 @@ def _emit(plan: Plan, noop: str, replan: Callable[[], Plan]) -> Iterator[str]:
     if not plan.locks:
         for step in plan.steps:
             trace.record("step", step.description)
-            yield step.script
+            yield from _step_commands(step, lambda script: script)
         return
     locks, token = list(plan.locks), uuid.uuid4().hex[:16]
     yield lock_engine.acquire_command(locks, token)
     plan = replan()
     for step in plan.steps:
         trace.record("step", step.description)
-        yield lock_engine.releasing(step.script, locks, token)
+        yield from _step_commands(step, lambda script: lock_engine.releasing(script, locks, token))
     yield lock_engine.release_command(locks, token)
+
+
+def _step_commands(step: Step, wrap: Callable[[str], str]) -> Iterator[Any]:
+    """One step as pyinfra commands. A step that reads its standard input (a secret) gets it as a file uploaded
+    into a directory of its own on the host's tmpfs (mode 0700), read once and removed by the step itself:
+    pyinfra has no way to feed a command's input, and the secret must not be in a command's text."""
+    if not step.stdin:
+        yield wrap(step.script)
+        return
+    staging = "/dev/shm/mvm-in-%s" % uuid.uuid4().hex[:16]
+    yield "umask 077; mkdir -m 0700 %s" % staging
+    yield FileUploadCommand(io.BytesIO(step.stdin.encode()), staging + "/in")
+    yield wrap("( %s\n) < %s/in; rc=$?; rm -rf %s; exit $rc" % (step.script, staging, staging))
 
 
 def _planned(planner: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -225,6 +240,14 @@ def vm(
     lima_instance: Optional[str] = None,
     recreate: Optional[bool] = None,
     production: Optional[bool] = None,
+    command: Optional[Any] = None,
+    entrypoint: Optional[Any] = None,
+    workdir: Optional[str] = None,
+    user: Optional[str] = None,
+    env: Optional[Dict[str, Any]] = None,
+    files: Optional[Sequence[Dict[str, Any]]] = None,
+    secrets: Optional[Sequence[Dict[str, Any]]] = None,
+    restart: Optional[str] = None,
 ):
     """
     Run, stop or remove a microVM; recreate a running one whose applied spec differs.
@@ -256,6 +279,18 @@ def vm(
       arguments, network) keep the disk either way
     + production: refuse a VM that would run unjailed, as root or under another VM's uid, naming the failing
       check of the security posture (``MvmHost`` fact, ``security``)
+    + command: the workload's arguments (a list, or a string split as a shell would), replacing the image's Cmd;
+      mvm's init runs it after the readiness marker and logs ``MVM-EXIT <code>`` when it ends
+    + entrypoint: replaces the image's Entrypoint (and drops its Cmd unless ``command`` is given)
+    + workdir: the workload's working directory (default the image's, else ``/``)
+    + user: user the workload runs as, a name from the image's ``/etc/passwd`` or ``uid[:gid]`` (default the
+      image's, else ``root``)
+    + env: the workload's environment, a dict merged over the image's
+    + files: config files ``[{"path": "app.conf", "content": "...", "mode": "0644"}]`` (or ``src``: a file on the
+      VM host) on a read-only disk mounted at ``/mvm/config``
+    + secrets: like ``files``, on a 0600 disk of their own, in the guest in a tmpfs at ``/mvm/secrets`` (0700),
+      each 0600 and owned by ``user``; never in a command's text, the output or the applied spec (a salted hash is)
+    + restart: when the workload ends: ``no`` (default: the VM powers off), ``on-failure`` or ``always`` (run again)
 
     **Example:**
 

@@ -23,8 +23,8 @@ ENV = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR
            PATH="%s:%s" % (BIN, os.environ.get("PATH", "")))
 
 
-def sh(command: str) -> tuple[int, str, str]:
-    proc = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True)
+def sh(command: str, stdin: str = "") -> tuple[int, str, str]:
+    proc = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True, input=stdin)
     return proc.returncode, proc.stdout, proc.stderr
 
 

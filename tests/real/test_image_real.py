@@ -32,4 +32,4 @@ def test_oci_archive_is_a_valid_image_layout(built_image: Path) -> None:
     assert config["rootfs"]["diff_ids"] == ["sha256:" + hashlib.sha256(layer).hexdigest()]
     with tarfile.open(image / "rootfs.tar") as tree:
         names = tree.getnames()
-    assert "./init" in names and "./bin/busybox" in names and "./etc/acpi/poweroff" in names
+    assert "./init" in names and "./bin/busybox" in names and "./mvm/etc/acpi/poweroff" in names and "./mvm/bin/busybox" in names

@@ -17,8 +17,8 @@ from ansible_collections.mvm.microvm.plugins.module_utils.runner import StepFail
 
 
 def _runner(module: Any):
-    def run(command: str) -> Tuple[int, str, str]:
-        return module.run_command(["/bin/sh", "-c", command])
+    def run(command: str, stdin: Optional[str] = None) -> Tuple[int, str, str]:
+        return module.run_command(["/bin/sh", "-c", command], data=stdin, binary_data=True)
     return run
 
 

@@ -120,7 +120,7 @@ class AppleContainerDriver(ContainerDriver):
 
     name = "apple-container"
     priority = 2
-    capabilities = {"snapshots": False, "pause": False, "guest_channel": "vsock", "tap": False, "ports": True}
+    capabilities = {"snapshots": False, "pause": False, "guest_channel": "vsock", "tap": False, "ports": True, "workload": False}
     install_hint = "macOS 26 or later on Apple Silicon with Apple's container tool"
     needs = ("container", "container service")
     artifact = "oci"

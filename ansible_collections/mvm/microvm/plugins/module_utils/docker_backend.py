@@ -136,7 +136,7 @@ class DockerDriver(ContainerDriver):
 
     name = "docker"
     priority = 3
-    capabilities = {"snapshots": False, "pause": True, "guest_channel": None, "tap": False, "ports": True}
+    capabilities = {"snapshots": False, "pause": True, "guest_channel": None, "tap": False, "ports": True, "workload": False}
     install_hint = "a reachable Docker daemon (install docker and start dockerd)"
     needs = ("docker daemon", "image tools")
     artifact = "rootfs_tar"

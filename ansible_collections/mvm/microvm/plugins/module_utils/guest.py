@@ -38,9 +38,18 @@ $B umount /dev
 exec $B switch_root /newroot /init
 """ % {"modules": " ".join(INITRAMFS_MODULES)}
 
-GUEST_INIT = """#!/bin/sh
-# mvm guest init (PID 1): mount, name, network from the kernel arguments, ready marker, wait.
-export PATH=/bin
+# Where mvm's own files live in every image it builds, whatever the image is (busybox, OCI, Debian): its static
+# busybox and applet links, the power-off hook, and the mount points of the config and secrets disks.
+MVM_DIR = "/mvm"
+CONFIG_DIR = "/mvm/config"    # the read-only config disk: the user's `files`
+SECRETS_DIR = "/mvm/secrets"  # a tmpfs, 0700, owned by the workload's user: the user's `secrets`, 0600 each
+WORKLOAD_DIR = ".mvm"         # inside the config disk: how to run the workload (see workload.py)
+EXIT_MARKER = "MVM-EXIT"
+
+GUEST_INIT = """#!/mvm/bin/sh
+# mvm guest init (PID 1): mount, name, network from the kernel arguments, config and secrets disks,
+# ready marker, then the workload (as its user, with its env and working directory) under its restart policy.
+export PATH=/mvm/bin
 mount -t proc proc /proc 2>/dev/null
 mount -t sysfs sysfs /sys 2>/dev/null
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
@@ -61,13 +70,28 @@ if [ -e /sys/class/net/eth0 ]; then
     if ping -c 1 -W 3 "$g" >/dev/null 2>&1; then echo "MVM-NET gateway $g reachable"; else echo "MVM-NET gateway $g unreachable"; fi
   fi
 fi
+# The config disk (read-only) and the secrets disk, copied into a tmpfs and unmounted again.
+d=$(arg mvm.config)
+if [ -n "$d" ]; then
+  mkdir -p %(config)s; mount -t ext4 -o ro "/dev/$d" %(config)s || echo "MVM-ERROR cannot mount the config disk $d"
+fi
+d=$(arg mvm.secrets)
+if [ -n "$d" ]; then
+  mkdir -p /run/mvm-sd %(secrets)s; chmod 0700 /run/mvm-sd
+  if mount -t ext4 -o ro "/dev/$d" /run/mvm-sd; then
+    mount -t tmpfs -o mode=0700,size=16m tmpfs %(secrets)s && cp -a /run/mvm-sd/. %(secrets)s/
+    rm -rf %(secrets)s/lost+found; chmod 0700 %(secrets)s; umount /run/mvm-sd
+  else
+    echo "MVM-ERROR cannot mount the secrets disk $d"
+  fi
+fi
 p=$(arg mvm.httpd)
 if [ -n "$p" ]; then
   mkdir -p /run/www && echo "mvm guest $(hostname)" > /run/www/index.html && httpd -p "$p" -h /run/www
 fi
-acpid -f -c /etc/acpi -a /etc/acpid.conf -l /run/acpid.log -p /run/acpid.pid </dev/null >/dev/null 2>&1 &
+acpid -f -c /mvm/etc/acpi -a /mvm/etc/acpid.conf -l /run/acpid.log -p /run/acpid.pid </dev/null >/dev/null 2>&1 &
 [ -x /etc/mvm/rc.local ] && /etc/mvm/rc.local
-trap '/etc/acpi/poweroff' TERM USR2
+trap '/mvm/etc/acpi/poweroff' TERM USR2
 # The guest agent: the host writes lines to the virtio console (after a snapshot restore, to give this
 # instance its own name, MAC and address).
 if [ -e /dev/hvc0 ]; then
@@ -88,15 +112,41 @@ if [ -e /dev/hvc0 ]; then
     done
   ) &
 fi
+# The workload's user: a name from the image's /etc/passwd, or a uid[:gid] (given an entry if it has none).
+W=%(config)s/%(wdir)s
+who() {
+  u=$(cat $W/user 2>/dev/null); u=${u:-root}
+  case "$u" in
+    *[!0-9:]*) echo "$u";;
+    *) n=$(awk -F: -v id="${u%%%%:*}" '$3==id {print $1; exit}' /etc/passwd 2>/dev/null)
+       if [ -z "$n" ]; then g=${u#*:}; n=mvm-${u%%%%:*}; echo "$n:x:${u%%%%:*}:${g:-${u%%%%:*}}::/:/mvm/bin/sh" >> /etc/passwd; fi
+       echo "$n";;
+  esac
+}
 echo "%(marker)s $(hostname)"
 if [ "$(arg mvm.tick)" = 1 ]; then
   n=0; while :; do n=$((n+1)); echo "mvm-tick $n"; sleep 1; done &
 fi
+if [ -f $W/run ]; then
+  user=$(who); policy=$(cat $W/restart 2>/dev/null)
+  [ -d %(secrets)s ] && [ "$user" != root ] && chown -R "$user" %(secrets)s
+  while :; do
+    if [ "$user" = root ]; then /mvm/bin/sh $W/run </dev/null & else su -s /mvm/bin/sh "$user" -c "/mvm/bin/sh $W/run" </dev/null & fi
+    wait $!; rc=$?
+    echo "%(exit)s $rc"
+    case "$policy" in always) ;; on-failure) [ $rc -eq 0 ] && break;; *) break;; esac
+    sleep 1
+  done
+  [ -n "$MVM_ARGS" ] && exit $rc
+  /mvm/etc/acpi/poweroff
+fi
 while :; do sleep 3600 & wait $!; done
-""" % {"marker": READY_MARKER}
+""" % {"marker": READY_MARKER, "config": CONFIG_DIR, "secrets": SECRETS_DIR, "wdir": WORKLOAD_DIR,
+       "exit": EXIT_MARKER}
 
-POWEROFF = """#!/bin/sh
+POWEROFF = """#!/mvm/bin/sh
 # mvm: the ACPI power button (QMP system_powerdown) or SIGTERM ends the guest cleanly.
+export PATH=/mvm/bin
 echo "mvm: powering off"
 sync
 mount -o remount,ro / 2>/dev/null

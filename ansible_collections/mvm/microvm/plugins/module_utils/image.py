@@ -19,7 +19,7 @@ from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, join, quote, write_file
 from ansible_collections.mvm.microvm.plugins.module_utils.spec import ImageSpec
 
-IMAGE_FORMAT = 4
+IMAGE_FORMAT = 5
 VMLINUX_FILE = "vmlinux"  # uncompressed ELF, what Firecracker boots on x86_64
 
 # Finds the compressed kernel inside a bzImage and unpacks it (as the kernel's extract-vmlinux does).
@@ -130,23 +130,41 @@ def _kernel_steps(plan: Plan, spec: ImageSpec, arch: str, work: str) -> None:
          "out": quote(out + "/" + INITRD_FILE)})
 
 
+def inject_commands() -> list:
+    """mvm's own files, added to any root file system (run in its top directory): a static busybox with its applets
+    under /mvm/bin, /init, the power-off hook and the mount points. An image's own /init is replaced."""
+    return [
+        "mkdir -p dev proc sys tmp run mvm/bin mvm/etc/acpi mvm/config mvm/secrets",
+        "chmod 0755 mvm mvm/bin mvm/etc mvm/etc/acpi && chmod 1777 tmp",
+        "cp \"$BUSYBOX\" mvm/bin/busybox",
+        "for a in $(\"$BUSYBOX\" --list); do [ \"$a\" = busybox ] || ln -sf busybox mvm/bin/$a; done",
+        "rm -f init",
+        write_file("init", guest.GUEST_INIT, "0755"),
+        write_file("mvm/etc/acpi/poweroff", guest.POWEROFF, "0755"),
+        write_file("mvm/etc/acpid.conf", guest.ACPID_CONF, "0644"),
+    ]
+
+
+def _pack_commands(size_mib: int, work: str) -> list:
+    """The tree as the VM's ext4 disk and as a tar (for backends that import a file system)."""
+    return [
+        "umask 077",  # the outputs, like everything mvm writes, are the owner's alone
+        "mkfs.ext4 -q -F -L mvmroot -d . %s %dM" % (quote(work + "/out/" + ROOTFS_FILE), size_mib),
+        "tar --numeric-owner -cf %s ." % quote(work + "/out/" + ROOTFS_TAR),
+    ]
+
+
 def _rootfs_step(plan: Plan, spec: ImageSpec, work: str) -> None:
     r = work + "/rootfs"
     plan.add("build %s (%d MiB, busybox)" % (ROOTFS_FILE, spec.rootfs_size_mib), " && ".join([
         "set -e; umask 022; cd %s" % quote(r),  # the guest's own tree keeps ordinary modes
-        "mkdir -p bin dev proc sys tmp run root etc/acpi etc/mvm usr var/www",
+        "mkdir -p bin root etc usr var/www",
         "cp \"$BUSYBOX\" bin/busybox",
         "for a in $(\"$BUSYBOX\" --list); do [ \"$a\" = busybox ] || ln -sf busybox bin/$a; done",
         "ln -sfn bin sbin && ln -sfn ../bin usr/bin && ln -sfn ../bin usr/sbin && mkdir -p var/log && ln -sfn ../run var/run",
-        write_file("init", guest.GUEST_INIT, "0755"),
-        write_file("etc/acpi/poweroff", guest.POWEROFF, "0755"),
-        write_file("etc/acpid.conf", guest.ACPID_CONF, "0644"),
         write_file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n", "0644"),
         write_file("etc/group", "root:x:0:\n", "0644"),
-        "umask 077",  # the outputs, like everything mvm writes, are the owner's alone
-        "mkfs.ext4 -q -F -L mvmroot -d . %s %dM" % (quote(work + "/out/" + ROOTFS_FILE), spec.rootfs_size_mib),
-        "tar --numeric-owner -cf %s ." % quote(work + "/out/" + ROOTFS_TAR),
-    ]))
+    ] + inject_commands() + _pack_commands(spec.rootfs_size_mib, work)))
 
 
 def _busybox_env(facts: Mapping[str, Any]) -> str:

@@ -8,10 +8,10 @@ __metaclass__ = type
 
 from typing import Any, Dict, List, Mapping, Optional
 
-from ansible_collections.mvm.microvm.plugins.module_utils import identity, qmp, vm_steps
+from ansible_collections.mvm.microvm.plugins.module_utils import identity, qmp, vm_steps, workload
 from ansible_collections.mvm.microvm.plugins.module_utils.driver import Driver
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError
-from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, join, quote, write_file
+from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, join, quote
 
 MACHINE = {
     "x86_64": {"binary": "qemu-system-x86_64", "machine": "microvm", "console": "ttyS0"},
@@ -34,8 +34,14 @@ files = vm_steps.files
 
 def cmdline(applied: Mapping[str, Any]) -> str:
     """The guest kernel command line: console, root, hostname, network, the TSC rate, the user's extra arguments."""
+    extra = " ".join(w for w in ("tsc_early_khz=%d" % applied["tsc_khz"] if applied.get("tsc_khz") else "",
+                                 workload.kernel_args(applied, WORKLOAD_DEVICES)) if w)
     return vm_steps.guest_args(applied, "console=%s root=/dev/vda rw panic=-1 quiet" % MACHINE[applied["arch"]]["console"],
-                               "tsc_early_khz=%d" % applied["tsc_khz"] if applied.get("tsc_khz") else "")
+                               extra)
+
+
+# The workload's disks follow the root disk, in this order (see argv).
+WORKLOAD_DEVICES = ("vdb", "vdc")
 
 
 def argv(applied: Mapping[str, Any], vm_dir: str) -> List[str]:
@@ -56,8 +62,13 @@ def argv(applied: Mapping[str, Any], vm_dir: str) -> List[str]:
         args += ["-initrd", applied["initrd"]]
     args += ["-append", cmdline(applied),
              "-drive", "id=root,file=%s,format=raw,if=none" % opt(f["disk"]),
-             "-device", "virtio-blk-device,drive=root",
-             "-serial", "file:" + f["console"]]
+             "-device", "virtio-blk-device,drive=root"]
+    if applied.get("workload"):
+        disks = workload.disk_paths(vm_dir)
+        for name in ("config", "secrets") if applied["workload"]["secrets"] else ("config",):
+            args += ["-drive", "id=%s,file=%s,format=raw,if=none,readonly=on" % (name, opt(disks[name])),
+                     "-device", "virtio-blk-device,drive=%s" % name]
+    args += ["-serial", "file:" + f["console"]]
     if net:
         args += ["-netdev", "tap,id=net0,ifname=%s,script=no,downscript=no" % net["tap"],
                  "-device", "virtio-net-device,netdev=net0,mac=%s" % net["mac"]]
@@ -135,7 +146,7 @@ class QemuDriver(Driver):
     name = "qemu"
     priority = None  # runs anywhere it is installed: the fallback when no preferred backend fits
     capabilities = {"snapshots": True, "pause": True, "guest_channel": "vsock or virtio-serial", "tap": True,
-                    "ports": True}
+                    "ports": True, "workload": True}
     install_hint = "qemu-system-<arch> (Debian: qemu-system-x86 or qemu-system-arm)"
     needs = ("qemu", "python3", "setsid", "image tools")
     probe_tools = ("qemu-system-x86_64", "qemu-system-aarch64")
@@ -169,9 +180,9 @@ class QemuDriver(Driver):
         if fresh:
             disk = "%s/%s" % (vm_steps.snapshot_dir(facts["state_root"], spec.snapshot or ""), vm_steps.DISK_FILE) \
                 if restore else applied["rootfs"]
-            vm_steps.create_steps(plan, applied, directory, disk)
+            vm_steps.create_steps(plan, applied, directory, disk, spec.workload)
         elif now["applied"] != applied:
-            plan.add("record applied spec", write_file(files(directory)["spec"], vm_steps.json_text(applied)))
+            vm_steps.record_steps(plan, spec, applied, directory, now)
         if spec.state in ("running", "paused"):
             if not running:
                 _start_steps(plan, spec, applied, directory, facts["state_root"] if restore else None)

@@ -13,7 +13,7 @@ from ansible_collections.mvm.microvm.plugins.module_utils import trace
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan
 
-Run = Callable[[str], Tuple[int, str, str]]
+Run = Callable[..., Tuple[int, str, str]]  # run(command) or run(command, stdin)
 
 
 class StepFailed(MvmError):
@@ -30,15 +30,15 @@ def execute(plan: Plan, run: Run, check_mode: bool = False) -> List[str]:
         return done
     for step in plan.steps:
         trace.record("step", step.description)
-        rc, out, err = run(step.script)
+        rc, out, err = run(step.script, step.stdin) if step.stdin else run(step.script)
         if rc != 0:
             raise StepFailed(step.description, step.command, rc, out, err)
         done.append(step.description)
     return done
 
 
-def local(command: str) -> Tuple[int, str, str]:
+def local(command: str, stdin: str = "") -> Tuple[int, str, str]:
     """Run a command on this machine (for command-line tools and tests that act on the local host)."""
     proc = subprocess.run(["/bin/sh", "-c", command], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True, check=False)
+                          input=stdin, universal_newlines=True, check=False)
     return proc.returncode, proc.stdout, proc.stderr

@@ -43,6 +43,9 @@ class Step:
 
     description: str
     command: str
+    # Data the command reads on its standard input: how a secret reaches the host without appearing in the
+    # command text (which results, logs and `ps` show). Never shown anywhere.
+    stdin: str = field(default="", repr=False)
 
     @property
     def script(self) -> str:
@@ -71,8 +74,8 @@ class Plan:
     def commands(self) -> List[str]:
         return [s.command for s in self.steps]
 
-    def add(self, description: str, command: str) -> None:
-        self.steps.append(Step(description, command))
+    def add(self, description: str, command: str, stdin: str = "") -> None:
+        self.steps.append(Step(description, command, stdin))
 
     def diff(self) -> Dict[str, Any]:
         """Ansible's diff shape; pyinfra prints the same two dicts."""

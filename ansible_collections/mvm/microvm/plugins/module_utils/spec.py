@@ -40,6 +40,15 @@ VM_DEFAULTS = {
     "lima_instance": "mvm",
     "recreate": False,
     "production": False,
+    # The workload (see workload.py): None is the image's own.
+    "command": None,
+    "entrypoint": None,
+    "workdir": None,
+    "user": None,
+    "env": None,
+    "files": None,
+    "secrets": None,
+    "restart": "no",
 }
 
 IMAGE_DEFAULTS = {
@@ -79,6 +88,7 @@ class VmSpec:
     lima_instance: str = "mvm"
     recreate: bool = False
     production: bool = False
+    workload: Any = None  # workload.Workload
 
 
 @dataclass(frozen=True)
@@ -96,7 +106,9 @@ class ImageSpec:
 
 def vm_spec(params: Mapping[str, Any]) -> VmSpec:
     """Validate VM parameters; raise SpecError naming the first bad field."""
-    p = validate.options(params, VM_DEFAULTS)
+    from ansible_collections.mvm.microvm.plugins.module_utils import workload
+
+    p = validate.options(params, VM_DEFAULTS, file_options=workload.FILE_OPTIONS)
     name = validate.name("name", p.get("name"))
     image = p["image"]
     # Each field on its own first, so a bad value is named before any rule between fields applies.
@@ -136,6 +148,7 @@ def vm_spec(params: Mapping[str, Any]) -> VmSpec:
         lima_instance=validate.name("lima_instance", p["lima_instance"]),
         recreate=validate.boolean("recreate", p["recreate"]),
         production=validate.boolean("production", p["production"]),
+        workload=workload.options(p),
     )
 
 

@@ -23,38 +23,50 @@ TRUE_WORDS = ("yes", "true", "1", "on")
 FALSE_WORDS = ("no", "false", "0", "off")
 
 
-def control_free(field: str, value: Any) -> None:
+# File contents (a VM's `files` and `secrets`) are the one kind of value that may hold line breaks and tabs; they
+# reach the host only as data (a printf argument, standard input), never as command text.
+CONTENT_KEY = "content"
+MAX_CONTENT = 256 * 1024
+
+
+def control_free(field: str, value: Any, content: bool = False) -> None:
     """Refuse control characters (newline, NUL, escape, C1, line separators) anywhere in a value.
 
-    Called on every option by options(), so no field can carry one into a command or a file.
+    Called on every option by options(), so no field can carry one into a command or a file. A `content` key
+    inside an option listed as holding files may have newlines and tabs (nothing else) and be longer.
     """
     if isinstance(value, str):
-        bad = [c for c in value if ord(c) < 32 or 127 <= ord(c) < 160 or c in "\u2028\u2029"]
+        allowed = "\n\t" if content else ""
+        bad = [c for c in value if (ord(c) < 32 and c not in allowed) or 127 <= ord(c) < 160 or c in "\u2028\u2029"]
         if bad:
-            raise SpecError(field, "control characters are not allowed (found %r); got %r" % (bad[0], value))
-        if len(value) > MAX_TEXT:
-            raise SpecError(field, "expected at most %d characters; got %d" % (MAX_TEXT, len(value)))
+            raise SpecError(field, "control characters are not allowed (found %r); got %r"
+                            % (bad[0], value if not content else "%d characters" % len(value)))
+        limit = MAX_CONTENT if content else MAX_TEXT
+        if len(value) > limit:
+            raise SpecError(field, "expected at most %d characters; got %d" % (limit, len(value)))
     elif isinstance(value, Mapping):
         for key, item in value.items():
             control_free("%s.%s" % (field, key), key)
-            control_free("%s.%s" % (field, key), item)
+            control_free("%s.%s" % (field, key), item, content=content is not False and key == CONTENT_KEY)
     elif isinstance(value, (list, tuple)):
         if len(value) > 1024:
             raise SpecError(field, "expected at most 1024 items; got %d" % len(value))
         for index, item in enumerate(value):
-            control_free("%s[%d]" % (field, index), item)
+            control_free("%s[%d]" % (field, index), item, content=None if content is None else False)
 
 
-def options(params: Mapping[str, Any], defaults: Mapping[str, Any], prefix: str = "") -> Dict[str, Any]:
+def options(params: Mapping[str, Any], defaults: Mapping[str, Any], prefix: str = "",
+            file_options: Sequence[str] = ()) -> Dict[str, Any]:
     """Defaults under the given values (None means 'not given', as in Ansible); an unknown option is refused,
-    and so is a control character in any value."""
+    and so is a control character in any value (but in the `content` of an item of `file_options`)."""
     if not isinstance(params, Mapping):
         raise SpecError(prefix.rstrip(".") or "options", "expected a dictionary of options; got %r" % (params,))
     unknown = sorted(set(map(str, params)) - set(defaults))
     if unknown:
         raise SpecError(prefix + unknown[0], "unknown option; accepted: %s" % ", ".join(sorted(defaults)))
     for key, value in params.items():
-        control_free(prefix + key, value)
+        # A file option's own text value is content; inside its items only the `content` keys are.
+        control_free(prefix + key, value, content=(isinstance(value, str) or None) if key in file_options else False)
     merged = dict(defaults)
     merged.update({k: v for k, v in params.items() if v is not None})
     return merged

@@ -21,6 +21,7 @@ from ansible_collections.mvm.microvm.plugins.module_utils import (
     registry,
     security,
     vm_steps,
+    workload,
 )
 from ansible_collections.mvm.microvm.plugins.module_utils.driver import Driver
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError, SpecError
@@ -30,7 +31,7 @@ from ansible_collections.mvm.microvm.plugins.module_utils.spec import VmSpec
 APPLIED_FORMAT = 1
 # Fields whose change means the running VM is not the one asked for.
 DRIFT_FIELDS = ("backend", "arch", "memory_mib", "cpus", "kernel", "initrd", "rootfs", "image",
-                "image_id", "kernel_args", "hostname", "network", "firecracker")
+                "image_id", "kernel_args", "hostname", "network", "firecracker", "workload")
 # Of those, the ones whose change means another disk (a new copy of another image): such a change is applied
 # only with recreate: true. The others restart the VM on the disk it has.
 DISK_FIELDS = ("backend", "arch", "rootfs", "image", "image_id")
@@ -52,7 +53,7 @@ def is_container(backend: Optional[str]) -> bool:
 
 def explicit_paths(spec: VmSpec) -> list:
     """User-given files the host must have; checked by the paths probe before planning."""
-    return [p for p in (spec.kernel, spec.initrd, spec.rootfs) if p]
+    return [p for p in (spec.kernel, spec.initrd, spec.rootfs) if p] + workload.host_paths(spec.workload)
 
 
 def _resolve_image(spec: VmSpec, facts: Mapping[str, Any], shas: Mapping[str, str]) -> Dict[str, Any]:
@@ -83,7 +84,8 @@ def desired_applied(spec: VmSpec, facts: Mapping[str, Any], shas: Mapping[str, s
                        % (backend, _reason, ", ".join(d.name for d in registry.DRIVERS if not d.wraps)))
     # What the backend cannot do fails here, naming a backend that can, before anything else is looked up.
     for wanted, capability, field in ((spec.network, "tap", "network"), (spec.snapshot, "snapshots", "snapshot"),
-                                      (spec.state == "paused", "pause", "state")):
+                                      (spec.state == "paused", "pause", "state"),
+                                      (spec.workload.given, "workload", _workload_field(spec.workload))):
         if wanted:
             registry.require(backend, capability, field)
     arch = facts["platform"]["arch"]
@@ -105,9 +107,19 @@ def desired_applied(spec: VmSpec, facts: Mapping[str, Any], shas: Mapping[str, s
     driver.resolve(spec, facts, applied, artifacts)
     applied["network"] = _resolve_network(spec, facts) if spec.network else None
     applied["ports"] = [str(p) for p in spec.ports]
+    found = facts["images"].get(spec.image) if spec.image else None
+    running = workload.resolve(spec.workload, workload.image_defaults((found or {}).get("manifest")), shas)
+    if running:  # an image's own command needs a backend that runs it as much as the user's does
+        registry.require(backend, "workload", "image")
+        applied["workload"] = running  # absent when there is none: the records of VMs without one stay as they were
     if spec.production:
         security.refuse_unsafe(spec.name, applied, facts)
     return applied
+
+
+def _workload_field(w: workload.Workload) -> str:
+    """The first workload option given, to name in a refusal."""
+    return next((n for n in workload.OPTION_NAMES if getattr(w, n) not in (None, (), "no")), "command")
 
 
 def _resolve_network(spec: VmSpec, facts: Mapping[str, Any]) -> Dict[str, Any]:

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-from ansible_collections.mvm.microvm.plugins.module_utils import firewall, network
+from ansible_collections.mvm.microvm.plugins.module_utils import firewall, network, workload
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.guest import READY_MARKER
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, join, quote, write_file
@@ -89,7 +89,10 @@ def guest_args(applied: Mapping[str, Any], prefix: str, extra: str = "") -> str:
     return line
 
 
-def create_steps(plan: Plan, applied: Mapping[str, Any], directory: str, disk: str) -> None:
+def create_steps(plan: Plan, applied: Mapping[str, Any], directory: str, disk: str,
+                 wanted: Optional[Any] = None) -> None:
+    """A new VM directory: its own copy of the disk, the workload's disks (for `wanted`, the spec's workload),
+    then the applied spec, last, so a run killed before it leaves a VM the next run makes again."""
     f = files(directory)
     root = directory.rsplit("/", 2)[0]
     # The state root may be crossed by a jailed VM's user (0711), a VM directory is root's alone (0700).
@@ -97,7 +100,17 @@ def create_steps(plan: Plan, applied: Mapping[str, Any], directory: str, disk: s
         quote(root), quote(root), quote(root + "/vms"), quote(directory), quote(f["disk"])))
     plan.add("copy %s to the VM's own disk" % ("rootfs" if disk == applied["rootfs"] else "the snapshot's disk"),
              "cp --sparse=always %s %s" % (quote(disk), quote(f["disk"])))
+    if wanted is not None and applied.get("workload"):
+        workload.disk_steps(plan, wanted, applied["workload"], directory)
     plan.add("record applied spec", write_file(f["spec"], json_text(applied)))
+
+
+def record_steps(plan: Plan, spec: Any, applied: Mapping[str, Any], directory: str,
+                 current: Mapping[str, Any]) -> None:
+    """An existing VM whose applied spec changed: its workload disks where the workload did, then the record."""
+    if (current.get("applied") or {}).get("workload") != applied.get("workload"):
+        workload.disk_steps(plan, spec.workload, applied.get("workload"), directory)
+    plan.add("record applied spec", write_file(files(directory)["spec"], json_text(applied)))
 
 
 def network_steps(plan: Plan, spec: Any, applied: Mapping[str, Any], facts: Mapping[str, Any],

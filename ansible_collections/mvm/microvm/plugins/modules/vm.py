@@ -27,6 +27,7 @@ extends_documentation_fragment:
   - mvm.microvm.backend
   - mvm.microvm.state_root
   - mvm.microvm.planned
+  - mvm.microvm.workload
   - mvm.microvm.attributes
 options:
   name:
@@ -222,6 +223,7 @@ executed:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mvm.microvm.plugins.module_utils import registry
+from ansible_collections.mvm.microvm.plugins.module_utils import workload
 from ansible_collections.mvm.microvm.plugins.module_utils.ansible_glue import run_vm
 
 
@@ -252,6 +254,7 @@ def main():
             production=dict(type="bool", default=False),
             state_root=dict(type="path"),
             planned=dict(type="dict"),
+            **workload.ARGSPEC
         ),
         supports_check_mode=True,
     )

@@ -1,0 +1,86 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mvm developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+    # The options are module_utils/workload.py's ARGSPEC (a test holds the module's argument spec equal to it).
+    DOCUMENTATION = r"""
+options:
+  command:
+    description:
+      - The workload's arguments, replacing the image's C(Cmd) (as C(docker run IMAGE COMMAND) does). A string is
+        split as a POSIX shell would; nothing is run through a shell unless you give one.
+      - mvm's init runs the workload after the readiness marker, as O(user), in O(workdir), with O(env), its output
+        on the console, and logs C(MVM-EXIT <code>) when it ends; then O(restart) decides.
+      - Changing any workload option restarts the VM on the disk it has.
+    type: raw
+  entrypoint:
+    description: Replaces the image's C(Entrypoint); the image's C(Cmd) is then dropped unless O(command) is given.
+    type: raw
+  workdir:
+    description: Working directory of the workload (default the image's C(WorkingDir), else C(/)).
+    type: str
+  user:
+    description:
+      - User the workload runs as, a name from the image's C(/etc/passwd) or C(uid[:gid]) (default the image's
+        C(User), else C(root)).
+    type: str
+  env:
+    description: Environment of the workload, merged over the image's C(Env).
+    type: dict
+  files:
+    description:
+      - Config files, on a read-only disk of the VM mounted at C(/mvm/config) in the guest (made again when one
+        changes).
+    type: list
+    elements: dict
+    suboptions:
+      path:
+        description: Path under C(/mvm/config); letters, digits, C(.), C(_), C(-) and C(/), no C(..).
+        type: str
+        required: true
+      content:
+        description: The file's content (give this or O(files[].src)).
+        type: str
+      src:
+        description: A file on the VM host to copy (not on the controller).
+        type: path
+      mode:
+        description: The file's mode in the guest.
+        type: raw
+        default: '0644'
+  secrets:
+    description:
+      - Like O(files), on a disk of their own (mode 0600 on the host), copied by the guest's init into a tmpfs at
+        C(/mvm/secrets) (0700), each file 0600 and owned by O(user).
+      - A secret's content never appears in the module's results, diff, commands or the applied spec (which keeps a
+        salted hash of it, so that a change restarts the VM); it reaches the host on a command's standard input.
+    type: list
+    elements: dict
+    suboptions:
+      path:
+        description: Path under C(/mvm/secrets).
+        type: str
+        required: true
+      content:
+        description: The secret (give this or O(secrets[].src)).
+        type: str
+      src:
+        description: A file on the VM host to copy.
+        type: path
+      mode:
+        description: The file's mode in the guest.
+        type: raw
+        default: '0600'
+  restart:
+    description:
+      - What mvm's init does when the workload ends. V(no) powers the VM off (it is then V(stopped)), V(on-failure)
+        runs it again when it failed, V(always) runs it again.
+    type: str
+    choices: ['no', on-failure, always]
+    default: 'no'
+"""
