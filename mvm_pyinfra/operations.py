@@ -188,6 +188,8 @@ def rootfs(
     rootfs_size: Optional[Any] = None,
     flake: Optional[str] = None,
     state_root: Optional[str] = None,
+    oci: Optional[str] = None,
+    tls_verify: Optional[bool] = None,
 ):
     """
     Build a microVM kernel + rootfs image into a content-addressed directory.
@@ -196,8 +198,13 @@ def rootfs(
     + present: whether the image should exist
     + kernel: ``debian`` (default: Debian's cloud kernel with a virtio initramfs) or an absolute path
     + initrd: absolute path of an initrd to go with a kernel path
-    + rootfs_size: size of rootfs.ext4, MiB or with a unit (``64M``, default 64)
+    + rootfs_size: size of rootfs.ext4, MiB or with a unit (``64M``); default 64 for busybox, the image's size plus a
+      quarter and 32 MiB for ``oci``
     + flake: ``FLAKEREF#ATTR`` to build with ``nix build`` instead (output: kernel, rootfs.ext4)
+    + oci: an OCI or Docker image to make the rootfs of: ``docker://HOST/REPO:TAG``, ``docker-daemon:REPO:TAG``,
+      ``oci:/PATH[:TAG]``, ``oci-archive:/PATH`` or ``docker-archive:/PATH`` (skopeo copies it, umoci unpacks it, mvm's
+      init is added); addressed by content, its Entrypoint/Cmd/Env/WorkingDir/User are the VMs' workload defaults
+    + tls_verify: verify a ``docker://`` registry's TLS certificate (default True; False for a plain-HTTP registry)
     + state_root: mvm state directory on the host
 
     Equal inputs give the same directory: nothing is rebuilt and the operation reports no change.

@@ -51,8 +51,15 @@ def oci_ref(ident: str) -> str:
 
 
 def user_paths(spec: ImageSpec) -> list:
-    """Host files whose content is an input (hashed on the host by the paths probe)."""
-    return [p for p in (spec.kernel if spec.kernel != "debian" else None, spec.initrd) if p]
+    """Host files whose content is an input (hashed on the host by the paths probe), and the source image (its
+    digest looked up there)."""
+    found = [p for p in (spec.kernel if spec.kernel != "debian" else None, spec.initrd) if p]
+    return found + ([oci.probe_entry(spec.oci, spec.tls_verify)] if spec.oci else [])
+
+
+def source(spec: ImageSpec, shas: Mapping[str, str]) -> Optional[Dict[str, Any]]:
+    """The OCI image a rootfs is made from (digest and run settings), None for mvm's busybox tree."""
+    return oci.found(shas, spec.oci, spec.tls_verify) if spec.oci else None
 
 
 def inputs(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str]) -> Dict[str, Any]:
@@ -62,7 +69,8 @@ def inputs(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str]) -
             raise SpecError(field, "file not found on the host: %s" % path)
     if spec.kernel == "debian" and not spec.flake and facts["platform"]["arch"] not in DEBIAN_ARCH:
         raise SpecError("kernel", "no Debian cloud kernel for arch %s; give a kernel path" % facts["platform"]["arch"])
-    return {
+    image = source(spec, shas)
+    found = {
         "format": IMAGE_FORMAT,
         "arch": facts["platform"]["arch"],
         "kernel": spec.kernel,
@@ -71,8 +79,12 @@ def inputs(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str]) -
         "rootfs_size_mib": spec.rootfs_size_mib,
         "flake": spec.flake,
         "guest": hashlib.sha256((guest.GUEST_INIT + guest.INITRAMFS_INIT + guest.POWEROFF
-                                 + guest.ACPID_CONF).encode()).hexdigest(),
+                                 + guest.ACPID_CONF + "\n".join(inject_commands())).encode()).hexdigest(),
     }
+    if image:
+        # By content only: the same image reached another way is the same artifact.
+        found["oci_digest"] = image["digest"]
+    return found
 
 
 def image_id(spec_inputs: Mapping[str, Any]) -> str:
@@ -134,9 +146,10 @@ def inject_commands() -> list:
     """mvm's own files, added to any root file system (run in its top directory): a static busybox with its applets
     under /mvm/bin, /init, the power-off hook and the mount points. An image's own /init is replaced."""
     return [
+        "umask 022",  # the guest's users run these
         "mkdir -p dev proc sys tmp run mvm/bin mvm/etc/acpi mvm/config mvm/secrets",
         "chmod 0755 mvm mvm/bin mvm/etc mvm/etc/acpi && chmod 1777 tmp",
-        "cp \"$BUSYBOX\" mvm/bin/busybox",
+        "cp \"$BUSYBOX\" mvm/bin/busybox && chmod 0755 mvm/bin/busybox",
         "for a in $(\"$BUSYBOX\" --list); do [ \"$a\" = busybox ] || ln -sf busybox mvm/bin/$a; done",
         "rm -f init",
         write_file("init", guest.GUEST_INIT, "0755"),
@@ -165,6 +178,21 @@ def _rootfs_step(plan: Plan, spec: ImageSpec, work: str) -> None:
         write_file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n", "0644"),
         write_file("etc/group", "root:x:0:\n", "0644"),
     ] + inject_commands() + _pack_commands(spec.rootfs_size_mib, work)))
+
+
+def _oci_rootfs_step(plan: Plan, spec: ImageSpec, image: Mapping[str, Any], work: str) -> None:
+    """The image's layers unpacked as they are (umoci), mvm's files added, packed like the busybox tree. Without a
+    rootfs_size the disk is the tree's size plus a quarter and 32 MiB for the guest to write in."""
+    r = work + "/rootfs"
+    size = "%dM" % spec.rootfs_size_mib if spec.rootfs_size_mib else "$(( $(du -sm . | cut -f1) * 5 / 4 + 32 ))M"
+    plan.add("fetch image %s (%s)" % (spec.oci, image["digest"][:19]),
+             oci.fetch_commands(str(spec.oci), spec.tls_verify, work + "/layout", r, image["digest"]))
+    plan.add("add mvm's init and build %s (%s)" % (ROOTFS_FILE, size if spec.rootfs_size_mib else "sized to the image"),
+             " && ".join(["set -e; cd %s" % quote(r)] + inject_commands() + [
+                 "umask 077",
+                 "mkfs.ext4 -q -F -L mvmroot -d . %s %s" % (quote(work + "/out/" + ROOTFS_FILE), size),
+                 "tar --numeric-owner -cf %s ." % quote(work + "/out/" + ROOTFS_TAR),
+             ]))
 
 
 def _busybox_env(facts: Mapping[str, Any]) -> str:
@@ -199,6 +227,8 @@ def plan_image(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str
     plan.before = {"image": spec.name, "id": current["id"]} if current else {}
     plan.after = {"image": spec.name, "id": ident, "inputs": found}
     plan.result = dict(paths(root, spec.name, has_initrd(spec)), name=spec.name, id=ident, dir=adir)
+    if found.get("oci_digest"):
+        plan.result["digest"] = found["oci_digest"]
     if current and current["id"] == ident and current["complete"]:
         return plan
     if ident not in facts["artifacts"]:
@@ -211,7 +241,10 @@ def plan_image(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str
         _kernel_steps(kernel_plan, spec, facts["platform"]["arch"], work)
         kernel_plan.add("extract vmlinux (Firecracker boots an ELF kernel)", join(
             ["python3", "-c", _EXTRACT, work + "/out/" + KERNEL_FILE, work + "/out/" + VMLINUX_FILE]))
-        if not spec.flake:
+        image = source(spec, shas)
+        if image:
+            _oci_rootfs_step(kernel_plan, spec, image, work)
+        elif not spec.flake:
             _rootfs_step(kernel_plan, spec, work)
             kernel_plan.add("write the OCI image archive", oci.build_command(
                 work + "/out/" + ROOTFS_TAR, work + "/out/" + oci.OCI_FILE, oci_ref(ident),
@@ -222,7 +255,8 @@ def plan_image(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str
         manifest = {"format": IMAGE_FORMAT, "id": ident, "inputs": found, "kernel": KERNEL_FILE,
                     "initrd": INITRD_FILE if has_initrd(spec) else None, "rootfs": ROOTFS_FILE,
                     "rootfs_tar": ROOTFS_TAR if not spec.flake else None,
-                    "oci": oci.OCI_FILE if not spec.flake else None, "vmlinux": VMLINUX_FILE}
+                    "oci": oci.OCI_FILE if not spec.flake else None, "vmlinux": VMLINUX_FILE,
+                    "workload": image["run"] if image else None, "source": spec.oci}
         plan.add("publish artifact %s" % ident, " && ".join([
             write_file(work + "/out/manifest.json", json.dumps(manifest, sort_keys=True)),
             "rm -rf %s" % quote(adir),
@@ -242,7 +276,7 @@ _BUILD_OVERHEAD_MIB = {"debian": 160, "other": 32}
 def _check_space(spec: ImageSpec, facts: Mapping[str, Any]) -> None:
     """Refuse a build the state root's file system cannot hold, before anything is written."""
     free = facts.get("disk_free_mib")
-    need = 2 * spec.rootfs_size_mib + _BUILD_OVERHEAD_MIB["debian" if spec.kernel == "debian" and not spec.flake
+    need = 2 * (spec.rootfs_size_mib or 0) + _BUILD_OVERHEAD_MIB["debian" if spec.kernel == "debian" and not spec.flake
                                                           else "other"]
     if free is not None and free < need:
         raise MvmError("not enough free space under %s to build image %s: about %d MiB needed, %d MiB free"
@@ -258,5 +292,7 @@ def _cleaning(command: str, work: str) -> str:
 
 def planned_fact(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str]) -> Dict[str, Any]:
     """The image as the facts will list it once built: what a later VM operation of the same run plans on."""
+    image = source(spec, shas)
     return {"name": spec.name, "id": image_id(inputs(spec, facts, shas)), "complete": True,
-            "manifest": {"initrd": INITRD_FILE if has_initrd(spec) else None, "planned": True}}
+            "manifest": {"initrd": INITRD_FILE if has_initrd(spec) else None, "planned": True,
+                         "workload": image["run"] if image else None}}

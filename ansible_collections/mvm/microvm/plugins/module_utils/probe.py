@@ -129,7 +129,10 @@ true
 
 _PATHS_SCRIPT = r"""
 for p in %(paths)s; do
-  if [ -f "$p" ]; then printf 'path\t%%s\t%%s\n' "$p" "$(sha256sum "$p" 2>/dev/null | cut -c1-64)"; fi
+  case "$p" in
+    %(oci_prefix)s*) %(oci)s;;
+    *) if [ -f "$p" ]; then printf 'path\t%%s\t%%s\n' "$p" "$(sha256sum "$p" 2>/dev/null | cut -c1-64)"; fi;;
+  esac
 done
 true
 """
@@ -160,17 +163,21 @@ def host_probe(state_root: Optional[str] = None) -> str:
 
 
 def paths_probe(paths: Sequence[str]) -> str:
-    """Existence and sha256 of user-given files (kernels, rootfs): only asked for when given."""
-    return _PATHS_SCRIPT % {"paths": " ".join(quote(p) for p in paths)}
+    """Existence and sha256 of user-given files (kernels, rootfs), and the digest and run settings of images named
+    by reference (entries from oci.probe_entry): only asked for when given."""
+    from ansible_collections.mvm.microvm.plugins.module_utils import oci
+
+    return _PATHS_SCRIPT % {"paths": " ".join(quote(p) for p in paths), "oci_prefix": oci.PROBE_PREFIX,
+                            "oci": oci.inspect_command("p")}
 
 
 def parse_paths(output: str) -> Dict[str, str]:
-    """path -> sha256 for the files that exist."""
+    """path -> sha256 for the files that exist; image entry -> its JSON line, or the tool's error."""
     found = {}
     for line in output.splitlines():
         parts = line.split("\t")
-        if len(parts) == 3 and parts[0] == "path":
-            found[parts[1]] = parts[2]
+        if len(parts) == 3 and parts[0] in ("path", "oci", "ocierr"):
+            found[parts[1]] = parts[2] if parts[0] != "ocierr" else "error: " + parts[2]
     return found
 
 

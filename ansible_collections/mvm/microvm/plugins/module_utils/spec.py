@@ -56,10 +56,13 @@ IMAGE_DEFAULTS = {
     "state": "present",
     "kernel": "debian",
     "initrd": None,
-    "rootfs_size": 64,
+    "rootfs_size": None,  # 64 MiB for busybox; for an OCI image, its unpacked size and a margin
     "flake": None,
+    "oci": None,
+    "tls_verify": True,
     "state_root": None,
 }
+DEFAULT_ROOTFS_MIB = 64
 
 
 @dataclass(frozen=True)
@@ -99,9 +102,11 @@ class ImageSpec:
     state: str
     kernel: str
     initrd: Optional[str]
-    rootfs_size_mib: int
+    rootfs_size_mib: Optional[int]  # None: sized to the image's tree (OCI sources)
     flake: Optional[str]
     state_root: Optional[str]
+    oci: Optional[str] = None
+    tls_verify: bool = True
 
 
 def vm_spec(params: Mapping[str, Any]) -> VmSpec:
@@ -179,12 +184,21 @@ def image_spec(params: Mapping[str, Any]) -> ImageSpec:
     flake = p["flake"]
     if flake is not None and not _FLAKE.fullmatch(str(flake)):
         raise SpecError("flake", "expected FLAKEREF#ATTRIBUTE such as github:me/vms#web; got %r" % (flake,))
+    from ansible_collections.mvm.microvm.plugins.module_utils import oci
+
+    ref = oci.reference(p["oci"]) if p["oci"] is not None else None
+    if ref and flake:
+        raise SpecError("oci", "give either oci or flake, not both")
+    size = p["rootfs_size"]
     return ImageSpec(
         name=validate.name("name", p["name"]),
         state=validate.choice("state", p["state"], IMAGE_STATES),
         kernel=kernel,
         initrd=validate.abs_path("initrd", p["initrd"], optional=True),
-        rootfs_size_mib=validate.size_mib("rootfs_size", p["rootfs_size"], minimum=8),
+        rootfs_size_mib=validate.size_mib("rootfs_size", size, minimum=8) if size is not None
+        else (None if ref else DEFAULT_ROOTFS_MIB),
         flake=flake,
         state_root=validate.abs_path("state_root", p["state_root"], optional=True),
+        oci=ref,
+        tls_verify=validate.boolean("tls_verify", p["tls_verify"]),
     )

@@ -284,9 +284,10 @@ def disk_steps(plan: Plan, w: Workload, resolved: Optional[Mapping[str, Any]], v
     commands.append("mkfs.ext4 -q -F -O ^has_journal -L %s -d %s %s %dk" % (
         CONFIG_LABEL, quote(stage), quote(disks["config"]), size))
     commands.append("rm -rf %s" % quote(stage))
+    if not w.secrets:
+        commands.append("rm -f %s" % quote(disks["secrets"]))
     plan.add("write the config disk (%d files)" % len(w.files), " && ".join(commands))
     if not w.secrets:
-        plan.add("remove the secrets disk", "rm -f %s" % quote(disks["secrets"]))
         return
     plan.add("write the secrets disk (%d secrets)" % len(w.secrets), _secrets_command(w.secrets, disks["secrets"]),
              stdin=_secrets_tar(w.secrets))

@@ -44,14 +44,31 @@ options:
     description: Absolute path of an initrd to go with a kernel given by path.
     type: path
   rootfs_size:
-    description: Size of C(rootfs.ext4), in MiB or with a unit (C(64M), C(1G)).
+    description:
+      - Size of C(rootfs.ext4), in MiB or with a unit (C(64M), C(1G)).
+      - Default 64 MiB for mvm's busybox tree; for an O(oci) image, the unpacked image's size plus a quarter and
+        32 MiB.
     type: raw
-    default: 64
   flake:
     description:
       - C(FLAKEREF#ATTR) built with C(nix build); its output must hold C(kernel) (with virtio built in,
         booted without an initrd) and C(rootfs.ext4).
     type: str
+  oci:
+    description:
+      - An OCI or Docker image to make the root file system of, by reference with its transport -
+        C(docker://HOST/REPO:TAG) (or C(@sha256:...)) from a registry, C(docker-daemon:REPO:TAG) from the host's
+        Docker daemon, C(oci:/PATH[:TAG]) (a layout directory), C(oci-archive:/PATH) or C(docker-archive:/PATH).
+      - Copied with C(skopeo) and unpacked with C(umoci) (owners, modes and whiteouts as the layers say) on the
+        VM host; mvm's init and its static busybox are added under C(/mvm) (and as C(/init)).
+      - The image is addressed by its content (its layers and run settings), so the same image reached another
+        way is a cache hit, and a tag that now points elsewhere is a change. Its C(Entrypoint), C(Cmd), C(Env),
+        C(WorkingDir) and C(User) are the defaults of a VM's workload (see M(mvm.microvm.vm)).
+    type: str
+  tls_verify:
+    description: Verify the registry's TLS certificate for a C(docker://) reference (V(false) for a plain-HTTP registry).
+    type: bool
+    default: true
 attributes:
   check_mode:
     support: full
@@ -114,7 +131,9 @@ def main():
             state=dict(type="str", default="present", choices=["present", "absent"]),
             kernel=dict(type="str", default="debian"),
             initrd=dict(type="path"),
-            rootfs_size=dict(type="raw", default=64),
+            rootfs_size=dict(type="raw"),
+            oci=dict(type="str"),
+            tls_verify=dict(type="bool", default=True),
             flake=dict(type="str"),
             state_root=dict(type="path"),
             planned=dict(type="dict"),
