@@ -169,7 +169,8 @@ def _pack_commands(size_mib: int, work: str) -> list:
 
 def _rootfs_step(plan: Plan, spec: ImageSpec, work: str) -> None:
     r = work + "/rootfs"
-    plan.add("build %s (%d MiB, busybox)" % (ROOTFS_FILE, spec.rootfs_size_mib), " && ".join([
+    size = spec.rootfs_size_mib or 64  # always set for this source (spec.image_spec)
+    plan.add("build %s (%d MiB, busybox)" % (ROOTFS_FILE, size), " && ".join([
         "set -e; umask 022; cd %s" % quote(r),  # the guest's own tree keeps ordinary modes
         "mkdir -p bin root etc usr var/www",
         "cp \"$BUSYBOX\" bin/busybox",
@@ -177,7 +178,7 @@ def _rootfs_step(plan: Plan, spec: ImageSpec, work: str) -> None:
         "ln -sfn bin sbin && ln -sfn ../bin usr/bin && ln -sfn ../bin usr/sbin && mkdir -p var/log && ln -sfn ../run var/run",
         write_file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n", "0644"),
         write_file("etc/group", "root:x:0:\n", "0644"),
-    ] + inject_commands() + _pack_commands(spec.rootfs_size_mib, work)))
+    ] + inject_commands() + _pack_commands(size, work)))
 
 
 def _oci_rootfs_step(plan: Plan, spec: ImageSpec, image: Mapping[str, Any], work: str) -> None:
@@ -276,8 +277,8 @@ _BUILD_OVERHEAD_MIB = {"debian": 160, "other": 32}
 def _check_space(spec: ImageSpec, facts: Mapping[str, Any]) -> None:
     """Refuse a build the state root's file system cannot hold, before anything is written."""
     free = facts.get("disk_free_mib")
-    need = 2 * (spec.rootfs_size_mib or 0) + _BUILD_OVERHEAD_MIB["debian" if spec.kernel == "debian" and not spec.flake
-                                                          else "other"]
+    overhead = _BUILD_OVERHEAD_MIB["debian" if spec.kernel == "debian" and not spec.flake else "other"]
+    need = 2 * (spec.rootfs_size_mib or 0) + overhead
     if free is not None and free < need:
         raise MvmError("not enough free space under %s to build image %s: about %d MiB needed, %d MiB free"
                        % (facts["state_root"], spec.name, need, free))

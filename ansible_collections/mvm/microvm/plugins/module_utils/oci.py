@@ -128,4 +128,3 @@ def fetch_commands(ref: str, tls_verify: bool, layout: str, rootfs: str, digest:
         "rm -rf %s" % quote(rootfs),
         join(["umoci", "raw", "unpack", "--image", image, rootfs]),
     ])
-

@@ -29,7 +29,7 @@ CONTENT_KEY = "content"
 MAX_CONTENT = 256 * 1024
 
 
-def control_free(field: str, value: Any, content: bool = False) -> None:
+def control_free(field: str, value: Any, content: Optional[bool] = False) -> None:
     """Refuse control characters (newline, NUL, escape, C1, line separators) anywhere in a value.
 
     Called on every option by options(), so no field can carry one into a command or a file. A `content` key

@@ -146,8 +146,8 @@ def _env(field: str, value: Any) -> Tuple[Tuple[str, str], ...]:
     found = []
     for key, item in value.items():
         if not isinstance(key, str) or not _ENV_NAME.fullmatch(key):
-            raise SpecError("%s.%s" % (field, key), "expected a variable name (letters, digits, '_', not starting "
-                                                   "with a digit); got %r" % (key,))
+            raise SpecError("%s.%s" % (field, key),
+                            "expected a variable name (letters, digits, '_', not starting with a digit); got %r" % (key,))
         if item is None or isinstance(item, (dict, list)):
             raise SpecError("%s.%s" % (field, key), "expected a string, number or boolean; got %r" % (item,))
         found.append((key, str(item).lower() if isinstance(item, bool) else str(item)))

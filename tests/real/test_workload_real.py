@@ -1,0 +1,165 @@
+"""A user's software in a microVM, for real: an image built here with Docker, pushed to a local registry (Debian's
+docker-registry, inside the test's network namespace), pulled by the rootfs operation (skopeo + umoci), booted
+under QEMU on a NATed bridge by ansible-playbook, answering on its published port from the client namespace with
+the env, config file and secret it was given."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import need, need_dockerd
+from tests.real.conftest import BIN, ENV, PLAYBOOKS, ansible_playbook, engine_apply, host_facts, kill_under, wait_for
+from tests.real.netns import Netns
+
+APP = Path(__file__).parent / "images" / "app"
+DEPLOYS = Path(__file__).parent / "deploys"
+SECRET = "tok-5f2b9c-not-in-any-output"
+REGISTRY = "127.0.0.1:5000"
+
+
+def _run(*argv: str, **kwargs) -> str:
+    proc = subprocess.run(list(argv), capture_output=True, text=True, **kwargs)
+    assert proc.returncode == 0, " ".join(argv) + ": " + proc.stdout + proc.stderr
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def registry(ns: Netns, tmp_path_factory):
+    """The app image built with Docker and pushed to a registry that listens inside the host namespace."""
+    need_dockerd()
+    for tool in ("docker-registry", "skopeo", "umoci"):
+        need(shutil.which(tool) is not None, "needs %s (scripts/setup.sh installs it)" % tool)
+    work = tmp_path_factory.mktemp("reg")
+    (work / "config.yml").write_text("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s\n"
+                                     "http:\n  addr: %s\n" % (work / "data", REGISTRY))
+    server = subprocess.Popen(["ip", "netns", "exec", ns.host, "docker-registry", "serve", str(work / "config.yml")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = work / "base"
+    (base / "bin").mkdir(parents=True)
+    (base / "etc").mkdir()
+    shutil.copy(shutil.which("busybox") or "/bin/busybox", base / "bin/busybox")
+    for applet in _run(str(base / "bin/busybox"), "--list").split():
+        if applet != "busybox":
+            (base / "bin" / applet).symlink_to("busybox")
+    (base / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    (base / "etc/group").write_text("root:x:0:\n")
+    _run("sh", "-c", "tar -C %s -c . | docker import - mvm-test/base:1 >/dev/null" % base)
+    _run("docker", "build", "-q", "-t", "mvm-test/app:1", str(APP), env={"DOCKER_BUILDKIT": "0", "PATH": "/usr/bin:/bin"})
+    wait_for(lambda: ns.exec("curl", "-s", "http://%s/v2/" % REGISTRY, check=False).returncode == 0, 20, "the registry")
+    ns.exec("skopeo", "copy", "-q", "--dest-tls-verify=false", "docker-daemon:mvm-test/app:1",
+            "docker://%s/app:1" % REGISTRY)
+    yield work
+    server.terminate()
+    server.wait()
+    subprocess.run(["docker", "rmi", "-f", "mvm-test/app:1", "mvm-test/base:1"], capture_output=True)
+
+
+def args(built_image: Path, *extra: str) -> tuple[str, ...]:
+    kernel = built_image / "images/default"
+    return ("-e", "registry=" + REGISTRY, "-e", "app_secret=" + SECRET, "-e", "kernel=%s/vmlinuz" % kernel.resolve(),
+            "-e", "initrd=%s/initrd.img" % kernel.resolve()) + extra
+
+
+@pytest.fixture(scope="module")
+def converged(registry, ns: Netns, tmp_path_factory, built_image: Path):
+    root = tmp_path_factory.mktemp("wl")
+    rc, out, changed = ansible_playbook(PLAYBOOKS / "workload_up.yml", root, *args(built_image, "-v"), ns=ns)
+    assert rc == 0, out
+    yield root, out, changed
+    kill_under(root)  # the namespace, deleted with the module, takes the bridge, TAP and rules
+
+
+def page(ns: Netns) -> str:
+    proc = ns.client_exec("curl", "-s", "--max-time", "5", "http://%s:8080/" % ns.host_ip, check=False)
+    return proc.stdout
+
+
+def test_the_application_answers_with_its_env_config_and_secret(converged, ns: Netns) -> None:
+    root, out, changed = converged
+    assert changed == 3, out
+    wait_for(lambda: "greeting=" in page(ns), 30, "the application on its published port")
+    text = page(ns)
+    assert "greeting=hello from mvm" in text  # the VM's env over the image's
+    assert "config=listen=8080 name=demo" in text
+    digest = hashlib.sha256(SECRET.encode()).hexdigest()
+    assert "secret=600 app %s" % digest in text  # readable by the workload's user, and by no one else
+    assert "secrets_dir=700 app" in text
+    assert "user=app cwd=/app" in text  # the image's USER and WORKDIR
+
+
+def test_the_secret_is_in_no_output_and_no_host_file_but_its_own_disk(converged) -> None:
+    root, out, _ = converged
+    assert SECRET not in out
+    holders = _run("grep", "-rlaF", SECRET, str(root)).split() if subprocess.run(
+        ["grep", "-rqaF", SECRET, str(root)]).returncode == 0 else []
+    assert holders == [str(root / "vms/app/secrets.ext4")]
+    assert (root / "vms/app/secrets.ext4").stat().st_mode & 0o777 == 0o600
+    assert SECRET not in (root / "vms/app/spec.json").read_text()
+    assert not list(Path("/dev/shm").glob("mvm-secrets.*"))
+
+
+def test_second_run_and_check_mode_change_nothing(converged, ns: Netns, built_image: Path) -> None:
+    root, _, _ = converged
+    for extra in ((), ("--check",)):
+        rc, out, changed = ansible_playbook(PLAYBOOKS / "workload_up.yml", root, *args(built_image, *extra), ns=ns)
+        assert (rc, changed) == (0, 0), out
+
+
+def test_a_changed_env_restarts_on_the_same_disk(converged, ns: Netns, built_image: Path) -> None:
+    root, _, _ = converged
+    disk = root / "vms/app/disk.ext4"
+    inode = disk.stat().st_ino
+    rc, out, changed = ansible_playbook(PLAYBOOKS / "workload_up.yml", root,
+                                        *args(built_image, "-e", "greeting=changed"), ns=ns)
+    assert (rc, changed) == (0, 1), out
+    assert disk.stat().st_ino == inode
+    wait_for(lambda: "greeting=changed" in page(ns), 30, "the restarted application")
+    assert host_facts(root)["vms"]["app"]["applied"]["workload"]["env"]["GREETING"] == "changed"
+
+
+def test_the_same_image_from_the_daemon_and_an_archive_is_a_cache_hit(converged, registry: Path,
+                                                                     built_image: Path) -> None:
+    root, _, _ = converged
+    kernel = (built_image / "images/default").resolve()
+    built = host_facts(root)["images"]["app"]["id"]
+    archive = registry / "app.tar"
+    _run("skopeo", "copy", "-q", "docker-daemon:mvm-test/app:1", "oci-archive:%s:app" % archive)
+    for name, ref in (("app-daemon", "docker-daemon:mvm-test/app:1"), ("app-archive", "oci-archive:%s" % archive)):
+        plan = engine_apply("image", {"name": name, "oci": ref, "state_root": str(root), "kernel": str(kernel / "vmlinuz"),
+                                      "initrd": str(kernel / "initrd.img")})
+        assert [s.description for s in plan.steps] == ["point image %s at %s" % (name, built)]
+    assert host_facts(root)["images"]["app-archive"]["id"] == built
+
+
+def deploy(ns: Netns, root: Path, built_image: Path, *extra: str) -> str:
+    kernel = (built_image / "images/default").resolve()
+    proc = ns.exec(str(BIN / "pyinfra"), "@local", str(DEPLOYS / "workload_up.py"), "--data", f"mvm_state_root={root}",
+                   "--data", "registry=" + REGISTRY, "--data", "app_secret=" + SECRET,
+                   "--data", "kernel=%s/vmlinuz" % kernel, "--data", "initrd=%s/initrd.img" % kernel, *extra,
+                   check=False, env=ENV, cwd="/")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    return out
+
+
+def test_pyinfra_runs_the_same_workload_three_ways(converged, ns: Netns, built_image: Path) -> None:
+    root, _, _ = converged
+    out = deploy(ns, root, built_image, "-y", "-vv")  # -vv: every command pyinfra runs is printed
+    assert out.count("[@local] Success") == 1 and out.count("[@local] No changes") == 1, out
+    assert SECRET not in out
+    wait_for(lambda: "greeting=hello from pyinfra" in ns.client_exec(
+        "curl", "-s", "--max-time", "5", "http://%s:8081/" % ns.host_ip, check=False).stdout, 30, "the pyinfra VM")
+    text = ns.client_exec("curl", "-s", "--max-time", "5", "http://%s:8081/" % ns.host_ip).stdout
+    assert "secret=600 app %s" % hashlib.sha256(SECRET.encode()).hexdigest() in text
+    out = deploy(ns, root, built_image, "-y")
+    assert out.count("[@local] No changes") == 2 and "[@local] Success" not in out, out
+    out = deploy(ns, root, built_image, "--dry", "--data", "greeting=other")
+    assert "will stop VM app2 to apply: workload" in out, out
+    out = deploy(ns, root, built_image, "-y")
+    assert out.count("[@local] No changes") == 2, out  # the dry run changed nothing
+    assert not list(Path("/dev/shm").glob("mvm-in-*")) and not list(Path("/dev/shm").glob("mvm-secrets.*"))

@@ -1,0 +1,127 @@
+"""Workload options: how they merge with an image's settings, what the VM records of them, the disks and kernel
+arguments that carry them, and the refusals, each naming its field. Expectations are literals."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.mvm.microvm.plugins.module_utils import workload
+from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError, SpecError
+from tests.support import frontends
+from tests.support.probes import HOSTS, image_lines
+from tests.unit.test_catch_bugs import BASE, _running
+
+IMAGE = {"workload": {"entrypoint": ["/docker-entrypoint.sh"], "cmd": ["nginx", "-g", "daemon off;"],
+                      "env": ["PATH=/usr/bin:/bin", "GREETING=image"], "workdir": "/srv", "user": "www"}}
+
+# (options, expected argv, env GREETING, workdir, user): as `docker run` merges them.
+MERGES = [
+    ({}, ["/docker-entrypoint.sh", "nginx", "-g", "daemon off;"], "image", "/srv", "www"),
+    ({"command": "nginx -T"}, ["/docker-entrypoint.sh", "nginx", "-T"], "image", "/srv", "www"),
+    ({"entrypoint": ["/bin/sh"]}, ["/bin/sh"], "image", "/srv", "www"),
+    ({"entrypoint": "/bin/sh", "command": ["-c", "echo $X"]}, ["/bin/sh", "-c", "echo $X"], "image", "/srv", "www"),
+    ({"env": {"GREETING": "vm"}, "workdir": "/tmp", "user": "1000:1000"},
+     ["/docker-entrypoint.sh", "nginx", "-g", "daemon off;"], "vm", "/tmp", "1000:1000"),
+]
+
+
+@pytest.mark.parametrize("options,argv,greeting,workdir,user", MERGES, ids=[str(i) for i in range(len(MERGES))])
+def test_vm_options_merge_over_the_image_as_docker_run_does(options: dict, argv: list, greeting: str, workdir: str,
+                                                            user: str) -> None:
+    got = workload.resolve(workload.options(options), workload.image_defaults(IMAGE), {})
+    assert got is not None
+    assert (got["argv"], got["env"]["GREETING"], got["workdir"], got["user"]) == (argv, greeting, workdir, user)
+    assert got["env"]["PATH"] == "/usr/bin:/bin"
+
+
+def test_an_image_without_settings_and_no_options_runs_nothing() -> None:
+    assert workload.resolve(workload.options({}), workload.image_defaults(None), {}) is None
+
+
+def test_the_run_script_quotes_every_word() -> None:
+    resolved = workload.resolve(workload.options({"command": ["echo", "$(reboot)", "a'b"], "env": {"X": "; rm -rf /"}}),
+                                workload.image_defaults(None), {})
+    assert workload.run_script(resolved or {}) == (
+        "#!/mvm/bin/sh\n# written by mvm: the workload of this VM\nexport X='; rm -rf /'\ncd / || exit 127\n"
+        "exec echo '$(reboot)' 'a'\"'\"'b'\n")
+
+
+def test_a_secret_is_hashed_salted_and_never_in_a_command_or_the_record() -> None:
+    params = dict(BASE, command="true", secrets=[{"path": "db/password", "content": "hunter2"}])
+    plan = frontends.engine("vm", params, frontends.Recording(_running()))
+    assert not any("hunter2" in c for c in plan.commands)
+    assert "hunter2" not in str(plan.after) and "hunter2" not in str(plan.result)
+    recorded = plan.after["spec"]["workload"]["secrets"]["db/password"]
+    assert recorded == {"mode": "0600", "hash": "pbkdf2-sha256:" + recorded["hash"].split(":")[1]}
+    assert len(recorded["hash"]) == len("pbkdf2-sha256:") + 32
+    secret_steps = [s for s in plan.steps if s.stdin]
+    assert [s.description for s in secret_steps] == ["write the secrets disk (1 secrets)"]
+    assert "/dev/shm/mvm-secrets." in secret_steps[0].command
+
+
+def test_a_workload_change_restarts_the_vm_on_its_disk_and_remakes_the_config_disk() -> None:
+    plan = frontends.engine("vm", dict(BASE, command="true"), frontends.Recording(_running()))
+    assert [s.description.split(" (")[0] for s in plan.steps][:3] == [
+        "stop VM web to apply: workload", "write the config disk", "record applied spec"]
+    assert not any("cp --sparse=always" in c for c in plan.commands)
+    start = next(c for c in plan.commands if "setsid qemu-system" in c)
+    assert "id=config,file=" in start and "readonly=on" in start and "mvm.config=vdb" in start
+    assert "mvm.secrets" not in start
+
+
+BAD = [
+    ({"env": {"1X": "a"}}, "env.1X"),
+    ({"env": {"A B": "a"}}, "env.A B"),
+    ({"env": {"X": {"nested": 1}}}, "env.X"),
+    ({"env": ["X=1"]}, "env"),
+    ({"user": "root; reboot"}, "user"),
+    ({"user": "Root"}, "user"),
+    ({"workdir": "relative"}, "workdir"),
+    ({"command": "unterminated 'quote"}, "command"),
+    ({"command": [["nested"]]}, "command"),
+    ({"restart": "sometimes"}, "restart"),
+    ({"files": [{"path": "../etc/passwd", "content": "x"}]}, "files[0].path"),
+    ({"files": [{"path": "/abs", "content": "x"}]}, "files[0].path"),
+    ({"files": [{"path": ".hidden", "content": "x"}]}, "files[0].path"),
+    ({"files": [{"path": "a", "content": "x", "src": "/etc/hosts"}]}, "files[0]"),
+    ({"files": [{"path": "a"}]}, "files[0]"),
+    ({"files": [{"path": "a", "content": "x", "mode": "u+rw"}]}, "files[0].mode"),
+    ({"files": [{"path": "a", "content": "x\x00"}]}, "files[0].content"),
+    ({"files": [{"path": "a", "content": "x"}, {"path": "a", "content": "y"}]}, "files"),
+    ({"files": [{"path": "a", "content": "x"}, {"path": "a/b", "content": "y"}]}, "files"),
+    ({"files": [{"path": "a", "content": "x", "owner": "root"}]}, "files[0].owner"),
+    ({"secrets": [{"path": "k", "src": "relative"}]}, "secrets[0].src"),
+    ({"files": "app.conf"}, "files"),
+]
+
+
+@pytest.mark.parametrize("options,field", BAD, ids=[f for _o, f in BAD])
+def test_bad_workload_options_are_refused_naming_the_field(options: dict, field: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        frontends.engine("vm", dict(BASE, **options), frontends.Recording(_running()))
+    assert caught.value.field == field
+
+
+def test_content_may_hold_newlines_and_tabs_but_no_other_field_may() -> None:
+    w = workload.options({"files": [{"path": "a.conf", "content": "a=1\n\tb=2\n", "mode": 0o640}]})
+    assert w.files[0].content == "a=1\n\tb=2\n" and w.files[0].mode == "0640"  # a YAML 0640 arrives as 416
+    with pytest.raises(SpecError) as caught:
+        frontends.engine("vm", dict(BASE, env={"X": "a\nb"}), frontends.Recording(_running()))
+    assert caught.value.field == "env.X"
+
+
+@pytest.mark.parametrize("backend", ["docker", "firecracker"])
+def test_a_backend_without_workloads_refuses_before_anything_runs(backend: str) -> None:
+    host = HOSTS["linux-x86_64-kvm-firecracker"] + image_lines("default", "0123456789abcdef")
+    with pytest.raises(MvmError) as caught:
+        frontends.engine("vm", dict(BASE, backend=backend, command="true"), frontends.Recording(host))
+    assert str(caught.value) == "command: backend %s cannot do workload; use one of qemu" % backend
+
+
+def test_secrets_in_a_vms_entry_are_refused() -> None:
+    with pytest.raises(SpecError) as caught:
+        frontends.engine("vms", {"vms": [{"name": "a", "image": "default", "secrets": [{"path": "k", "content": "v"}]}]},
+                         frontends.Recording(_running()))
+    assert caught.value.field == "vms[0].secrets"
+
+
