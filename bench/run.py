@@ -6,7 +6,9 @@ Figures (median and spread over repeated runs, and the machine they ran on):
 - boot overhead: operation start to guest readiness through mvm, against the same QEMU command line started
   by a bare script waiting for the same marker;
 - rebuild: the rootfs operation with unchanged inputs, and a cold build;
-- restore vs boot: restore-to-ready over cold-boot-to-ready on QEMU.
+- restore vs boot: restore-to-ready over cold-boot-to-ready on QEMU;
+- images: cold and cached builds for each source (busybox, an OCI image from a local registry, the Docker daemon
+  and an OCI archive, a Debian minbase + python3), and boot to ready of the OCI guest against the busybox guest.
 """
 
 from __future__ import annotations
@@ -183,6 +185,82 @@ def machine() -> dict[str, Any]:
             "qemu": sh("qemu-system-x86_64", "--version").splitlines()[0]}
 
 
+APP = REPO / "tests" / "real" / "images" / "app"
+
+
+def app_image(work: Path) -> None:
+    """The test suite's small web application image, built into the Docker daemon as mvm-bench/app:1."""
+    base = work / "base"
+    (base / "bin").mkdir(parents=True)
+    (base / "etc").mkdir()
+    shutil.copy(shutil.which("busybox") or "/bin/busybox", base / "bin/busybox")
+    for applet in sh(str(base / "bin/busybox"), "--list").split():
+        if applet != "busybox":
+            (base / "bin" / applet).symlink_to("busybox")
+    (base / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    sh("sh", "-c", f"tar -C {base} -c . | docker import - mvm-test/base:1 >/dev/null")
+    sh("docker", "build", "-q", "-t", "mvm-bench/app:1", str(APP), env=dict(ENV, DOCKER_BUILDKIT="0"))
+
+
+def image_bench(root: Path) -> dict[str, Any]:
+    """Cold (artifact removed first) and cached builds per source; boot to ready of an OCI guest vs busybox."""
+    kernel = (root / "images/default").resolve()
+    common = {"state_root": str(root), "kernel": str(kernel / "vmlinuz"), "initrd": str(kernel / "initrd.img")}
+    work = Path(tempfile.mkdtemp(prefix="mvm-bench-img-"))
+    registry = None
+    out: dict[str, Any] = {}
+    try:
+        sources: dict[str, dict[str, Any]] = {"busybox": {}}
+        if docker_up() and shutil.which("skopeo") and shutil.which("umoci"):
+            app_image(work)
+            sources["docker-daemon"] = {"oci": "docker-daemon:mvm-bench/app:1"}
+            sh("skopeo", "copy", "-q", "docker-daemon:mvm-bench/app:1", f"oci-archive:{work}/app.tar:app")
+            sources["oci-archive"] = {"oci": f"oci-archive:{work}/app.tar"}
+            if shutil.which("docker-registry"):
+                (work / "reg.yml").write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {work}/reg\n"
+                                              "http:\n  addr: 127.0.0.1:5099\n")
+                registry = subprocess.Popen(["docker-registry", "serve", str(work / "reg.yml")],
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                for _ in range(100):
+                    if subprocess.run(["curl", "-s", "http://127.0.0.1:5099/v2/"], capture_output=True).returncode == 0:
+                        break
+                    time.sleep(0.1)
+                sh("skopeo", "copy", "-q", "--dest-tls-verify=false", "docker-daemon:mvm-bench/app:1",
+                   "docker://127.0.0.1:5099/app:1")
+                sources["registry"] = {"oci": "docker://127.0.0.1:5099/app:1", "tls_verify": False}
+        if shutil.which("mmdebstrap"):
+            sources["debian"] = {"debian": {"packages": ["python3"]}}
+        for name, source in sources.items():
+            params = dict(common, name="b-" + name, **source)
+
+            def cold(params: dict = params) -> None:
+                found = root / "images" / params["name"]
+                if found.is_symlink():
+                    shutil.rmtree(found.resolve(), ignore_errors=True)
+                    found.unlink()
+                apply("image", params)
+
+            reps = 1 if name == "debian" else 3
+            out[name] = {"cold": timed(cold, reps), "cached": timed(lambda params=params: apply("image", params), 3)}
+        if "docker-daemon" in sources:
+            def boot(image: str) -> Callable[[], None]:
+                def run() -> None:
+                    vm = {"name": "ib", "image": image, "backend": "qemu", "state_root": str(root),
+                          "command": ["sleep", "3600"]}
+                    apply("vm", vm)
+                    apply("vm", dict(vm, state="absent"))
+                return run
+            out["boot_oci"] = timed(boot("b-docker-daemon"), 3)
+            out["boot_busybox"] = timed(boot("default"), 3)
+            out["boot_ratio"] = round(out["boot_oci"]["median_s"] / out["boot_busybox"]["median_s"], 2)
+    finally:
+        if registry is not None:
+            registry.terminate()
+        subprocess.run(["docker", "rmi", "-f", "mvm-bench/app:1", "mvm-test/base:1"], capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
 def table(report: dict[str, Any]) -> str:
     c, b = report["converge"], report["boot"]
     rows = ["| figure | median | spread | ratio | commands |", "| --- | --- | --- | --- | --- |"]
@@ -205,6 +283,16 @@ def table(report: dict[str, Any]) -> str:
     s = report["restore"]
     rows.append(f"| restore to ready (qemu snapshot) | {s['restore_to_ready_incl_removal']['median_s']:.2f} s | - | "
                 f"{s['ratio']} x cold boot | - |")
+    images = report.get("images") or {}
+    for name in ("busybox", "registry", "docker-daemon", "oci-archive", "debian"):
+        if name in images:
+            cold, cached = images[name]["cold"], images[name]["cached"]
+            rows.append(f"| image from {name}: cold build, cached | {cold['median_s']:.2f} s, {cached['median_s']:.2f} s | "
+                        f"{cold['min_s']:.2f}-{cold['max_s']:.2f} | {round(cached['median_s'] / cold['median_s'], 3)} "
+                        f"cached / cold | - |")
+    if "boot_ratio" in images:
+        rows.append(f"| boot to ready incl. removal, OCI app guest | {images['boot_oci']['median_s']:.2f} s | - | "
+                    f"{images['boot_ratio']} x busybox guest ({images['boot_busybox']['median_s']:.2f} s) | - |")
     return "\n".join(rows)
 
 
@@ -218,6 +306,7 @@ def main() -> int:
         report["rebuild"] = rebuild_bench(root)
         report["boot"] = boot_bench(root)
         report["restore"] = restore_bench(root)
+        report["images"] = image_bench(root)
         report["converge"] = converge_bench(root)
         report["duration_s"] = round(time.time() - started, 1)
         out = REPO / "bench" / "results" / "latest.json"

@@ -21,6 +21,7 @@ from ansible_collections.mvm.microvm.plugins.module_utils import network as net_
 from ansible_collections.mvm.microvm.plugins.module_utils import ops, spec, trace
 from ansible_collections.mvm.microvm.plugins.module_utils import snapshot as snap_engine
 from ansible_collections.mvm.microvm.plugins.module_utils import template as template_engine
+from ansible_collections.mvm.microvm.plugins.module_utils import volume as volume_engine
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError, SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, Step
 from mvm_pyinfra.facts import MvmHost, MvmPaths
@@ -190,6 +191,8 @@ def rootfs(
     state_root: Optional[str] = None,
     oci: Optional[str] = None,
     tls_verify: Optional[bool] = None,
+    debian: Optional[Dict[str, Any]] = None,
+    format: Optional[str] = None,
 ):
     """
     Build a microVM kernel + rootfs image into a content-addressed directory.
@@ -205,6 +208,10 @@ def rootfs(
       ``oci:/PATH[:TAG]``, ``oci-archive:/PATH`` or ``docker-archive:/PATH`` (skopeo copies it, umoci unpacks it, mvm's
       init is added); addressed by content, its Entrypoint/Cmd/Env/WorkingDir/User are the VMs' workload defaults
     + tls_verify: verify a ``docker://`` registry's TLS certificate (default True; False for a plain-HTTP registry)
+    + debian: a Debian rootfs made with ``mmdebstrap --variant=minbase``: ``{"suite": "bookworm", "packages":
+      ["python3"], "mirror": "http://deb.debian.org/debian"}`` (suite default bookworm, mirror default mmdebstrap's)
+    + format: ``ext4`` (default: each VM boots its own copy) or ``squashfs`` (read-only, shared; each VM writes to an
+      overlay on a disk of its own of ``disk_size``, default 256 MiB)
     + state_root: mvm state directory on the host
 
     Equal inputs give the same directory: nothing is rebuilt and the operation reports no change.
@@ -255,6 +262,9 @@ def vm(
     files: Optional[Sequence[Dict[str, Any]]] = None,
     secrets: Optional[Sequence[Dict[str, Any]]] = None,
     restart: Optional[str] = None,
+    volumes: Optional[Sequence[Dict[str, Any]]] = None,
+    disk_size: Optional[Any] = None,
+    autostart: Optional[bool] = None,
 ):
     """
     Run, stop or remove a microVM; recreate a running one whose applied spec differs.
@@ -298,6 +308,12 @@ def vm(
     + secrets: like ``files``, on a 0600 disk of their own, in the guest in a tmpfs at ``/mvm/secrets`` (0700),
       each 0600 and owned by ``user``; never in a command's text, the output or the applied spec (a salted hash is)
     + restart: when the workload ends: ``no`` (default: the VM powers off), ``on-failure`` or ``always`` (run again)
+    + volumes: persistent data disks ``[{"name": "pgdata", "size": "10G", "mount": "/var/lib/postgresql"}]``, made
+      once under the state root, kept across recreation and ``absent`` (deleted only by the ``volume`` operation),
+      grown when asked for more, mounted read-write and owned (top directory) by the workload's user
+    + disk_size: size of the VM's own root disk (MiB or with a unit), grown from the image's; never shrinks
+    + autostart: start the VM again after a host reboot and after its VMM dies: a systemd template unit instance
+      (``mvm-vm@.service``) where PID 1 is systemd, ``--restart unless-stopped`` on docker; refused elsewhere
 
     **Example:**
 
@@ -528,6 +544,41 @@ def firecracker_install(
     call = _operation("firecracker_install", params)
     desired, plan, _promise = call()
     yield from _emit(plan, "firecracker %s is %s" % (desired.version, desired.state), call.plan)
+
+
+def _volume_params(volume: str, present: bool, **kwargs: Any) -> Dict[str, Any]:
+    return _given(name=volume, state="present" if present else "absent", **kwargs)
+
+
+@_validated_early(_volume_params, volume_engine.volume_spec)
+def volume(
+    volume: str,
+    present: bool = True,
+    size: Optional[Any] = None,
+    state_root: Optional[str] = None,
+):
+    """
+    Ensure a persistent data volume of microVMs (``<state_root>/volumes/<name>.ext4``, 0600), or delete one.
+
+    + volume: volume name (letters, digits, ``.``, ``_``, ``-``)
+    + present: whether it should exist; ``False`` deletes it, refused while a VM still lists it
+    + size: MiB or with a unit (``10G``); default 1 GiB for a new volume. A volume grows (refused while a running
+      VM uses it) and never shrinks
+    + state_root: mvm state directory on the host
+
+    A VM makes the volumes it lists (``vm(volumes=[...])``) that do not exist yet; its ``absent`` keeps them.
+
+    **Example:**
+
+    .. code:: python
+
+        from mvm_pyinfra import operations as mvm
+        mvm.volume(name="Grow the database volume", volume="pgdata", size="20G")
+    """
+    params = _volume_params(**locals())
+    call = _operation("volume", params)
+    desired, plan, _promise = call()
+    yield from _emit(plan, "volume %s is %s" % (desired.name, desired.state), call.plan)
 
 
 def _lima_params(instance: str, **kwargs: Any) -> Dict[str, Any]:

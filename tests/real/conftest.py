@@ -144,6 +144,8 @@ def engine_apply(kind: str, params: dict[str, Any]) -> Any:
         _spec, plan = ops.vm_plan(params, gather_host, gather_paths)
     elif kind == "snapshot":
         _spec, plan, _meta = ops.snapshot_plan(params, gather_host, gather_paths)
+    elif kind == "volume":
+        _spec, plan = ops.volume_plan(params, gather_host)
     elif kind == "firecracker_install":
         _spec, plan = ops.install_plan(params, gather_host, gather_paths)
     else:

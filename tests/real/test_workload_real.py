@@ -163,3 +163,40 @@ def test_pyinfra_runs_the_same_workload_three_ways(converged, ns: Netns, built_i
     out = deploy(ns, root, built_image, "-y")
     assert out.count("[@local] No changes") == 2, out  # the dry run changed nothing
     assert not list(Path("/dev/shm").glob("mvm-in-*")) and not list(Path("/dev/shm").glob("mvm-secrets.*"))
+
+
+def test_the_docker_backend_runs_the_same_image_with_the_same_options(converged) -> None:
+    root, _, _ = converged
+    params = {"name": "dapp", "image": "app", "backend": "docker", "state_root": str(root), "ports": ["18080:8080"],
+              "env": {"GREETING": "hello from mvm"}, "files": [{"path": "app.conf", "content": "listen=8080\nname=demo\n"}],
+              "secrets": [{"path": "token", "content": SECRET}], "restart": "on-failure", "autostart": True}
+    try:
+        plan = engine_apply("vm", params)
+        assert [s.description.split(" (")[0] for s in plan.steps] == [
+            "import image mvm/app:" + host_facts(root)["images"]["app"]["id"], "create container mvm-dapp",
+            "copy the workload's files into mvm-dapp", "start container mvm-dapp"]
+        assert not any(SECRET in c for c in plan.commands)
+
+        def docker_page() -> str:
+            return subprocess.run(["curl", "-s", "--max-time", "3", "http://127.0.0.1:18080/"], capture_output=True,
+                                  text=True).stdout
+
+        wait_for(lambda: "greeting=" in docker_page(), 30, "the application in the container")
+        text = docker_page()
+        assert "greeting=hello from mvm" in text and "config=listen=8080 name=demo" in text
+        assert "secret=600 app %s" % hashlib.sha256(SECRET.encode()).hexdigest() in text
+        assert "user=app cwd=/app" in text
+        inspect = _run("docker", "inspect", "-f", "{{.HostConfig.RestartPolicy.Name}} {{.Config.WorkingDir}}",
+                       "mvm-dapp").split()
+        assert inspect == ["unless-stopped", "/app"]
+        assert not engine_apply("vm", params).changed
+        # autostart: the container comes back when dockerd does (the suite's own dockerd, restarted).
+        mark = Path("/run/mvm-test-dockerd.pid")
+        need(mark.exists(), "restarting dockerd needs the suite's own daemon (make test starts it)")
+        script = Path(__file__).resolve().parents[2] / "scripts/dockerd.sh"
+        _run("bash", str(script), "stop")
+        assert docker_page() == ""
+        _run("bash", str(script), "start")
+        wait_for(lambda: "greeting=hello from mvm" in docker_page(), 60, "the container after dockerd came back")
+    finally:
+        engine_apply("vm", {"name": "dapp", "state": "absent", "backend": "docker", "state_root": str(root)})

@@ -115,12 +115,12 @@ class FakeHost:
 # How each pyinfra operation names the resource (pyinfra keeps `name=` for the operation's label).
 PYINFRA_NAME = {"vm": "vm", "image": "image", "bridge": "bridge", "tap": "tap", "port_forward": None,
                 "snapshot": "snapshot", "template": "template", "firecracker_install": None, "lima": "instance",
-                "vms": None}
+                "vms": None, "volume": "volume"}
 PYINFRA_OPS = {"vm": "vm", "image": "rootfs", "bridge": "bridge", "tap": "tap", "port_forward": "port_forward",
                "snapshot": "snapshot", "template": "vm_template", "firecracker_install": "firecracker_install",
-               "lima": "lima_vm", "vms": "vms"}
+               "lima": "lima_vm", "vms": "vms", "volume": "volume"}
 # Operations whose pyinfra form says present=True/False instead of state=.
-PYINFRA_PRESENT = ("image", "bridge", "tap", "port_forward", "template", "firecracker_install")
+PYINFRA_PRESENT = ("image", "bridge", "tap", "port_forward", "template", "firecracker_install", "volume")
 
 
 def pyinfra_kwargs(kind: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -110,12 +110,17 @@ def test_content_may_hold_newlines_and_tabs_but_no_other_field_may() -> None:
     assert caught.value.field == "env.X"
 
 
-@pytest.mark.parametrize("backend", ["docker", "firecracker"])
-def test_a_backend_without_workloads_refuses_before_anything_runs(backend: str) -> None:
+REFUSED = [("firecracker", {"command": "true"}, "command: backend firecracker cannot do workload; use one of qemu, docker"),
+           ("docker", {"volumes": [{"name": "v", "mount": "/v"}]}, "volumes: backend docker cannot do disks; use one of qemu"),
+           ("firecracker", {"disk_size": "1G"}, "disk_size: backend firecracker cannot do disks; use one of qemu")]
+
+
+@pytest.mark.parametrize("backend,options,message", REFUSED, ids=[str(i) for i in range(len(REFUSED))])
+def test_a_backend_without_workloads_refuses_before_anything_runs(backend: str, options: dict, message: str) -> None:
     host = HOSTS["linux-x86_64-kvm-firecracker"] + image_lines("default", "0123456789abcdef")
     with pytest.raises(MvmError) as caught:
-        frontends.engine("vm", dict(BASE, backend=backend, command="true"), frontends.Recording(host))
-    assert str(caught.value) == "command: backend %s cannot do workload; use one of qemu" % backend
+        frontends.engine("vm", dict(BASE, backend=backend, **options), frontends.Recording(host))
+    assert str(caught.value) == message
 
 
 def test_secrets_in_a_vms_entry_are_refused() -> None:
@@ -125,3 +130,52 @@ def test_secrets_in_a_vms_entry_are_refused() -> None:
     assert caught.value.field == "vms[0].secrets"
 
 
+
+
+VOLUME_BAD = [
+    ({"volumes": [{"name": "data", "mount": "data"}]}, "volumes[0].mount"),
+    ({"volumes": [{"name": "data", "mount": "/proc/x"}]}, "volumes[0].mount"),
+    ({"volumes": [{"name": "data", "mount": "/mvm"}]}, "volumes[0].mount"),
+    ({"volumes": [{"name": "data", "mount": "/"}]}, "volumes[0].mount"),
+    ({"volumes": [{"name": "data", "mount": "/a,b"}]}, "volumes[0].mount"),
+    ({"volumes": [{"name": "data", "mount": "/a:b"}]}, "volumes[0].mount"),
+    ({"volumes": [{"name": "data", "mount": "/a/../etc"}]}, "volumes[0].mount"),
+    ({"volumes": [{"name": "../x", "mount": "/data"}]}, "volumes[0].name"),
+    ({"volumes": [{"name": "data", "mount": "/data", "size": "1T0"}]}, "volumes[0].size"),
+    ({"volumes": [{"name": "data", "mount": "/data", "ro": True}]}, "volumes[0].ro"),
+    ({"volumes": [{"name": "d", "mount": "/a"}, {"name": "d", "mount": "/b"}]}, "volumes"),
+    ({"volumes": [{"name": "d", "mount": "/a"}, {"name": "e", "mount": "/a/"}]}, "volumes"),
+    ({"disk_size": "8M"}, "disk_size"),
+]
+
+
+@pytest.mark.parametrize("options,field", VOLUME_BAD, ids=[str(i) for i in range(len(VOLUME_BAD))])
+def test_bad_volumes_are_refused_naming_the_field(options: dict, field: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        frontends.engine("vm", dict(BASE, **options), frontends.Recording(_running()))
+    assert caught.value.field == field
+
+
+def test_volumes_and_disks_are_attached_in_order_and_named_to_the_init() -> None:
+    params = dict(BASE, command="true", secrets=[{"path": "k", "content": "v"}],
+                  volumes=[{"name": "pg", "mount": "/var/lib/pg", "size": "2G"}, {"name": "logs", "mount": "/logs"}])
+    plan = frontends.engine("vm", params, frontends.Recording(_running()))
+    start = next(c for c in plan.commands if "setsid qemu-system" in c)
+    order = [w.split("id=")[1].split(",")[0] for w in start.split() if w.startswith("id=")]
+    assert order == ["root", "config", "secrets", "vol0", "vol1"]
+    assert "mvm.config=vdb mvm.secrets=vdc mvm.volumes=vdd:/var/lib/pg,vde:/logs" in start
+    assert "id=vol0,file=/srv/mvm/volumes/pg.ext4,format=raw,if=none " in start  # read-write
+    assert "id=secrets,file=/srv/mvm/vms/web/secrets.ext4,format=raw,if=none,readonly=on " in start
+    assert [s.description for s in plan.steps if s.description.startswith("create volume")] == [
+        "create volume pg (2048 MiB)", "create volume logs (1024 MiB)"]
+
+
+def test_a_volume_of_another_vm_is_refused() -> None:
+    from tests.support.probes import applied, vm_lines
+
+    other = vm_lines("db", applied("db", image_id="0123456789abcdef", volumes=[{"name": "pg", "size_mib": 64,
+                                                                                 "mount": "/d"}]), 4343)
+    with pytest.raises(SpecError) as caught:
+        frontends.engine("vm", dict(BASE, volumes=[{"name": "pg", "mount": "/d"}]),
+                         frontends.Recording(_running() + other))
+    assert caught.value.field == "volumes[0].name" and "attached to VM db" in str(caught.value)

@@ -83,4 +83,40 @@ options:
     type: str
     choices: ['no', on-failure, always]
     default: 'no'
+  volumes:
+    description:
+      - Persistent data disks, C(<state_root>/volumes/<name>.ext4) (0600), made when missing, mounted read-write at
+        O(volumes[].mount) with the top directory owned by O(user).
+      - A volume is kept across the VM's recreation and O(state=absent); only M(mvm.microvm.volume) with
+        C(state=absent) deletes it. A larger O(volumes[].size) grows it (the VM restarts); it never shrinks. A
+        volume belongs to one VM at a time.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: Volume name.
+        type: str
+        required: true
+      mount:
+        description: Absolute path in the guest (not under C(/proc), C(/sys), C(/dev), C(/run), C(/tmp) or C(/mvm)).
+        type: str
+        required: true
+      size:
+        description: MiB or with a unit (C(10G)).
+        type: raw
+        default: 1024
+  autostart:
+    description:
+      - Start the VM again after the VM host reboots and after its VMM dies, as operators expect of servers.
+      - On a VM backend the host's PID 1 must be systemd (the facts say, in C(platform.init)); the VM is then an
+        instance of one template unit, C(mvm-vm@.service), named after the VM's directory, which mvm enables and
+        starts and stops through C(systemctl). Refused elsewhere, naming this option.
+      - On V(docker) the container gets C(--restart unless-stopped). Removing the VM disables its unit.
+    type: bool
+    default: false
+  disk_size:
+    description:
+      - Size of the VM's own root disk (MiB or with a unit), grown from the image's C(rootfs.ext4) when the VM is
+        made, or later (the VM restarts). A disk never shrinks; a smaller value is refused unless O(recreate).
+    type: raw
 """

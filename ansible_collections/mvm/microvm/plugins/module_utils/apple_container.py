@@ -120,7 +120,8 @@ class AppleContainerDriver(ContainerDriver):
 
     name = "apple-container"
     priority = 2
-    capabilities = {"snapshots": False, "pause": False, "guest_channel": "vsock", "tap": False, "ports": True, "workload": False}
+    capabilities = {"snapshots": False, "pause": False, "guest_channel": "vsock", "tap": False, "ports": True,
+                    "workload": False, "disks": False}
     install_hint = "macOS 26 or later on Apple Silicon with Apple's container tool"
     needs = ("container", "container service")
     artifact = "oci"

@@ -14,7 +14,7 @@ __metaclass__ = type
 import json
 from typing import Any, Dict, List, Mapping, Optional
 
-from ansible_collections.mvm.microvm.plugins.module_utils import vm_steps
+from ansible_collections.mvm.microvm.plugins.module_utils import vm_steps, workload
 from ansible_collections.mvm.microvm.plugins.module_utils.driver import ContainerDriver
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.guest import READY_MARKER
@@ -41,14 +41,24 @@ def import_command(applied: Mapping[str, Any]) -> str:
                  applied["rootfs_tar"], image_tag(applied)])
 
 
-def run_command(applied: Mapping[str, Any], state_root: str, stop_timeout: float) -> str:
-    argv = ["docker", "run", "-d", "--name", container(applied["name"]),
-            "--label", MANAGED, "--label", "mvm.name=" + applied["name"],
-            "--label", "mvm.state_root=" + state_root,
-            "--label", "mvm.spec=" + json.dumps(applied, sort_keys=True, separators=(",", ":")),
-            "--hostname", applied["hostname"], "--cpus", str(applied["cpus"]),
-            "--memory", "%dm" % applied["memory_mib"], "--stop-timeout", str(int(stop_timeout)),
-            "-e", "MVM_ARGS=" + guest_args(applied)]
+def run_command(applied: Mapping[str, Any], state_root: str, stop_timeout: float, verb: str = "run") -> str:
+    """`docker run -d` (or `docker create`): mvm's /init as PID 1, the VM's settings as flags and labels."""
+    argv = ["docker"] + (["run", "-d"] if verb == "run" else ["create"])
+    argv += ["--name", container(applied["name"]),
+             "--label", MANAGED, "--label", "mvm.name=" + applied["name"],
+             "--label", "mvm.state_root=" + state_root,
+             "--label", "mvm.spec=" + json.dumps(applied, sort_keys=True, separators=(",", ":")),
+             "--hostname", applied["hostname"], "--cpus", str(applied["cpus"]),
+             "--memory", "%dm" % applied["memory_mib"], "--stop-timeout", str(int(stop_timeout)),
+             "-e", "MVM_ARGS=" + guest_args(applied)]
+    # autostart: the container comes back when dockerd does (or the host reboots); the workload's own restart
+    # policy is mvm's init's, as in a VM.
+    argv += ["--restart", "unless-stopped" if applied.get("autostart") else "no"]
+    w = applied.get("workload")
+    if w:
+        argv += ["-w", w["workdir"]]
+        for key, value in sorted(w["env"].items()):  # also in the run script; here so `docker inspect` shows it
+            argv += ["-e", "%s=%s" % (key, value)]
     for port in applied.get("ports") or []:
         argv += ["-p", port]
     return join(argv + [image_tag(applied)]) + " >/dev/null"
@@ -98,6 +108,16 @@ def plan_container(plan: Plan, spec: Any, facts: Mapping[str, Any], applied: Map
     if state == "absent":
         if tag not in facts["docker"].get("images", []):
             plan.add("import image %s" % tag, import_command(applied))
+    if state == "absent" and applied.get("workload"):
+        # The workload's files go in before the first start: create, copy, then start as a stopped one is.
+        plan.add("create container %s" % container(name), run_command(applied, root, spec.stop_timeout, "create"))
+        plan.add("copy the workload's files into %s" % container(name), "base64 -d | docker cp - %s:/mvm" % quote(
+            container(name)), stdin=workload.container_tar(spec.workload, applied["workload"]))
+        for command in workload.container_copies(spec.workload, container(name)):
+            plan.add("copy a host file into %s" % container(name), command)
+        state = "stopped"
+        if spec.state == "stopped":
+            return plan
     if spec.state in ("running", "paused"):
         if state == "absent":
             plan.add("run container %s" % container(name), run_command(applied, root, spec.stop_timeout))
@@ -115,8 +135,7 @@ def plan_container(plan: Plan, spec: Any, facts: Mapping[str, Any], applied: Map
             plan.result["pid"] = current["pid"]
     elif spec.state == "stopped":
         if state == "absent":
-            plan.add("create container %s" % container(name),
-                     run_command(applied, root, spec.stop_timeout).replace("docker run -d", "docker create", 1))
+            plan.add("create container %s" % container(name), run_command(applied, root, spec.stop_timeout, "create"))
         elif state in ("running", "paused"):
             if state == "paused":
                 plan.add("unpause container %s" % container(name), "docker unpause %s >/dev/null" % quote(container(name)))
@@ -136,7 +155,8 @@ class DockerDriver(ContainerDriver):
 
     name = "docker"
     priority = 3
-    capabilities = {"snapshots": False, "pause": True, "guest_channel": None, "tap": False, "ports": True, "workload": False}
+    capabilities = {"snapshots": False, "pause": True, "guest_channel": None, "tap": False, "ports": True,
+                    "workload": True, "disks": False}
     install_hint = "a reachable Docker daemon (install docker and start dockerd)"
     needs = ("docker daemon", "image tools")
     artifact = "rootfs_tar"

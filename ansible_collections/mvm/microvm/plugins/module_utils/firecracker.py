@@ -440,7 +440,8 @@ class FirecrackerDriver(Driver):
 
     name = "firecracker"
     priority = 1
-    capabilities = {"snapshots": True, "pause": True, "guest_channel": "vsock", "tap": True, "ports": True, "workload": False}
+    capabilities = {"snapshots": True, "pause": True, "guest_channel": "vsock", "tap": True, "ports": True,
+                    "workload": False, "disks": False}
     install_hint = "a Linux host with usable KVM (kvm_intel, kvm_amd or arm KVM) and the firecracker binary"
     needs = ("kvm usable", "firecracker", "ip", "image tools")
     probe_tools = ("firecracker", "jailer")

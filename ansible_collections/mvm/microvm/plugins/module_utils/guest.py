@@ -16,6 +16,7 @@ INITRAMFS_MODULES = (
     "virtio_ring", "virtio", "virtio_mmio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev",
     "virtio_pci", "virtio_blk", "failover", "net_failover", "virtio_net", "virtio_console",
     "button", "evdev", "vsock", "vmw_vsock_virtio_transport_common", "vmw_vsock_virtio_transport",
+    "squashfs", "overlay",
 )
 
 INITRAMFS_INIT = """#!/bin/busybox sh
@@ -30,7 +31,22 @@ i=0
 while [ ! -b /dev/vda ]; do
   i=$((i+1)); [ $i -gt 1000 ] && break; $B usleep 10000
 done
-if ! $B mount -t ext4 -o rw /dev/vda /newroot; then
+# A squashfs root (read-only, shared by every VM of the image) gets an overlay on the VM's own writable disk.
+o=
+for w in $($B cat /proc/cmdline); do case "$w" in mvm.overlay=*) o=${w#*=};; esac; done
+if [ -n "$o" ]; then
+  i=0
+  while [ ! -b /dev/$o ]; do
+    i=$((i+1)); [ $i -gt 1000 ] && break; $B usleep 10000
+  done
+  $B mkdir -p /lower /upper
+  $B mount -t squashfs -o ro /dev/vda /lower && $B mount -t ext4 -o rw /dev/$o /upper \\
+    && $B mkdir -p /upper/data /upper/work \\
+    && $B mount -t overlay overlay -o lowerdir=/lower,upperdir=/upper/data,workdir=/upper/work /newroot
+  if [ $? -ne 0 ]; then
+    echo "mvm-initramfs: cannot mount the squashfs root with its overlay on /dev/$o"; $B poweroff -f
+  fi
+elif ! $B mount -t ext4 -o rw /dev/vda /newroot; then
   echo "mvm-initramfs: cannot mount /dev/vda"; $B poweroff -f
 fi
 $B umount /proc
@@ -85,6 +101,12 @@ if [ -n "$d" ]; then
     echo "MVM-ERROR cannot mount the secrets disk $d"
   fi
 fi
+# Volumes: persistent data disks, mounted read-write where the VM asked (mvm.volumes=DEV:MOUNT,...).
+vols=
+for m in $(arg mvm.volumes | tr ',' ' '); do
+  d=${m%%%%:*}; t=${m#*:}
+  if mkdir -p "$t" && mount -t ext4 "/dev/$d" "$t"; then vols="$vols $t"; else echo "MVM-ERROR cannot mount volume $d at $t"; fi
+done
 p=$(arg mvm.httpd)
 if [ -n "$p" ]; then
   mkdir -p /run/www && echo "mvm guest $(hostname)" > /run/www/index.html && httpd -p "$p" -h /run/www
@@ -130,6 +152,7 @@ fi
 if [ -f $W/run ]; then
   user=$(who); policy=$(cat $W/restart 2>/dev/null)
   [ -d %(secrets)s ] && [ "$user" != root ] && chown -R "$user" %(secrets)s
+  for t in $vols; do [ "$user" != root ] && chown "$user" "$t"; done
   while :; do
     if [ "$user" = root ]; then /mvm/bin/sh $W/run </dev/null & else su -s /mvm/bin/sh "$user" -c "/mvm/bin/sh $W/run" </dev/null & fi
     wait $!; rc=$?

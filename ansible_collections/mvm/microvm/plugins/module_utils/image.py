@@ -14,7 +14,7 @@ import hashlib
 import json
 from typing import Any, Dict, Mapping, Optional
 
-from ansible_collections.mvm.microvm.plugins.module_utils import guest, oci
+from ansible_collections.mvm.microvm.plugins.module_utils import debian, guest, oci
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError, SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, join, quote, write_file
 from ansible_collections.mvm.microvm.plugins.module_utils.spec import ImageSpec
@@ -41,6 +41,7 @@ print('no ELF kernel found inside %s; Firecracker on x86_64 will not boot it' % 
 KERNEL_FILE = "vmlinuz"
 INITRD_FILE = "initrd.img"
 ROOTFS_FILE = "rootfs.ext4"
+SQUASHFS_FILE = "rootfs.squashfs"  # format: squashfs - read-only, shared by the image's VMs (each has an overlay)
 ROOTFS_TAR = "rootfs.tar"  # the same tree, for backends that import a file system (docker)
 DEBIAN_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
@@ -84,6 +85,10 @@ def inputs(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str]) -
     if image:
         # By content only: the same image reached another way is the same artifact.
         found["oci_digest"] = image["digest"]
+    if spec.debian:
+        found["debian"] = spec.debian.inputs()
+    if spec.format != "ext4":
+        found["rootfs_format"] = spec.format
     return found
 
 
@@ -95,13 +100,13 @@ def has_initrd(spec: ImageSpec) -> bool:
     return (spec.kernel == "debian" and not spec.flake) or bool(spec.initrd)
 
 
-def paths(state_root: str, name: str, with_initrd: bool) -> Dict[str, Optional[str]]:
+def paths(state_root: str, name: str, with_initrd: bool, fmt: str = "ext4") -> Dict[str, Optional[str]]:
     """Where a VM finds an image's files (through the name link, so a rebuild is seen)."""
     base = "%s/images/%s" % (state_root, name)
     return {
         "kernel": "%s/%s" % (base, KERNEL_FILE),
         "initrd": "%s/%s" % (base, INITRD_FILE) if with_initrd else None,
-        "rootfs": "%s/%s" % (base, ROOTFS_FILE),
+        "rootfs": "%s/%s" % (base, SQUASHFS_FILE if fmt == "squashfs" else ROOTFS_FILE),
         "rootfs_tar": "%s/%s" % (base, ROOTFS_TAR),
         "oci": "%s/%s" % (base, oci.OCI_FILE),
         "vmlinux": "%s/%s" % (base, VMLINUX_FILE),
@@ -158,11 +163,14 @@ def inject_commands() -> list:
     ]
 
 
-def _pack_commands(size_mib: int, work: str) -> list:
-    """The tree as the VM's ext4 disk and as a tar (for backends that import a file system)."""
+def _pack_commands(size: str, work: str, fmt: str) -> list:
+    """The tree as the VM's disk (ext4 of `size`, or squashfs) and as a tar (for backends that import a file
+    system). Run in the tree's top directory."""
+    disk = ("mksquashfs . %s -noappend -quiet -no-progress" % quote(work + "/out/" + SQUASHFS_FILE) if fmt == "squashfs"
+            else "mkfs.ext4 -q -F -L mvmroot -d . %s %s" % (quote(work + "/out/" + ROOTFS_FILE), size))
     return [
         "umask 077",  # the outputs, like everything mvm writes, are the owner's alone
-        "mkfs.ext4 -q -F -L mvmroot -d . %s %dM" % (quote(work + "/out/" + ROOTFS_FILE), size_mib),
+        disk,
         "tar --numeric-owner -cf %s ." % quote(work + "/out/" + ROOTFS_TAR),
     ]
 
@@ -170,7 +178,7 @@ def _pack_commands(size_mib: int, work: str) -> list:
 def _rootfs_step(plan: Plan, spec: ImageSpec, work: str) -> None:
     r = work + "/rootfs"
     size = spec.rootfs_size_mib or 64  # always set for this source (spec.image_spec)
-    plan.add("build %s (%d MiB, busybox)" % (ROOTFS_FILE, size), " && ".join([
+    tree = [
         "set -e; umask 022; cd %s" % quote(r),  # the guest's own tree keeps ordinary modes
         "mkdir -p bin root etc usr var/www",
         "cp \"$BUSYBOX\" bin/busybox",
@@ -178,22 +186,31 @@ def _rootfs_step(plan: Plan, spec: ImageSpec, work: str) -> None:
         "ln -sfn bin sbin && ln -sfn ../bin usr/bin && ln -sfn ../bin usr/sbin && mkdir -p var/log && ln -sfn ../run var/run",
         write_file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n", "0644"),
         write_file("etc/group", "root:x:0:\n", "0644"),
-    ] + inject_commands() + _pack_commands(size, work)))
+    ]
+    plan.add("build %s (%s, busybox)" % (_disk_file(spec), "%d MiB" % size if spec.format == "ext4" else "squashfs"),
+             " && ".join(tree + inject_commands() + _pack_commands("%dM" % size, work, spec.format)))
 
 
-def _oci_rootfs_step(plan: Plan, spec: ImageSpec, image: Mapping[str, Any], work: str) -> None:
-    """The image's layers unpacked as they are (umoci), mvm's files added, packed like the busybox tree. Without a
-    rootfs_size the disk is the tree's size plus a quarter and 32 MiB for the guest to write in."""
+def _tree_rootfs_step(plan: Plan, spec: ImageSpec, image: Optional[Mapping[str, Any]], work: str) -> None:
+    """A tree made by the field's own tools (umoci unpacks an OCI image's layers as they are, mmdebstrap makes a
+    Debian system), mvm's files added, packed like the busybox tree. Without a rootfs_size the disk is the tree's
+    size plus a quarter and 32 MiB for the guest to write in."""
     r = work + "/rootfs"
     size = "%dM" % spec.rootfs_size_mib if spec.rootfs_size_mib else "$(( $(du -sm . | cut -f1) * 5 / 4 + 32 ))M"
-    plan.add("fetch image %s (%s)" % (spec.oci, image["digest"][:19]),
-             oci.fetch_commands(str(spec.oci), spec.tls_verify, work + "/layout", r, image["digest"]))
-    plan.add("add mvm's init and build %s (%s)" % (ROOTFS_FILE, size if spec.rootfs_size_mib else "sized to the image"),
-             " && ".join(["set -e; cd %s" % quote(r)] + inject_commands() + [
-                 "umask 077",
-                 "mkfs.ext4 -q -F -L mvmroot -d . %s %s" % (quote(work + "/out/" + ROOTFS_FILE), size),
-                 "tar --numeric-owner -cf %s ." % quote(work + "/out/" + ROOTFS_TAR),
-             ]))
+    if image:
+        plan.add("fetch image %s (%s)" % (spec.oci, image["digest"][:19]),
+                 oci.fetch_commands(str(spec.oci), spec.tls_verify, work + "/layout", r, image["digest"]))
+    elif spec.debian:
+        plan.add("make a Debian %s root file system (minbase%s)" % (
+            spec.debian.suite, " + " + ", ".join(spec.debian.packages) if spec.debian.packages else ""),
+            debian.build_command(spec.debian, r))
+    plan.add("add mvm's init and build %s (%s)" % (
+        _disk_file(spec), "squashfs" if spec.format == "squashfs" else size if spec.rootfs_size_mib else "sized to the image"),
+        " && ".join(["set -e; cd %s" % quote(r)] + inject_commands() + _pack_commands(size, work, spec.format)))
+
+
+def _disk_file(spec: ImageSpec) -> str:
+    return SQUASHFS_FILE if spec.format == "squashfs" else ROOTFS_FILE
 
 
 def _busybox_env(facts: Mapping[str, Any]) -> str:
@@ -227,7 +244,8 @@ def plan_image(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str
     adir = "%s/artifacts/%s" % (root, ident)
     plan.before = {"image": spec.name, "id": current["id"]} if current else {}
     plan.after = {"image": spec.name, "id": ident, "inputs": found}
-    plan.result = dict(paths(root, spec.name, has_initrd(spec)), name=spec.name, id=ident, dir=adir)
+    plan.result = dict(paths(root, spec.name, has_initrd(spec), spec.format), name=spec.name, id=ident, dir=adir,
+                       format=spec.format)
     if found.get("oci_digest"):
         plan.result["digest"] = found["oci_digest"]
     if current and current["id"] == ident and current["complete"]:
@@ -243,8 +261,8 @@ def plan_image(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str
         kernel_plan.add("extract vmlinux (Firecracker boots an ELF kernel)", join(
             ["python3", "-c", _EXTRACT, work + "/out/" + KERNEL_FILE, work + "/out/" + VMLINUX_FILE]))
         image = source(spec, shas)
-        if image:
-            _oci_rootfs_step(kernel_plan, spec, image, work)
+        if image or spec.debian:
+            _tree_rootfs_step(kernel_plan, spec, image, work)
         elif not spec.flake:
             _rootfs_step(kernel_plan, spec, work)
             kernel_plan.add("write the OCI image archive", oci.build_command(
@@ -254,10 +272,12 @@ def plan_image(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str
             plan.add(step.description, _cleaning(env + step.command if "$BUSYBOX" in step.command else step.command,
                                                  work))
         manifest = {"format": IMAGE_FORMAT, "id": ident, "inputs": found, "kernel": KERNEL_FILE,
-                    "initrd": INITRD_FILE if has_initrd(spec) else None, "rootfs": ROOTFS_FILE,
+                    "initrd": INITRD_FILE if has_initrd(spec) else None, "rootfs": _disk_file(spec),
+                    "rootfs_format": spec.format,
                     "rootfs_tar": ROOTFS_TAR if not spec.flake else None,
                     "oci": oci.OCI_FILE if not spec.flake else None, "vmlinux": VMLINUX_FILE,
-                    "workload": image["run"] if image else None, "source": spec.oci}
+                    "workload": image["run"] if image else None,
+                    "source": spec.oci or ("debian:" + spec.debian.suite if spec.debian else None)}
         plan.add("publish artifact %s" % ident, " && ".join([
             write_file(work + "/out/manifest.json", json.dumps(manifest, sort_keys=True)),
             "rm -rf %s" % quote(adir),
@@ -296,4 +316,4 @@ def planned_fact(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, s
     image = source(spec, shas)
     return {"name": spec.name, "id": image_id(inputs(spec, facts, shas)), "complete": True,
             "manifest": {"initrd": INITRD_FILE if has_initrd(spec) else None, "planned": True,
-                         "workload": image["run"] if image else None}}
+                         "workload": image["run"] if image else None, "rootfs_format": spec.format}}

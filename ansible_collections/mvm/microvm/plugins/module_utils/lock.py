@@ -38,7 +38,8 @@ def paths(state_root: str, names: Iterable[str]) -> List[str]:
 def for_vm(spec: Any) -> List[str]:
     """A VM: its own lock, its network's (leases), and the host's ports when it publishes some."""
     return (["vm-" + spec.name] + (["net-" + spec.network] if spec.network else [])
-            + (["ports"] if spec.ports else []) + (["snap-" + spec.snapshot] if spec.snapshot else []))
+            + (["ports"] if spec.ports else []) + (["snap-" + spec.snapshot] if spec.snapshot else [])
+            + ["volume-" + v.name for v in getattr(spec, "volumes", ())])
 
 
 def _message(path: str, timeout: float) -> str:

@@ -29,6 +29,7 @@ from ansible_collections.mvm.microvm.plugins.module_utils import (
     template,
     trace,
     vm,
+    volume,
 )
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan
@@ -141,8 +142,8 @@ def vms_specs(params: Mapping[str, Any]) -> list:
         if isinstance(entry, Mapping) and entry.get("secrets"):
             # Ansible knows a secret only by an option marked no_log; inside a list of free-form entries it would
             # log it with the task's arguments. Secrets are the vm operation's.
-            raise SpecError("vms[%d].secrets" % index, "give secrets with mvm.microvm.vm (its secrets option is "
-                                                        "no_log), not in a vms entry")
+            raise SpecError("vms[%d].secrets" % index,
+                            "give secrets with mvm.microvm.vm (its secrets option is no_log), not in a vms entry")
     return [spec.vm_spec(dict(common, **{k: v for k, v in entry.items() if v is not None}))
             for entry in params.get("vms") or []]
 
@@ -199,6 +200,13 @@ def _lima_vm_plan(desired: spec.VmSpec, facts: Mapping[str, Any], gather_in: Opt
     wanted = vm.explicit_paths(inner) if inner.state != "absent" else []
     plan = vm.plan_vm(inner, inner_facts, inner_paths(wanted) if wanted else {})
     return lima.wrap(plan, desired.lima_instance)
+
+
+def volume_plan(params: Mapping[str, Any], gather_host: GatherHost) -> Tuple[volume.VolumeSpec, Plan]:
+    desired = volume.volume_spec(params)
+    facts = gather_host(desired.state_root)
+    plan = volume.plan_volume(desired, facts)
+    return desired, _locked(plan, facts, ["volume-" + desired.name] + ["vm-" + n for n in volume.users(facts, desired.name)])
 
 
 def lima_plan(params: Mapping[str, Any], gather_host: GatherHost) -> Tuple[lima.LimaSpec, Plan]:
@@ -387,5 +395,6 @@ OPERATIONS = {op.name: op for op in (
     Operation("firecracker_install", "firecracker_install", "firecracker",
               lambda p, h, g, gi: install_plan(p, h, g) + (None,), install.DEFAULTS),
     Operation("lima", "lima_vm", "lima", lambda p, h, g, gi: lima_plan(p, h) + (None,), lima.DEFAULTS),
+    Operation("volume", "volume", "volume", lambda p, h, g, gi: volume_plan(p, h) + (None,), volume.DEFAULTS),
 )}
 BY_MODULE = {op.module: op for op in OPERATIONS.values()}

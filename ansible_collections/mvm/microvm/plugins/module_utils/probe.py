@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from ansible_collections.mvm.microvm.plugins.module_utils import firewall, guest, identity, qmp
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import quote
 
-PROBE_VERSION = 4
+PROBE_VERSION = 5
 # Tools every host is asked about; each backend driver adds its own (Driver.probe_tools), see tools().
 COMMON_TOOLS = (
     "nix", "curl", "ip", "iptables", "nft", "busybox", "mkfs.ext4", "cpio", "gzip",
@@ -50,6 +50,7 @@ t arch "$(uname -m)"
 t kernel "$(uname -r)"
 t cpu_mhz "$(awk -F: '/^cpu MHz/{gsub(/ /, "", $2); print $2; exit}' /proc/cpuinfo 2>/dev/null)"
 grep -qi microsoft /proc/version 2>/dev/null && t wsl 1
+t pid1 "$(head -c 64 /proc/1/comm 2>/dev/null)"
 [ -r /etc/os-release ] && (. /etc/os-release; t distribution "$ID"; t distribution_version "$VERSION_ID")
 command -v sw_vers >/dev/null 2>&1 && t macos_version "$(sw_vers -productVersion)"
 [ -e /dev/kvm ] && t kvm_present 1
@@ -123,6 +124,9 @@ done
 [ -f "$r/firecracker-install.json" ] && t fc_installed "$(cat "$r/firecracker-install.json")"
 for a in "$r"/artifacts/*/; do
   [ -f "$a/manifest.json" ] && printf 'artifact\t%%s\tdir\t%%s\n' "$(basename "$a")" "${a%%/}"
+done
+for v in "$r"/volumes/*.ext4; do
+  [ -f "$v" ] && printf 'volume\t%%s\t%%s\n' "$(basename "$v" .ext4)" "$(stat -c %%s "$v")"
 done
 true
 """
@@ -254,6 +258,8 @@ def _platform(one: Any, host: Dict[str, List[str]]) -> Dict[str, Any]:
         "distribution_version": one("distribution_version", "unknown"),
         "macos_version": one("macos_version") or None,
         "cpu_mhz": _float(one("cpu_mhz")),
+        # What runs as PID 1 (systemd, or a container's or sandbox's own init): VMs that come back need systemd.
+        "init": one("pid1") or None,
     }
 
 
@@ -371,7 +377,7 @@ def parse_host(output: str) -> Dict[str, Any]:
     artifacts = {}  # type: Dict[str, str]
     links = None  # type: Optional[str]
     width = {"host": 3, "tool": 4, "vm": 4, "image": 4, "artifact": 4, "links": 2, "ipt": 3, "nft": 2,
-             "net": 3, "lease": 4, "snapshot": 3, "tapown": 4}
+             "net": 3, "lease": 4, "snapshot": 3, "tapown": 4, "volume": 3}
     owned = {kind: n for d in _drivers() for kind, n in d.probe_records.items()}  # the backends' own records
     width.update(owned)
     backend_lines = {kind: [] for kind in owned}  # type: Dict[str, List[List[str]]]
@@ -381,6 +387,7 @@ def parse_host(output: str) -> Dict[str, Any]:
     nets = {}  # type: Dict[str, str]
     leases = {}  # type: Dict[str, Dict[str, str]]
     tap_owners: Dict[str, Tuple[str, str]] = {}
+    volumes = {}  # type: Dict[str, Dict[str, Any]]
     for line in output.splitlines():
         parts = line.split("\t")
         kind = parts[0]
@@ -411,6 +418,9 @@ def parse_host(output: str) -> Dict[str, Any]:
             snapshots[parts[1]] = parts[2]
         elif kind == "tapown":
             tap_owners[parts[1]] = (parts[2], parts[3])
+        elif kind == "volume":
+            if parts[2].isdigit():
+                volumes[parts[1]] = {"name": parts[1], "size_mib": int(parts[2]) // (1024 * 1024)}
         elif kind in owned:
             backend_lines[kind].append(parts[1:width[kind]])
         else:
@@ -438,6 +448,7 @@ def parse_host(output: str) -> Dict[str, Any]:
         "vms": {},
         "images": {},
         "artifacts": sorted(artifacts),
+        "volumes": dict(sorted(volumes.items())),
         "warnings": warnings,
     }  # type: Dict[str, Any]
     for tap in facts["network"]["taps"]:

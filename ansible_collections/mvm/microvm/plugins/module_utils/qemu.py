@@ -8,7 +8,7 @@ __metaclass__ = type
 
 from typing import Any, Dict, List, Mapping, Optional
 
-from ansible_collections.mvm.microvm.plugins.module_utils import identity, qmp, vm_steps, workload
+from ansible_collections.mvm.microvm.plugins.module_utils import autostart, identity, qmp, vm_steps
 from ansible_collections.mvm.microvm.plugins.module_utils.driver import Driver
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, join, quote
@@ -34,14 +34,13 @@ files = vm_steps.files
 
 def cmdline(applied: Mapping[str, Any]) -> str:
     """The guest kernel command line: console, root, hostname, network, the TSC rate, the user's extra arguments."""
+    disks = vm_steps.extra_disks(applied, "", "")  # the order alone decides the devices
+    overlay = applied.get("root_format") == "squashfs"
     extra = " ".join(w for w in ("tsc_early_khz=%d" % applied["tsc_khz"] if applied.get("tsc_khz") else "",
-                                 workload.kernel_args(applied, WORKLOAD_DEVICES)) if w)
+                                 "mvm.overlay=vdb" if overlay else "",
+                                 vm_steps.disk_args(applied, disks, first=2 if overlay else 1)) if w)
     return vm_steps.guest_args(applied, "console=%s root=/dev/vda rw panic=-1 quiet" % MACHINE[applied["arch"]]["console"],
                                extra)
-
-
-# The workload's disks follow the root disk, in this order (see argv).
-WORKLOAD_DEVICES = ("vdb", "vdc")
 
 
 def argv(applied: Mapping[str, Any], vm_dir: str) -> List[str]:
@@ -63,11 +62,15 @@ def argv(applied: Mapping[str, Any], vm_dir: str) -> List[str]:
     args += ["-append", cmdline(applied),
              "-drive", "id=root,file=%s,format=raw,if=none" % opt(f["disk"]),
              "-device", "virtio-blk-device,drive=root"]
-    if applied.get("workload"):
-        disks = workload.disk_paths(vm_dir)
-        for name in ("config", "secrets") if applied["workload"]["secrets"] else ("config",):
-            args += ["-drive", "id=%s,file=%s,format=raw,if=none,readonly=on" % (name, opt(disks[name])),
-                     "-device", "virtio-blk-device,drive=%s" % name]
+    if applied.get("root_format") == "squashfs":
+        # vda: the image's squashfs, shared and read-only; vdb: the VM's own disk, the overlay's writable layer.
+        args[-4:] = ["-drive", "id=root,file=%s,format=raw,if=none,readonly=on" % opt(applied["rootfs"]),
+                     "-device", "virtio-blk-device,drive=root",
+                     "-drive", "id=upper,file=%s,format=raw,if=none" % opt(f["disk"]),
+                     "-device", "virtio-blk-device,drive=upper"]
+    for ident, path, read_only in vm_steps.extra_disks(applied, vm_dir, vm_dir.rsplit("/", 2)[0]):
+        args += ["-drive", "id=%s,file=%s,format=raw,if=none%s" % (ident, opt(path), ",readonly=on" if read_only else ""),
+                 "-device", "virtio-blk-device,drive=%s" % ident]
     args += ["-serial", "file:" + f["console"]]
     if net:
         args += ["-netdev", "tap,id=net0,ifname=%s,script=no,downscript=no" % net["tap"],
@@ -146,7 +149,7 @@ class QemuDriver(Driver):
     name = "qemu"
     priority = None  # runs anywhere it is installed: the fallback when no preferred backend fits
     capabilities = {"snapshots": True, "pause": True, "guest_channel": "vsock or virtio-serial", "tap": True,
-                    "ports": True, "workload": True}
+                    "ports": True, "workload": True, "disks": True}
     install_hint = "qemu-system-<arch> (Debian: qemu-system-x86 or qemu-system-arm)"
     needs = ("qemu", "python3", "setsid", "image tools")
     probe_tools = ("qemu-system-x86_64", "qemu-system-aarch64")
@@ -172,17 +175,21 @@ class QemuDriver(Driver):
         now = current or {}  # type: Mapping[str, Any]
         where = vm_steps.lifecycle(spec, facts, applied, current, changes)
         running, paused, fresh, restore = where.running, where.paused, where.fresh, where.restore
+        managed = bool((now.get("applied") or {}).get("autostart"))  # systemd would start a VMM it saw killed
         if current and changes and running:
             plan.add("stop VM %s to apply: %s" % (spec.name, ", ".join(sorted(changes))),
-                     kill_command(directory, now["pid"]))
+                     _unmanaged(directory, managed) + kill_command(directory, now["pid"]))
             running = paused = False
+        service = (start_command(applied, directory), _stop_script(directory, spec.stop_timeout))
         vm_steps.network_steps(plan, spec, applied, facts, current)
         if fresh:
             disk = "%s/%s" % (vm_steps.snapshot_dir(facts["state_root"], spec.snapshot or ""), vm_steps.DISK_FILE) \
                 if restore else applied["rootfs"]
-            vm_steps.create_steps(plan, applied, directory, disk, spec.workload)
+            vm_steps.create_steps(plan, applied, directory, disk,
+                                  lambda p: vm_steps.prepare_steps(p, spec, facts, applied, directory, None, service))
         elif now["applied"] != applied:
-            vm_steps.record_steps(plan, spec, applied, directory, now)
+            vm_steps.record_steps(plan, applied, directory,
+                                  lambda p: vm_steps.prepare_steps(p, spec, facts, applied, directory, now, service))
         if spec.state in ("running", "paused"):
             if not running:
                 _start_steps(plan, spec, applied, directory, facts["state_root"] if restore else None)
@@ -202,10 +209,12 @@ class QemuDriver(Driver):
             if paused:
                 plan.add("resume VM %s so it can power down" % spec.name, resume_command(directory))
             plan.add("power down VM %s (pid %d)" % (spec.name, now["pid"]),
-                     stop_command(directory, now["pid"], spec.stop_timeout))
+                     autostart.stop_command(directory) if managed else stop_command(directory, now["pid"], spec.stop_timeout))
         return plan
 
     def remove(self, plan: Plan, facts: Mapping[str, Any], current: Mapping[str, Any]) -> None:
+        if (current["applied"] or {}).get("autostart"):
+            autostart.remove_steps(plan, current["dir"])
         if current["pid"]:
             plan.add("stop VM %s (pid %d)" % (current["name"], current["pid"]), kill_command(current["dir"], current["pid"]))
         net = (current["applied"] or {}).get("network")
@@ -228,10 +237,25 @@ class QemuDriver(Driver):
         plan.add("remove builder VM %s" % applied["name"], kill_command(vm_dir))
 
 
+def _unmanaged(vm_dir: str, managed: bool) -> str:
+    """Before mvm kills a VMM that systemd runs (autostart): stop the unit, or systemd starts it again."""
+    return autostart.stop_command(vm_dir) + " >/dev/null 2>&1; " if managed else ""
+
+
+def _stop_script(vm_dir: str, timeout: float) -> str:
+    """The power-down systemd runs as ExecStop: the ACPI button, then SIGKILL once `timeout` has passed."""
+    f = files(vm_dir)
+    return identity.kill_command(vm_dir, "$(cat %s 2>/dev/null)" % quote(f["pid"]),
+                                 qmp.command(f["qmp"], ["system_powerdown"]), int(timeout * 10))
+
+
 def _start_steps(plan: Plan, spec: Any, applied: Mapping[str, Any], directory: str,
                  restore_root: Optional[str]) -> None:
-    """Boot, or resume from a snapshot and tell the guest agent its name and address; then wait for ready."""
-    if restore_root is None:
+    """Boot (through systemd for autostart), or resume from a snapshot and tell the guest agent its name and
+    address; then wait for ready."""
+    if restore_root is None and applied.get("autostart"):
+        plan.add("start VM %s (qemu, %s, systemd)" % (spec.name, applied["accel"]), autostart.start_command(directory))
+    elif restore_root is None:
         plan.add("start VM %s (qemu, %s)" % (spec.name, applied["accel"]), start_command(applied, directory))
     else:
         memory = "%s/%s" % (vm_steps.snapshot_dir(restore_root, str(spec.snapshot)), vm_steps.MEMORY_FILE)

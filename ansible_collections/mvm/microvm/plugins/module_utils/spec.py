@@ -49,6 +49,10 @@ VM_DEFAULTS = {
     "files": None,
     "secrets": None,
     "restart": "no",
+    # Storage: named persistent data disks, and the size of the VM's own root disk (None: the image's).
+    "volumes": None,
+    "disk_size": None,
+    "autostart": False,
 }
 
 IMAGE_DEFAULTS = {
@@ -60,8 +64,11 @@ IMAGE_DEFAULTS = {
     "flake": None,
     "oci": None,
     "tls_verify": True,
+    "debian": None,
+    "format": "ext4",
     "state_root": None,
 }
+ROOTFS_FORMATS = ("ext4", "squashfs")
 DEFAULT_ROOTFS_MIB = 64
 
 
@@ -92,6 +99,9 @@ class VmSpec:
     recreate: bool = False
     production: bool = False
     workload: Any = None  # workload.Workload
+    volumes: Tuple[Any, ...] = ()  # volume.Attachment
+    disk_size_mib: Optional[int] = None
+    autostart: bool = False
 
 
 @dataclass(frozen=True)
@@ -107,6 +117,8 @@ class ImageSpec:
     state_root: Optional[str]
     oci: Optional[str] = None
     tls_verify: bool = True
+    debian: Optional[Any] = None  # debian.Debian
+    format: str = "ext4"
 
 
 def vm_spec(params: Mapping[str, Any]) -> VmSpec:
@@ -154,7 +166,16 @@ def vm_spec(params: Mapping[str, Any]) -> VmSpec:
         recreate=validate.boolean("recreate", p["recreate"]),
         production=validate.boolean("production", p["production"]),
         workload=workload.options(p),
+        volumes=_volumes(p),
+        disk_size_mib=validate.size_mib("disk_size", p["disk_size"], minimum=16) if p["disk_size"] is not None else None,
+        autostart=validate.boolean("autostart", p["autostart"]),
     )
+
+
+def _volumes(p: Mapping[str, Any]) -> Tuple[Any, ...]:
+    from ansible_collections.mvm.microvm.plugins.module_utils import volume
+
+    return volume.attachments(p["volumes"])
 
 
 def _backend_choices() -> Tuple[str, ...]:
@@ -184,11 +205,13 @@ def image_spec(params: Mapping[str, Any]) -> ImageSpec:
     flake = p["flake"]
     if flake is not None and not _FLAKE.fullmatch(str(flake)):
         raise SpecError("flake", "expected FLAKEREF#ATTRIBUTE such as github:me/vms#web; got %r" % (flake,))
-    from ansible_collections.mvm.microvm.plugins.module_utils import oci
+    from ansible_collections.mvm.microvm.plugins.module_utils import debian, oci
 
     ref = oci.reference(p["oci"]) if p["oci"] is not None else None
-    if ref and flake:
-        raise SpecError("oci", "give either oci or flake, not both")
+    deb = debian.options(p["debian"]) if p["debian"] is not None else None
+    given = [n for n, v in (("oci", ref), ("debian", deb), ("flake", flake)) if v]
+    if len(given) > 1:
+        raise SpecError(given[1], "give one image source (oci, debian or flake), not %s" % " and ".join(given))
     size = p["rootfs_size"]
     return ImageSpec(
         name=validate.name("name", p["name"]),
@@ -196,9 +219,18 @@ def image_spec(params: Mapping[str, Any]) -> ImageSpec:
         kernel=kernel,
         initrd=validate.abs_path("initrd", p["initrd"], optional=True),
         rootfs_size_mib=validate.size_mib("rootfs_size", size, minimum=8) if size is not None
-        else (None if ref else DEFAULT_ROOTFS_MIB),
+        else (None if ref or deb else DEFAULT_ROOTFS_MIB),
         flake=flake,
         state_root=validate.abs_path("state_root", p["state_root"], optional=True),
         oci=ref,
         tls_verify=validate.boolean("tls_verify", p["tls_verify"]),
+        debian=deb,
+        format=_format(p, flake),
     )
+
+
+def _format(p: Mapping[str, Any], flake: Any) -> str:
+    found = validate.choice("format", p["format"], ROOTFS_FORMATS)
+    if found != "ext4" and flake:
+        raise SpecError("format", "a flake's output is its own rootfs.ext4; squashfs is for the images mvm builds")
+    return found

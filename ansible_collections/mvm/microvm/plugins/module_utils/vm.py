@@ -14,6 +14,7 @@ __metaclass__ = type
 from typing import Any, Dict, Mapping, Optional
 
 from ansible_collections.mvm.microvm.plugins.module_utils import (
+    autostart,
     backends,
     firewall,
     image,
@@ -21,6 +22,7 @@ from ansible_collections.mvm.microvm.plugins.module_utils import (
     registry,
     security,
     vm_steps,
+    volume,
     workload,
 )
 from ansible_collections.mvm.microvm.plugins.module_utils.driver import Driver
@@ -31,7 +33,8 @@ from ansible_collections.mvm.microvm.plugins.module_utils.spec import VmSpec
 APPLIED_FORMAT = 1
 # Fields whose change means the running VM is not the one asked for.
 DRIFT_FIELDS = ("backend", "arch", "memory_mib", "cpus", "kernel", "initrd", "rootfs", "image",
-                "image_id", "kernel_args", "hostname", "network", "firecracker", "workload")
+                "image_id", "kernel_args", "hostname", "network", "firecracker", "workload",
+                "volumes", "disk_size_mib", "autostart")
 # Of those, the ones whose change means another disk (a new copy of another image): such a change is applied
 # only with recreate: true. The others restart the VM on the disk it has.
 DISK_FIELDS = ("backend", "arch", "rootfs", "image", "image_id")
@@ -70,8 +73,11 @@ def _resolve_image(spec: VmSpec, facts: Mapping[str, Any], shas: Mapping[str, st
     else:
         raise SpecError("image", "no image named %r under %s/images; build it first with the rootfs "
                                  "operation (mvm.microvm.rootfs)" % (spec.image, facts["state_root"]))
-    resolved = image.paths(facts["state_root"], spec.image, with_initrd)
+    fmt = found["manifest"].get("rootfs_format") or "ext4"
+    resolved = image.paths(facts["state_root"], spec.image, with_initrd, fmt)
     resolved["image_id"] = ident
+    if fmt != "ext4":  # recorded only when not the default, so the records of older VMs stay as they were
+        resolved["root_format"] = fmt
     return resolved
 
 
@@ -85,7 +91,8 @@ def desired_applied(spec: VmSpec, facts: Mapping[str, Any], shas: Mapping[str, s
     # What the backend cannot do fails here, naming a backend that can, before anything else is looked up.
     for wanted, capability, field in ((spec.network, "tap", "network"), (spec.snapshot, "snapshots", "snapshot"),
                                       (spec.state == "paused", "pause", "state"),
-                                      (spec.workload.given, "workload", _workload_field(spec.workload))):
+                                      (spec.workload.given, "workload", _workload_field(spec.workload)),
+                                      (spec.volumes, "disks", "volumes"), (spec.disk_size_mib, "disks", "disk_size")):
         if wanted:
             registry.require(backend, capability, field)
     arch = facts["platform"]["arch"]
@@ -103,6 +110,8 @@ def desired_applied(spec: VmSpec, facts: Mapping[str, Any], shas: Mapping[str, s
         "tsc_khz": None,
     }
     applied.update(_resolve_image(spec, facts, shas))
+    if applied.get("root_format") == "squashfs" and not driver.container:
+        registry.require(backend, "disks", "image")  # a shared read-only root with the VM's own overlay disk
     artifacts = {k: applied.pop(k, None) for k in ARTIFACT_KEYS}  # type: Dict[str, Any]
     driver.resolve(spec, facts, applied, artifacts)
     applied["network"] = _resolve_network(spec, facts) if spec.network else None
@@ -112,9 +121,31 @@ def desired_applied(spec: VmSpec, facts: Mapping[str, Any], shas: Mapping[str, s
     if running:  # an image's own command needs a backend that runs it as much as the user's does
         registry.require(backend, "workload", "image")
         applied["workload"] = running  # absent when there is none: the records of VMs without one stay as they were
+    # Likewise absent unless asked for.
+    if spec.volumes:
+        volume.check_free(facts, spec.name, spec.volumes)
+        applied["volumes"] = volume.record(spec.volumes)
+    if spec.disk_size_mib:
+        applied["disk_size_mib"] = spec.disk_size_mib
+    if spec.autostart:
+        autostart.check_host(facts, driver.container)
+        applied["autostart"] = True
     if spec.production:
         security.refuse_unsafe(spec.name, applied, facts)
     return applied
+
+
+def _keep_disk_size(spec: VmSpec, applied: Dict[str, Any], current: Optional[Mapping[str, Any]]) -> None:
+    """A root disk grows and never shrinks: without disk_size a grown disk keeps its size; a smaller one is refused
+    (a new disk, with recreate, may be any size)."""
+    old = ((current or {}).get("applied") or {}).get("disk_size_mib")
+    if not old or spec.recreate:
+        return
+    if spec.disk_size_mib is None:
+        applied["disk_size_mib"] = old
+    elif spec.disk_size_mib < old:
+        raise SpecError("disk_size", "the VM's disk was grown to %d MiB and a disk never shrinks; ask for %d MiB or "
+                                     "more (or recreate: true for a new disk)" % (old, old))
 
 
 def _workload_field(w: workload.Workload) -> str:
@@ -171,6 +202,7 @@ def plan_vm(spec: VmSpec, facts: Mapping[str, Any], shas: Optional[Mapping[str, 
 
     applied = desired_applied(spec, facts, shas)
     driver = registry.get(applied["backend"])
+    _keep_disk_size(spec, applied, current)
     changes = drift(current["applied"], applied) if current else {}
     replacing = sorted(k for k in changes if k in DISK_FIELDS or driver.container)
     # A VM whose spec was never recorded was never started (a run stopped half-way): its disk holds nothing yet.

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-from ansible_collections.mvm.microvm.plugins.module_utils import firewall, network, workload
+from ansible_collections.mvm.microvm.plugins.module_utils import autostart, firewall, network, volume, workload
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.guest import READY_MARKER
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, join, quote, write_file
@@ -90,27 +90,95 @@ def guest_args(applied: Mapping[str, Any], prefix: str, extra: str = "") -> str:
 
 
 def create_steps(plan: Plan, applied: Mapping[str, Any], directory: str, disk: str,
-                 wanted: Optional[Any] = None) -> None:
-    """A new VM directory: its own copy of the disk, the workload's disks (for `wanted`, the spec's workload),
-    then the applied spec, last, so a run killed before it leaves a VM the next run makes again."""
+                 prepare: Optional[Callable[[Plan], None]] = None) -> None:
+    """A new VM directory: its own copy of the disk, what `prepare` adds (see prepare_steps), then the applied spec,
+    last, so a run killed before it leaves a VM the next run makes again."""
     f = files(directory)
     root = directory.rsplit("/", 2)[0]
     # The state root may be crossed by a jailed VM's user (0711), a VM directory is root's alone (0700).
     plan.add("create state directory %s" % directory, "mkdir -p %s && chmod 0711 %s && mkdir -p -m 0700 %s %s && rm -f %s" % (
         quote(root), quote(root), quote(root + "/vms"), quote(directory), quote(f["disk"])))
-    plan.add("copy %s to the VM's own disk" % ("rootfs" if disk == applied["rootfs"] else "the snapshot's disk"),
-             "cp --sparse=always %s %s" % (quote(disk), quote(f["disk"])))
-    if wanted is not None and applied.get("workload"):
-        workload.disk_steps(plan, wanted, applied["workload"], directory)
+    if disk == applied["rootfs"] and applied.get("root_format") == "squashfs":
+        # The image stays shared and read-only; what the guest writes goes to an overlay on a disk of its own.
+        plan.add("make the VM's writable layer (%d MiB, over the squashfs root)" % overlay_mib(applied),
+                 "truncate -s %dM %s && mkfs.ext4 -q -F -L mvm-upper %s" % (
+                     overlay_mib(applied), quote(f["disk"]), quote(f["disk"])))
+    else:
+        plan.add("copy %s to the VM's own disk" % ("rootfs" if disk == applied["rootfs"] else "the snapshot's disk"),
+                 "cp --sparse=always %s %s" % (quote(disk), quote(f["disk"])))
+    if prepare is not None:
+        prepare(plan)
     plan.add("record applied spec", write_file(f["spec"], json_text(applied)))
 
 
-def record_steps(plan: Plan, spec: Any, applied: Mapping[str, Any], directory: str,
-                 current: Mapping[str, Any]) -> None:
-    """An existing VM whose applied spec changed: its workload disks where the workload did, then the record."""
-    if (current.get("applied") or {}).get("workload") != applied.get("workload"):
-        workload.disk_steps(plan, spec.workload, applied.get("workload"), directory)
+OVERLAY_MIB = 256  # the writable layer of a VM on a squashfs root, unless disk_size says otherwise
+
+
+def overlay_mib(applied: Mapping[str, Any]) -> int:
+    return int(applied.get("disk_size_mib") or OVERLAY_MIB)
+
+
+def record_steps(plan: Plan, applied: Mapping[str, Any], directory: str,
+                 prepare: Optional[Callable[[Plan], None]] = None) -> None:
+    """An existing VM whose applied spec changed: what `prepare` adds, then the record."""
+    if prepare is not None:
+        prepare(plan)
     plan.add("record applied spec", write_file(files(directory)["spec"], json_text(applied)))
+
+
+def prepare_steps(plan: Plan, spec: Any, facts: Mapping[str, Any], applied: Mapping[str, Any], directory: str,
+                  current: Optional[Mapping[str, Any]], service: Tuple[str, str] = ("", "")) -> None:
+    """What a VM needs before it starts (current: None for a new VM): its root disk grown to disk_size, its
+    volumes made or grown, its systemd unit (autostart: `service` is its start and stop commands), its workload
+    disks made again where the workload changed."""
+    old = (current or {}).get("applied") or {}
+    size = applied.get("disk_size_mib")
+    if size and (current is None or size != old.get("disk_size_mib")):
+        disk = quote(files(directory)["disk"])
+        plan.add("grow the VM's disk to %d MiB" % size, (
+            "if [ \"$(stat -c %%s %(d)s)\" -lt %(b)d ]; then truncate -s %(m)dM %(d)s && e2fsck -f -p %(d)s >/dev/null "
+            "&& resize2fs %(d)s >/dev/null 2>&1; fi") % {"d": disk, "b": size * 1024 * 1024, "m": size})
+    for a in spec.volumes:
+        volume.ensure_steps(plan, facts, a.name, a.size_mib)
+    if applied.get("autostart") and (current is None or old != applied):
+        start, stop = service
+        autostart.install_steps(plan, facts, directory, start, stop)
+    elif old.get("autostart") and not applied.get("autostart"):
+        autostart.remove_steps(plan, directory)
+    if applied.get("workload") and (current is None or old.get("workload") != applied.get("workload")):
+        workload.disk_steps(plan, spec.workload, applied["workload"], directory)
+    elif old.get("workload") and not applied.get("workload"):
+        workload.disk_steps(plan, spec.workload, None, directory)
+
+
+def extra_disks(applied: Mapping[str, Any], directory: str, state_root: str) -> List[Tuple[str, str, bool]]:
+    """The VM's disks after its root disk, in the order a backend attaches them: (id, host path, read-only)."""
+    disks = []  # type: List[Tuple[str, str, bool]]
+    w = applied.get("workload")
+    if w:
+        paths = workload.disk_paths(directory)
+        disks.append(("config", paths["config"], True))
+        if w.get("secrets"):
+            disks.append(("secrets", paths["secrets"], True))
+    for index, v in enumerate(applied.get("volumes") or []):
+        disks.append(("vol%d" % index, volume.path(state_root, v["name"]), False))
+    return disks
+
+
+def disk_args(applied: Mapping[str, Any], disks: List[Tuple[str, str, bool]], first: int = 1) -> str:
+    """mvm's init arguments naming the device each extra disk became (vda is the root disk; a backend whose disks
+    enumerate in attachment order passes first=1)."""
+    words, mounts = [], []
+    volumes = applied.get("volumes") or []
+    for index, (ident, _path, _ro) in enumerate(disks):
+        dev = "vd" + chr(ord("a") + first + index)
+        if ident in ("config", "secrets"):
+            words.append("mvm.%s=%s" % (ident, dev))
+        else:
+            mounts.append("%s:%s" % (dev, volumes[int(ident[3:])]["mount"]))
+    if mounts:
+        words.append("mvm.volumes=" + ",".join(mounts))
+    return " ".join(words)
 
 
 def network_steps(plan: Plan, spec: Any, applied: Mapping[str, Any], facts: Mapping[str, Any],

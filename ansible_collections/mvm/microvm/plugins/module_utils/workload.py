@@ -47,7 +47,8 @@ _HASH_ROUNDS = 20000  # per secret; a converge hashes each once
 
 _FILE_SPEC = dict(path=dict(type="str", required=True), content=dict(type="str"), src=dict(type="path"),
                   mode=dict(type="raw", default="0644"))
-# The Ansible argument spec of the workload options (doc fragment mvm.microvm.workload documents it).
+# The Ansible argument spec of the workload and storage options (doc fragment mvm.microvm.workload documents it;
+# volumes and disk_size are volume.py's and vm_steps' to apply).
 ARGSPEC = dict(
     command=dict(type="raw"),
     entrypoint=dict(type="raw"),
@@ -58,6 +59,11 @@ ARGSPEC = dict(
     secrets=dict(type="list", elements="dict", no_log=True,
                  options=dict(_FILE_SPEC, content=dict(type="str", no_log=True), mode=dict(type="raw", default="0600"))),
     restart=dict(type="str", default="no", choices=list(RESTART)),
+    volumes=dict(type="list", elements="dict", options=dict(name=dict(type="str", required=True),
+                                                            mount=dict(type="str", required=True),
+                                                            size=dict(type="raw", default=1024))),
+    disk_size=dict(type="raw"),
+    autostart=dict(type="bool", default=False),
 )
 
 
@@ -145,9 +151,10 @@ def _env(field: str, value: Any) -> Tuple[Tuple[str, str], ...]:
         raise SpecError(field, "expected a dictionary of NAME: value; got %r" % (value,))
     found = []
     for key, item in value.items():
-        if not isinstance(key, str) or not _ENV_NAME.fullmatch(key):
+        if not isinstance(key, str) or not _ENV_NAME.fullmatch(key) or key == "MVM_ARGS":
             raise SpecError("%s.%s" % (field, key),
-                            "expected a variable name (letters, digits, '_', not starting with a digit); got %r" % (key,))
+                            "expected a variable name (letters, digits, '_', not starting with a digit; "
+                            "not MVM_ARGS, which mvm's init reads); got %r" % (key,))
         if item is None or isinstance(item, (dict, list)):
             raise SpecError("%s.%s" % (field, key), "expected a string, number or boolean; got %r" % (item,))
         found.append((key, str(item).lower() if isinstance(item, bool) else str(item)))
@@ -239,17 +246,6 @@ def _secret_hash(f: File, shas: Mapping[str, str]) -> str:
                                                   _HASH_ROUNDS).hex()[:32]
 
 
-def kernel_args(applied: Mapping[str, Any], devices: Sequence[str]) -> str:
-    """Where mvm's init finds the config and secrets disks (the backend says which device each became)."""
-    w = applied.get("workload")
-    if not w:
-        return ""
-    words = ["mvm.config=%s" % devices[0]]
-    if w.get("secrets"):
-        words.append("mvm.secrets=%s" % devices[1])
-    return " ".join(words)
-
-
 def run_script(resolved: Mapping[str, Any]) -> str:
     """What /init runs as the workload's user: the environment, the working directory, then exec."""
     lines = ["#!/mvm/bin/sh", "# written by mvm: the workload of this VM"]
@@ -291,6 +287,44 @@ def disk_steps(plan: Plan, w: Workload, resolved: Optional[Mapping[str, Any]], v
         return
     plan.add("write the secrets disk (%d secrets)" % len(w.secrets), _secrets_command(w.secrets, disks["secrets"]),
              stdin=_secrets_tar(w.secrets))
+
+
+def container_tar(w: Workload, resolved: Mapping[str, Any]) -> str:
+    """For a container: the config and secrets trees as one base64 tar to unpack at /mvm (`docker cp -`). Only
+    content is carried: a host file (src) is copied by its own step (see container_copies)."""
+    buf = io.BytesIO()
+
+    def add(name: str, data: bytes, mode: int) -> None:
+        info = tarfile.TarInfo(name)
+        info.size, info.mode, info.mtime = len(data), mode, 0
+        tar.addfile(info, io.BytesIO(data))
+
+    def folder(name: str, mode: int) -> None:
+        info = tarfile.TarInfo(name)
+        info.type, info.mode, info.mtime = tarfile.DIRTYPE, mode, 0
+        tar.addfile(info)
+
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        folder("config", 0o755)
+        folder("config/" + guest.WORKLOAD_DIR, 0o755)
+        add("config/%s/run" % guest.WORKLOAD_DIR, run_script(resolved).encode(), 0o644)
+        add("config/%s/user" % guest.WORKLOAD_DIR, resolved["user"].encode(), 0o644)
+        add("config/%s/restart" % guest.WORKLOAD_DIR, resolved["restart"].encode(), 0o644)
+        folder("secrets", 0o700)
+        for prefix, items in (("config", w.files), ("secrets", w.secrets)):
+            for f in items:
+                parts = f.path.split("/")
+                for depth in range(1, len(parts)):
+                    folder("%s/%s" % (prefix, "/".join(parts[:depth])), 0o700 if prefix == "secrets" else 0o755)
+                if f.content is not None:
+                    add("%s/%s" % (prefix, f.path), f.content.encode(), int(f.mode, 8))
+    return base64.b64encode(buf.getvalue()).decode() + "\n"
+
+
+def container_copies(w: Workload, target: str) -> List[str]:
+    """`docker cp` commands for files given by host path (src), into the container `target`."""
+    return ["docker cp %s %s:%s" % (quote(f.src), quote(target), quote("/mvm/%s/%s" % (prefix, f.path)))
+            for prefix, items in (("config", w.files), ("secrets", w.secrets)) for f in items if f.src]
 
 
 def _disk_kib(payload: int) -> int:

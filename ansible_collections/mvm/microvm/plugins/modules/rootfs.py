@@ -69,6 +69,32 @@ options:
     description: Verify the registry's TLS certificate for a C(docker://) reference (V(false) for a plain-HTTP registry).
     type: bool
     default: true
+  format:
+    description:
+      - V(ext4) (each VM boots its own copy) or V(squashfs) (read-only and shared by every VM of the image; each VM
+        gets an overlay whose writable layer is a disk of its own, of the VM's C(disk_size), default 256 MiB).
+      - The image file itself is never written by a VM.
+    type: str
+    choices: [ext4, squashfs]
+    default: ext4
+  debian:
+    description:
+      - A Debian root file system made with C(mmdebstrap --variant=minbase) and the packages asked for, so that a
+        guest can have python3 and real services; mvm's init is added as to any image. Needs the Debian mirror
+        reachable from the VM host.
+    type: dict
+    suboptions:
+      suite:
+        description: Suite or codename.
+        type: str
+        default: bookworm
+      packages:
+        description: Packages to install besides minbase.
+        type: list
+        elements: str
+      mirror:
+        description: An http(s) mirror URL (default mmdebstrap's, from the host's apt sources).
+        type: str
 attributes:
   check_mode:
     support: full
@@ -134,6 +160,10 @@ def main():
             rootfs_size=dict(type="raw"),
             oci=dict(type="str"),
             tls_verify=dict(type="bool", default=True),
+            format=dict(type="str", default="ext4", choices=["ext4", "squashfs"]),
+            debian=dict(type="dict", options=dict(suite=dict(type="str", default="bookworm"),
+                                                  packages=dict(type="list", elements="str"),
+                                                  mirror=dict(type="str"))),
             flake=dict(type="str"),
             state_root=dict(type="path"),
             planned=dict(type="dict"),
