@@ -10,8 +10,8 @@ from pathlib import Path
 from tests.conftest import need
 from tests.real.conftest import engine_apply, seed_image, wait_for
 
-WRITER = ("if [ -f /hello ]; then echo MVM-PERSISTED; fi; echo written > /hello && echo MVM-WROTE; "
-          "grep ' / ' /proc/mounts | head -n 1; exec sleep 3600")
+WRITER = ("grep ' / ' /proc/mounts | head -n 1; if [ -f /hello ]; then echo MVM-PERSISTED; fi; "
+          "echo written > /hello && echo MVM-WROTE; exec sleep 3600")
 
 
 def test_a_squashfs_root_boots_with_an_overlay_and_stays_unchanged(module_root: Path, built_image: Path) -> None:

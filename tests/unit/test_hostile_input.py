@@ -20,7 +20,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyinfra.api import OperationError
 
-from ansible_collections.mvm.microvm.plugins.module_utils import firecracker, install, lima, network, snapshot, spec, template
+from ansible_collections.mvm.microvm.plugins.module_utils import (
+    firecracker,
+    install,
+    lima,
+    network,
+    snapshot,
+    spec,
+    template,
+    volume,
+)
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError, SpecError
 from tests.support import frontends
 from tests.support.probes import HOSTS, ROOT, host, image_lines
@@ -91,7 +100,7 @@ RECORD = 'net\tmvmbr0\t{"gateway":"10.77.0.1","nat":true,"prefix":24,"subnet":"1
 LIMA = ("tool\tlimactl\tpath\t/usr/local/bin/limactl\n"
         'lima\t{"name":"mvm","status":"Stopped","dir":"/home/dev/.lima/mvm","vmType":"qemu","arch":"x86_64",'
         '"cpus":4,"memory":4294967296,"disk":107374182400}\n')
-FACTS = host(extra=[UPLINK, LINKS, RECORD, image_lines("default", IMG), LIMA])
+FACTS = host(extra=[UPLINK, LINKS, RECORD, image_lines("default", IMG), LIMA, "volume\tdata\t67108864\n"])
 # Firecracker's options are read on a host where Firecracker is available, so no value is refused only because
 # the backend is missing there (a crash on `jailer_id: -1` hid behind that).
 FC_FACTS = HOSTS["linux-x86_64-kvm-firecracker"].replace("host\tuid\t501", "host\tuid\t0") + image_lines("default", IMG)
@@ -107,6 +116,7 @@ OPERATIONS = {
     "template": ({"name": "t1", "image": "default", "backend": "qemu", "boot_timeout": 1}, template.TEMPLATE_DEFAULTS),
     "firecracker_install": ({"version": "1.14.1", "sha256": "a" * 64}, install.DEFAULTS),
     "lima": ({"name": "mvm", "state": "running", "allow_restart": True}, lima.DEFAULTS),
+    "volume": ({"name": "data", "size": "64M"}, volume.DEFAULTS),
 }
 CASES = [(kind, option) for kind, (_base, table) in OPERATIONS.items() for option in sorted(table)]
 CASES += [("vm", "firecracker." + option) for option in sorted(firecracker.OPTION_DEFAULTS)]
@@ -202,6 +212,7 @@ REMOVALS = {
     "template": {"name": "t1", "state": "absent"},
     "firecracker_install": {"state": "absent"},
     "lima": {"name": "mvm", "state": "absent"},
+    "volume": {"name": "data", "state": "absent"},
 }
 REMOVAL_CASES = [(kind, option) for kind, base in REMOVALS.items()
                  for option in sorted(set(base) | {"state_root"}) if option not in ("state", "backend")]
