@@ -42,7 +42,8 @@ def test_the_run_script_quotes_every_word() -> None:
     resolved = workload.resolve(workload.options({"command": ["echo", "$(reboot)", "a'b"], "env": {"X": "; rm -rf /"}}),
                                 workload.image_defaults(None), {})
     assert workload.run_script(resolved or {}) == (
-        "#!/mvm/bin/sh\n# written by mvm: the workload of this VM\nexport X='; rm -rf /'\ncd / || exit 127\n"
+        "#!/mvm/bin/sh\n# written by mvm: the workload of this VM\n"
+        "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nexport X='; rm -rf /'\ncd / || exit 127\n"
         "exec echo '$(reboot)' 'a'\"'\"'b'\n")
 
 

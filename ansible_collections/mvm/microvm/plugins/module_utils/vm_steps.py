@@ -135,10 +135,10 @@ def prepare_steps(plan: Plan, spec: Any, facts: Mapping[str, Any], applied: Mapp
     size = applied.get("disk_size_mib")
     if size and (current is None or size != old.get("disk_size_mib")):
         disk = quote(files(directory)["disk"])
+        values = {"d": disk, "b": size * 1024 * 1024, "m": size, "fsck": volume.fsck_command(disk)}
         plan.add("grow the VM's disk to %d MiB" % size, (
             "if [ \"$(stat -c %%s %(d)s)\" -lt %(b)d ]; then truncate -s %(m)dM %(d)s && %(fsck)s "
-            "&& resize2fs %(d)s >/dev/null 2>&1; fi") % {"d": disk, "b": size * 1024 * 1024, "m": size,
-                                                        "fsck": volume.fsck_command(disk)})
+            "&& resize2fs %(d)s >/dev/null 2>&1; fi") % values)
     for a in spec.volumes:
         volume.ensure_steps(plan, facts, a.name, a.size_mib)
     if applied.get("autostart") and (current is None or old != applied):

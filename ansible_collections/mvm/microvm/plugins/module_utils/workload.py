@@ -31,6 +31,7 @@ from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecErro
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, join, quote, write_file
 
 RESTART = ("no", "on-failure", "always")
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 OPTION_NAMES = ("command", "entrypoint", "workdir", "user", "env", "files", "secrets", "restart")
 FILE_OPTIONS = ("files", "secrets")
 CONFIG_DISK = "config.ext4"
@@ -215,7 +216,8 @@ def resolve(w: Workload, defaults: Mapping[str, Any], shas: Mapping[str, str]) -
         cmd = list(w.command)
     else:
         cmd = [] if w.entrypoint is not None else defaults["cmd"]
-    env = dict(e.split("=", 1) for e in defaults["env"] if "=" in e)
+    env = {"PATH": DEFAULT_PATH}  # as Docker gives a container whose image sets none (a Debian tree, busybox)
+    env.update(dict(e.split("=", 1) for e in defaults["env"] if "=" in e))
     env.update(dict(w.env))
     argv = entry + cmd
     if not argv and not w.files and not w.secrets and not w.env:
