@@ -3,11 +3,13 @@ recreation, and is gone only after the volume's own absent; a root disk grows wi
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError, SpecError
+from tests.conftest import need_dockerd
 from tests.real.conftest import engine_apply, host_facts, seed_image, wait_for
 
 # Each boot appends a line to the volume and prints how many lines it holds.
@@ -82,3 +84,34 @@ def test_a_bigger_volume_and_disk_grow_and_never_shrink(root: Path) -> None:
     assert caught.value.field == "disk_size"
     engine_apply("vm", vm(root, state="absent"))
     engine_apply("volume", {"name": "data", "state": "absent", "state_root": str(root)})
+
+
+def test_a_docker_vms_volume_is_a_directory_kept_across_removal(root: Path) -> None:
+    need_dockerd()
+    params = {"name": "dkeep", "image": "default", "backend": "docker", "state_root": str(root),
+              "command": ["sh", "-c", WRITER], "volumes": [{"name": "ddata", "mount": "/data"}]}
+
+    def boots_in_logs() -> int:
+        out = subprocess.run(["docker", "logs", "mvm-dkeep"], capture_output=True, text=True).stdout
+        found = [ln for ln in out.splitlines() if ln.startswith("MVM-BOOTS")]
+        return int(found[-1].split()[1]) if found else 0
+
+    try:
+        plan = engine_apply("vm", params)
+        assert "create volume ddata (a directory)" in [s.description for s in plan.steps]
+        wait_for(lambda: boots_in_logs() == 1, 30, "the first boot in the container")
+        assert (root / "volumes/ddata.d/boots").read_text() == "boot-0\n"
+        engine_apply("vm", dict(params, state="absent"))
+        assert (root / "volumes/ddata.d").is_dir()
+        engine_apply("vm", params)
+        wait_for(lambda: boots_in_logs() == 2, 30, "the second boot in a new container")
+        with pytest.raises(SpecError) as caught:  # one volume, one VM at a time
+            engine_apply("vm", dict(params, name="other"))
+        assert caught.value.field == "volumes[0].name"
+    finally:
+        engine_apply("vm", dict(params, state="absent"))
+    with pytest.raises(SpecError) as caught:  # one name is a directory or a disk, not both
+        engine_apply("vm", dict(params, name="other", backend="qemu"))
+    assert caught.value.field == "volumes"
+    engine_apply("volume", {"name": "ddata", "state": "absent", "state_root": str(root)})
+    assert not (root / "volumes/ddata.d").exists()

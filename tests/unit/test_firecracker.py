@@ -52,7 +52,7 @@ def test_boot_calls_follow_the_contract(contract, arch: str, opts: dict) -> None
     o = firecracker.options(opts)
     spec = machine(arch, network=NET)
     paths = firecracker.layout("/srv/mvm/vms/web", spec, o)
-    calls = firecracker.boot_calls(spec, o, paths)
+    calls = firecracker.boot_calls(spec, o, paths, "/srv/mvm/vms/web")
     for call in calls:
         assert contract.check_call(call.method, call.path, call.body) == [], call
 
@@ -67,7 +67,7 @@ def test_boot_calls_order_bodies_and_layout() -> None:
             spec = machine(arch, network=NET)
             paths = firecracker.layout("/srv/mvm/vms/web", spec, o)
             out["%s-%s" % (arch, name)] = {"layout": paths, "calls": [[c.method, c.path, c.body] for c in
-                                                                      firecracker.boot_calls(spec, o, paths)]}
+                                                                      firecracker.boot_calls(spec, o, paths, "/srv/mvm/vms/web")]}
     golden.check("firecracker-boot-calls.json", json.dumps(out, indent=1, sort_keys=True) + "\n")
     assert [c[1] for c in out["x86_64-plain"]["calls"]] == ["/logger", "/boot-source", "/machine-config",
                                                            "/drives/rootfs", "/network-interfaces/eth0", "/actions"]
@@ -77,7 +77,7 @@ def test_boot_calls_order_bodies_and_layout() -> None:
 def test_config_file_document_follows_the_contract(contract) -> None:
     o = firecracker.options({"api": False, "vsock_cid": 7})
     spec = machine(network=NET)
-    doc = firecracker.config_document(spec, o, firecracker.layout("/srv/mvm/vms/web", spec, o))
+    doc = firecracker.config_document(spec, o, firecracker.layout("/srv/mvm/vms/web", spec, o), "/srv/mvm/vms/web")
     assert contract.errors("#/definitions/FullVmConfiguration", doc) == []
     assert set(doc) == {"logger", "boot-source", "machine-config", "drives", "network-interfaces", "vsock"}
 
@@ -111,7 +111,7 @@ def test_curl_client_against_the_double(contract) -> None:
         try:
             spec = machine(network=NET)
             o = firecracker.options({"vsock_cid": 5})
-            for call in firecracker.boot_calls(spec, o, firecracker.layout(tmp, spec, o)) + [
+            for call in firecracker.boot_calls(spec, o, firecracker.layout(tmp, spec, o), tmp) + [
                     firecracker.pause_call(), firecracker.snapshot_create_call(tmp + "/snap", tmp + "/mem"),
                     firecracker.resume_call()]:
                 proc = subprocess.run(["sh", "-c", firecracker.curl(sock, call)], capture_output=True, text=True)
@@ -367,3 +367,32 @@ def test_a_restore_validates_the_options_it_takes_from_a_snapshot(field: str, va
         frontends.engine("snapshot", {"name": "s1", "vm": "copy", "state": "restored"}, rec)
     assert err.value.field == "firecracker." + field
     assert all("probe_version" in c or "sha256sum" in c for c in rec.commands)
+
+
+def test_a_workload_and_a_volume_are_drives_after_the_root_and_in_the_jail(contract) -> None:
+    """The config and secrets disks (read-only) and a volume (read-write) follow the root drive in the order the
+    guest's init is told; jailed, the read-only ones are copies of root's and the volume a hard link."""
+    spec = machine(workload={"argv": ["true"], "env": {}, "workdir": "/", "user": "root", "restart": "no", "files": {},
+                             "secrets": {"k": {"mode": "0600", "hash": "x"}}},
+                   volumes=[{"name": "pg", "size_mib": 64, "mount": "/var/lib/pg"}])
+    for opts in ({}, {"jailer": True, "jailer_id": "web", "uid": 10001, "gid": 10001}):
+        o = firecracker.options(opts)
+        paths = firecracker.layout("/srv/mvm/vms/web", spec, o)
+        calls = firecracker.boot_calls(spec, o, paths, "/srv/mvm/vms/web")
+        for call in calls:
+            assert contract.check_call(call.method, call.path, call.body) == [], call
+        drives = [(c.body["drive_id"], c.body["path_on_host"], c.body["is_read_only"]) for c in calls
+                  if c.path.startswith("/drives/")]
+        if not opts:
+            assert drives == [("rootfs", "/srv/mvm/vms/web/disk.ext4", False),
+                              ("config", "/srv/mvm/vms/web/config.ext4", True),
+                              ("secrets", "/srv/mvm/vms/web/secrets.ext4", True),
+                              ("vol0", "/srv/mvm/volumes/pg.ext4", False)]
+        else:
+            assert drives == [("rootfs", "/rootfs.ext4", False), ("config", "/config.ext4", True),
+                              ("secrets", "/secrets.ext4", True), ("vol0", "/vol0.ext4", False)]
+            jail = firecracker.jail_steps(spec, o, "/srv/mvm/vms/web", paths)[0][1]
+            assert "cp --sparse=always /srv/mvm/vms/web/secrets.ext4 /srv/jailer/firecracker/web/root/secrets.ext4" in jail
+            assert "ln /srv/mvm/volumes/pg.ext4 /srv/jailer/firecracker/web/root/vol0.ext4" in jail
+        boot = next(c.body for c in calls if c.path == "/boot-source")["boot_args"]
+        assert boot.endswith("mvm.config=vdb mvm.secrets=vdc mvm.volumes=vdd:/var/lib/pg")

@@ -111,14 +111,21 @@ def test_content_may_hold_newlines_and_tabs_but_no_other_field_may() -> None:
     assert caught.value.field == "env.X"
 
 
-REFUSED = [("firecracker", {"command": "true"}, "command: backend firecracker cannot do workload; use one of qemu, docker"),
-           ("docker", {"volumes": [{"name": "v", "mount": "/v"}]}, "volumes: backend docker cannot do disks; use one of qemu"),
-           ("firecracker", {"disk_size": "1G"}, "disk_size: backend firecracker cannot do disks; use one of qemu")]
+MAC = HOSTS["macos-26-arm64"] + image_lines("default", "0123456789abcdef")
+FC = HOSTS["linux-x86_64-kvm-firecracker"] + image_lines("default", "0123456789abcdef")
+REFUSED = [
+    ("apple-container", MAC, {"command": "true"},
+     "command: backend apple-container cannot do workload; use one of qemu, firecracker, docker"),
+    ("apple-container", MAC, {"volumes": [{"name": "v", "mount": "/v"}]},
+     "volumes: backend apple-container cannot do volumes; use one of qemu, firecracker, docker"),
+    ("firecracker", FC, {"disk_size": "1G"}, "disk_size: backend firecracker cannot do disks; use one of qemu"),
+    ("docker", FC, {"disk_size": "1G"}, "disk_size: backend docker cannot do disks; use one of qemu"),
+]
 
 
-@pytest.mark.parametrize("backend,options,message", REFUSED, ids=[str(i) for i in range(len(REFUSED))])
-def test_a_backend_without_workloads_refuses_before_anything_runs(backend: str, options: dict, message: str) -> None:
-    host = HOSTS["linux-x86_64-kvm-firecracker"] + image_lines("default", "0123456789abcdef")
+@pytest.mark.parametrize("backend,host,options,message", REFUSED, ids=[str(i) for i in range(len(REFUSED))])
+def test_a_backend_without_workloads_refuses_before_anything_runs(backend: str, host: str, options: dict,
+                                                                  message: str) -> None:
     with pytest.raises(MvmError) as caught:
         frontends.engine("vm", dict(BASE, backend=backend, **options), frontends.Recording(host))
     assert str(caught.value) == message
@@ -180,3 +187,36 @@ def test_a_volume_of_another_vm_is_refused() -> None:
         frontends.engine("vm", dict(BASE, volumes=[{"name": "pg", "mount": "/d"}]),
                          frontends.Recording(_running() + other))
     assert caught.value.field == "volumes[0].name" and "attached to VM db" in str(caught.value)
+
+
+# Each workload and storage option, alone: the first plan changes the VM, the same plan on the host it leaves
+# changes nothing, through the engine, the Ansible module (check mode) and the pyinfra operation alike.
+OPTIONS = [
+    {"command": ["sleep", "1"]}, {"command": "sleep 1"}, {"entrypoint": ["/bin/sh", "-c"], "command": ["true"]},
+    {"workdir": "/tmp", "command": "true"}, {"user": "nobody", "command": "true"}, {"user": "1000:1000", "command": "true"},
+    {"env": {"A": "1", "B": "two words"}}, {"files": [{"path": "a/b.conf", "content": "x=1\n", "mode": "0640"}]},
+    {"secrets": [{"path": "token", "content": "s3"}]}, {"restart": "always", "command": "true"},
+    {"volumes": [{"name": "data", "mount": "/data", "size": "64M"}]}, {"disk_size": "128M"},
+    {"autostart": True},
+]
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=[",".join(sorted(o)) + str(i) for i, o in enumerate(OPTIONS)])
+def test_each_option_is_idempotent_three_ways(options: dict) -> None:
+    from tests.support.probes import vm_lines
+
+    facts = _running() + "host\tpid1\tsystemd\n"
+    first = frontends.engine("vm", dict(BASE, **options), frontends.Recording(facts))
+    assert first.steps and first.steps[0].description.startswith("stop VM web to apply: ")
+    done = facts.replace(vm_lines("web", _applied_of(facts), 4242), vm_lines("web", first.after["spec"], 4242))
+    assert done != facts
+    if "volumes" in options:
+        done += "volume\tdata\t67108864\n"
+    assert frontends.three_ways("vm", dict(BASE, **options), done) == []
+
+
+def _applied_of(facts: str) -> dict:
+    import json
+
+    line = next(ln for ln in facts.splitlines() if ln.startswith("vm\tweb\tspec\t"))
+    return json.loads(line.split("\t", 3)[3])

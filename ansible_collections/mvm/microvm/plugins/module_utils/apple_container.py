@@ -121,7 +121,7 @@ class AppleContainerDriver(ContainerDriver):
     name = "apple-container"
     priority = 2
     capabilities = {"snapshots": False, "pause": False, "guest_channel": "vsock", "tap": False, "ports": True,
-                    "workload": False, "disks": False}
+                    "workload": False, "disks": False, "volumes": False, "autostart": False}
     install_hint = "macOS 26 or later on Apple Silicon with Apple's container tool"
     needs = ("container", "container service")
     artifact = "oci"

@@ -14,7 +14,7 @@ __metaclass__ = type
 import json
 from typing import Any, Dict, List, Mapping, Optional
 
-from ansible_collections.mvm.microvm.plugins.module_utils import vm_steps, workload
+from ansible_collections.mvm.microvm.plugins.module_utils import vm_steps, volume, workload
 from ansible_collections.mvm.microvm.plugins.module_utils.driver import ContainerDriver
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.guest import READY_MARKER
@@ -32,8 +32,9 @@ def image_tag(applied: Mapping[str, Any]) -> str:
 
 
 def guest_args(applied: Mapping[str, Any]) -> str:
-    """What a VM reads from its kernel command line, for a container."""
-    return vm_steps.guest_args(applied, "")
+    """What a VM reads from its kernel command line, for a container (volumes are bind mounts: no device)."""
+    mounts = [":" + v["mount"] for v in applied.get("volumes") or []]
+    return vm_steps.guest_args(applied, "", "mvm.volumes=" + ",".join(mounts) if mounts else "")
 
 
 def import_command(applied: Mapping[str, Any]) -> str:
@@ -59,6 +60,8 @@ def run_command(applied: Mapping[str, Any], state_root: str, stop_timeout: float
         argv += ["-w", w["workdir"]]
         for key, value in sorted(w["env"].items()):  # also in the run script; here so `docker inspect` shows it
             argv += ["-e", "%s=%s" % (key, value)]
+    for v in applied.get("volumes") or []:
+        argv += ["-v", "%s:%s" % (volume.path(state_root, v["name"], "dir"), v["mount"])]
     for port in applied.get("ports") or []:
         argv += ["-p", port]
     return join(argv + [image_tag(applied)]) + " >/dev/null"
@@ -108,6 +111,12 @@ def plan_container(plan: Plan, spec: Any, facts: Mapping[str, Any], applied: Map
     if state == "absent":
         if tag not in facts["docker"].get("images", []):
             plan.add("import image %s" % tag, import_command(applied))
+    if state == "absent":
+        if spec.volumes and ":" in root:
+            raise SpecError("state_root", "a container's volumes are bind-mounted with -v SRC:DST, which a ':' in "
+                                          "the state root would split; got %r" % root)
+        for a in spec.volumes:
+            volume.ensure_steps(plan, facts, a.name, a.size_mib, "dir")
     if state == "absent" and applied.get("workload"):
         # The workload's files go in before the first start: create, copy, then start as a stopped one is.
         plan.add("create container %s" % container(name), run_command(applied, root, spec.stop_timeout, "create"))
@@ -156,7 +165,7 @@ class DockerDriver(ContainerDriver):
     name = "docker"
     priority = 3
     capabilities = {"snapshots": False, "pause": True, "guest_channel": None, "tap": False, "ports": True,
-                    "workload": True, "disks": False}
+                    "workload": True, "disks": False, "volumes": True, "autostart": True}
     install_hint = "a reachable Docker daemon (install docker and start dockerd)"
     needs = ("docker daemon", "image tools")
     artifact = "rootfs_tar"

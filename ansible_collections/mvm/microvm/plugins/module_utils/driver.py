@@ -6,8 +6,8 @@ docker_backend, apple_container, lima), listed once in `registry`.
 
 A driver answers, from the facts and the desired VM:
   - whether it can run here (`why_not`, empty when it can) and what to install (`install_hint`);
-  - what it can do (`capabilities`: snapshots, pause, tap, ports, workload, disks, guest_channel), so that a request it
-    cannot serve is refused by the registry, naming the backends that can;
+  - what it can do (`capabilities`: snapshots, pause, tap, ports, workload, disks, volumes, autostart,
+    guest_channel), so that a request it cannot serve is refused by the registry, naming the backends that can;
   - the applied spec it records (`resolve` adds its fields to the generic record);
   - the steps to bring a VM to running / paused / stopped (`plan`, restore included where capable) and
     to remove it (`remove`);
@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan
 
-CAPABILITY_NAMES = ("snapshots", "pause", "tap", "ports", "workload", "disks", "guest_channel")
+CAPABILITY_NAMES = ("snapshots", "pause", "tap", "ports", "workload", "disks", "volumes", "autostart", "guest_channel")
 
 
 class Driver:

@@ -170,13 +170,22 @@ def layout(vm_dir: str, applied: Mapping[str, Any], opts: Options) -> Dict[str, 
 
 
 def boot_args(applied: Mapping[str, Any], opts: Options) -> str:
-    return vm_steps.guest_args(applied, BOOT_ARGS + ("" if opts.enable_pci else " pci=off"))
+    return vm_steps.guest_args(applied, BOOT_ARGS + ("" if opts.enable_pci else " pci=off"),
+                               vm_steps.disk_args(applied, vm_steps.extra_disks(applied, "", "")))
+
+
+def workload_drives(applied: Mapping[str, Any], vm_dir: str, opts: Options) -> List[Tuple[str, str, str, bool]]:
+    """The workload's disks and volumes after the root drive, before the user's drives (the guest sees them in this
+    order: vdb, vdc, ...): (drive id, host path, path the VMM opens, read-only)."""
+    root = vm_dir.rsplit("/", 2)[0]
+    return [(ident, path, "/%s.ext4" % ident if opts.jailer else path, ro)
+            for ident, path, ro in vm_steps.extra_disks(applied, vm_dir, root)]
 
 
 # ---- API calls ---------------------------------------------------------------------------------------
 
 
-def boot_calls(applied: Mapping[str, Any], opts: Options, paths: Mapping[str, str]) -> List[Call]:
+def boot_calls(applied: Mapping[str, Any], opts: Options, paths: Mapping[str, str], vm_dir: str) -> List[Call]:
     """Pre-boot configuration in the order the API allows, then InstanceStart."""
     boot = {"kernel_image_path": paths["kernel"], "boot_args": boot_args(applied, opts)}
     if applied.get("initrd"):
@@ -191,6 +200,9 @@ def boot_calls(applied: Mapping[str, Any], opts: Options, paths: Mapping[str, st
         Call("PUT", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": paths["rootfs"], "is_root_device": True,
                                        "is_read_only": False}),
     ]
+    for ident, _host, seen, read_only in workload_drives(applied, vm_dir, opts):
+        calls.append(Call("PUT", "/drives/" + ident, {"drive_id": ident, "path_on_host": seen, "is_root_device": False,
+                                                     "is_read_only": read_only}))
     for d in opts.drives:
         calls.append(Call("PUT", "/drives/" + d.drive_id, {"drive_id": d.drive_id, "path_on_host": _in_jail(d.path, opts),
                                                            "is_root_device": False, "is_read_only": d.read_only}))
@@ -204,12 +216,12 @@ def boot_calls(applied: Mapping[str, Any], opts: Options, paths: Mapping[str, st
     return calls
 
 
-def config_document(applied: Mapping[str, Any], opts: Options, paths: Mapping[str, str]) -> Dict[str, Any]:
+def config_document(applied: Mapping[str, Any], opts: Options, paths: Mapping[str, str], vm_dir: str) -> Dict[str, Any]:
     """The --config-file document: GET /vm/config's schema, with hyphenated top-level keys."""
     keys = {"/logger": "logger", "/boot-source": "boot-source", "/machine-config": "machine-config",
             "/vsock": "vsock"}
     doc = {"drives": [], "network-interfaces": []}  # type: Dict[str, Any]
-    for call in boot_calls(applied, opts, paths):
+    for call in boot_calls(applied, opts, paths, vm_dir):
         if call.path in keys:
             doc[keys[call.path]] = call.body
         elif call.path.startswith("/drives/"):
@@ -322,6 +334,9 @@ def jail_steps(applied: Mapping[str, Any], opts: Options, vm_dir: str, paths: Ma
         shared.append((opts.seccomp_filter, jail + "/" + opts.seccomp_filter.rsplit("/", 1)[-1]))
     own = [(vm_dir + "/disk.ext4", jail + "/rootfs.ext4")]
     own += [(d.path, jail + "/" + d.path.rsplit("/", 1)[-1]) for d in opts.drives if not d.read_only]
+    # The workload's disks: its config and secrets copied (read-only, the VM's group), its volumes hard-linked.
+    for _ident, host, seen, read_only in workload_drives(applied, vm_dir, opts):
+        (shared if read_only else own).append((host, jail + seen))
     uid = int(opts.uid or 0)
     gid = int(opts.gid) if opts.gid is not None else uid
     ids = {"uid": uid, "gid": gid}
@@ -343,9 +358,10 @@ def jail_steps(applied: Mapping[str, Any], opts: Options, vm_dir: str, paths: Ma
     return [("prepare the jailer chroot %s" % jail, " && ".join(commands))]
 
 
-def config_file_step(applied: Mapping[str, Any], opts: Options, paths: Mapping[str, str]) -> Tuple[str, str]:
+def config_file_step(applied: Mapping[str, Any], opts: Options, paths: Mapping[str, str],
+                     vm_dir: str) -> Tuple[str, str]:
     return ("write the Firecracker config file", write_file(paths["config"], json.dumps(
-        config_document(applied, opts, paths), sort_keys=True, indent=1)))
+        config_document(applied, opts, paths, vm_dir), sort_keys=True, indent=1)))
 
 
 def snapshot_steps(applied: Mapping[str, Any], vm_dir: str, tmp: str, snapshot_type: str,
@@ -441,7 +457,7 @@ class FirecrackerDriver(Driver):
     name = "firecracker"
     priority = 1
     capabilities = {"snapshots": True, "pause": True, "guest_channel": "vsock", "tap": True, "ports": True,
-                    "workload": False, "disks": False}
+                    "workload": True, "disks": False, "volumes": True, "autostart": False}
     install_hint = "a Linux host with usable KVM (kvm_intel, kvm_amd or arm KVM) and the firecracker binary"
     needs = ("kvm usable", "firecracker", "ip", "image tools")
     probe_tools = ("firecracker", "jailer")
@@ -493,9 +509,11 @@ class FirecrackerDriver(Driver):
         vm_steps.network_steps(plan, spec, applied, facts, current)
         snap_dir = vm_steps.snapshot_dir(facts["state_root"], spec.snapshot or "")
         if fresh:
-            vm_steps.create_steps(plan, applied, directory, snap_dir + "/" + vm_steps.DISK_FILE if restore else applied["rootfs"])
+            vm_steps.create_steps(plan, applied, directory, snap_dir + "/" + vm_steps.DISK_FILE if restore else applied["rootfs"],
+                                  lambda p: vm_steps.prepare_steps(p, spec, facts, applied, directory, None))
         elif (current or {}).get("applied") != applied:
-            plan.add("record applied spec", write_file(vm_steps.files(directory)["spec"], vm_steps.json_text(applied)))
+            vm_steps.record_steps(plan, applied, directory,
+                                  lambda p: vm_steps.prepare_steps(p, spec, facts, applied, directory, current))
         sock = paths["socket"]
         if spec.state in ("running", "paused"):
             if not running:
@@ -504,7 +522,7 @@ class FirecrackerDriver(Driver):
                     for description, command in jail_steps(applied, opts, directory, paths):
                         plan.add(description, command)
                 if not opts.api:
-                    plan.add(*config_file_step(applied, opts, paths))
+                    plan.add(*config_file_step(applied, opts, paths, directory))
                 plan.add("start VM %s (firecracker%s)" % (spec.name, ", jailed" if opts.jailer else ""),
                          start_command(applied, opts, directory, paths, binaries))
                 if opts.jailer:
@@ -520,7 +538,7 @@ class FirecrackerDriver(Driver):
                     for description, command in restore_steps(applied, directory, snap_dir, version, spec.boot_timeout):
                         plan.add(description, command)
                 else:
-                    for call in boot_calls(applied, opts, paths) if opts.api else []:
+                    for call in boot_calls(applied, opts, paths, directory) if opts.api else []:
                         plan.add("%s %s" % (call.method, call.path), curl(sock, call))
                     plan.add("wait for %s to be ready (%gs)" % (spec.name, spec.boot_timeout), vm_steps.wait_ready_command(
                         directory, spec.boot_timeout, pid_file=paths["pid"]))

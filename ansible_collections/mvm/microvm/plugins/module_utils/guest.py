@@ -105,7 +105,8 @@ fi
 vols=
 for m in $(arg mvm.volumes | tr ',' ' '); do
   d=${m%%%%:*}; t=${m#*:}
-  if mkdir -p "$t" && mount -t ext4 "/dev/$d" "$t"; then vols="$vols $t"; else echo "MVM-ERROR cannot mount volume $d at $t"; fi
+  if [ -z "$d" ]; then vols="$vols $t"  # a container's bind mount, there already
+  elif mkdir -p "$t" && mount -t ext4 "/dev/$d" "$t"; then vols="$vols $t"; else echo "MVM-ERROR cannot mount volume $d at $t"; fi
 done
 p=$(arg mvm.httpd)
 if [ -n "$p" ]; then

@@ -217,7 +217,7 @@ class LimaDriver(Driver):
     name = "lima"
     priority = 4
     capabilities = {"snapshots": True, "pause": True, "guest_channel": "vsock", "tap": True, "ports": True,
-                    "workload": False, "disks": False}
+                    "workload": False, "disks": False, "volumes": False, "autostart": False}
     install_hint = "limactl (Lima) on macOS before 26 or Linux without KVM"
     needs = ("limactl",)
     wraps = "firecracker"

@@ -128,6 +128,9 @@ done
 for v in "$r"/volumes/*.ext4; do
   [ -f "$v" ] && printf 'volume\t%%s\t%%s\n' "$(basename "$v" .ext4)" "$(stat -c %%s "$v")"
 done
+for v in "$r"/volumes/*.d; do
+  [ -d "$v" ] && printf 'volume\t%%s\tdir\n' "$(basename "$v" .d)"
+done
 true
 """
 
@@ -420,7 +423,9 @@ def parse_host(output: str) -> Dict[str, Any]:
             tap_owners[parts[1]] = (parts[2], parts[3])
         elif kind == "volume":
             if parts[2].isdigit():
-                volumes[parts[1]] = {"name": parts[1], "size_mib": int(parts[2]) // (1024 * 1024)}
+                volumes[parts[1]] = {"name": parts[1], "kind": "disk", "size_mib": int(parts[2]) // (1024 * 1024)}
+            elif parts[2] == "dir":  # a container's volume: a directory, bind-mounted (no size of its own)
+                volumes[parts[1]] = {"name": parts[1], "kind": "dir", "size_mib": None}
         elif kind in owned:
             backend_lines[kind].append(parts[1:width[kind]])
         else:

@@ -149,7 +149,7 @@ class QemuDriver(Driver):
     name = "qemu"
     priority = None  # runs anywhere it is installed: the fallback when no preferred backend fits
     capabilities = {"snapshots": True, "pause": True, "guest_channel": "vsock or virtio-serial", "tap": True,
-                    "ports": True, "workload": True, "disks": True}
+                    "ports": True, "workload": True, "disks": True, "volumes": True, "autostart": True}
     install_hint = "qemu-system-<arch> (Debian: qemu-system-x86 or qemu-system-arm)"
     needs = ("qemu", "python3", "setsid", "image tools")
     probe_tools = ("qemu-system-x86_64", "qemu-system-aarch64")

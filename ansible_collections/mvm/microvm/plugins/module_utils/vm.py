@@ -92,7 +92,8 @@ def desired_applied(spec: VmSpec, facts: Mapping[str, Any], shas: Mapping[str, s
     for wanted, capability, field in ((spec.network, "tap", "network"), (spec.snapshot, "snapshots", "snapshot"),
                                       (spec.state == "paused", "pause", "state"),
                                       (spec.workload.given, "workload", _workload_field(spec.workload)),
-                                      (spec.volumes, "disks", "volumes"), (spec.disk_size_mib, "disks", "disk_size")):
+                                      (spec.volumes, "volumes", "volumes"), (spec.disk_size_mib, "disks", "disk_size"),
+                                      (spec.autostart, "autostart", "autostart")):
         if wanted:
             registry.require(backend, capability, field)
     arch = facts["platform"]["arch"]

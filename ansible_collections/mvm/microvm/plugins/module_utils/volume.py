@@ -4,6 +4,9 @@
 """Named persistent data disks: `<state_root>/volumes/<name>.ext4` (0600), made once, attached to one VM at a time,
 grown when asked for more (never shrunk), kept across VM recreation and VM `absent`, deleted only by the volume
 operation with `state: absent` (and refused while a VM still lists it).
+
+A container backend cannot mount an ext4 image without privileges: its volumes are directories,
+`<state_root>/volumes/<name>.d` (0700), bind-mounted, with no size of their own. A name is one or the other.
 """
 from __future__ import absolute_import, annotations, division, print_function
 
@@ -75,8 +78,8 @@ def attachments(value: Any) -> Tuple[Attachment, ...]:
     return tuple(found)
 
 
-def path(state_root: str, name: str) -> str:
-    return "%s/volumes/%s.ext4" % (state_root, name)
+def path(state_root: str, name: str, kind: str = "disk") -> str:
+    return "%s/volumes/%s.%s" % (state_root, name, "ext4" if kind == "disk" else "d")
 
 
 def record(volumes: Tuple[Attachment, ...]) -> List[Dict[str, Any]]:
@@ -99,12 +102,21 @@ def check_free(facts: Mapping[str, Any], vm_name: str, volumes: Tuple[Attachment
                                                         "at a time" % (a.name, others[0]))
 
 
-def ensure_steps(plan: Plan, facts: Mapping[str, Any], name: str, size_mib: int) -> None:
+def ensure_steps(plan: Plan, facts: Mapping[str, Any], name: str, size_mib: int, kind: str = "disk") -> None:
     """Make a volume that does not exist; grow one that is smaller than asked (the VM using it is stopped). A
-    larger one is left as it is, with a warning: a volume never shrinks."""
+    larger one is left as it is, with a warning: a volume never shrinks. A container's volume is a directory."""
     root = facts["state_root"]
-    target = path(root, name)
+    target = path(root, name, kind)
     have = (facts.get("volumes") or {}).get(name)
+    if have is not None and have.get("kind", "disk") != kind:
+        raise SpecError("volumes", "volume %s is %s; a %s cannot use it (a VM mounts ext4 disks, a container "
+                                   "directories)" % (name, "an ext4 disk" if have.get("kind", "disk") == "disk"
+                                                     else "a directory", "container" if kind == "dir" else "VM"))
+    if kind == "dir":
+        if have is None:
+            plan.add("create volume %s (a directory)" % name, "mkdir -p -m 0700 %s %s" % (
+                quote(root + "/volumes"), quote(target)))
+        return
     if have is None:
         tmp = target + ".new"
         plan.add("create volume %s (%d MiB)" % (name, size_mib), " && ".join([
@@ -144,9 +156,18 @@ def plan_volume(spec: VolumeSpec, facts: Mapping[str, Any]) -> Plan:
             if using:
                 raise MvmError("volume %s is still attached to VM %s: remove the VM (state: absent) or its volume "
                                "entry first" % (spec.name, using[0]))
-            plan.add("delete volume %s (%d MiB)" % (spec.name, have["size_mib"]),
-                     "rm -f %s" % quote(path(facts["state_root"], spec.name)))
+            if have.get("kind") == "dir":
+                plan.add("delete volume %s (a directory)" % spec.name,
+                         "rm -rf %s" % quote(path(facts["state_root"], spec.name, "dir")))
+            else:
+                plan.add("delete volume %s (%d MiB)" % (spec.name, have["size_mib"]),
+                         "rm -f %s" % quote(path(facts["state_root"], spec.name)))
         plan.result = {"name": spec.name, "state": "absent"}
+        return plan
+    if have and have.get("kind") == "dir":
+        plan.after = plan.before
+        plan.result = {"name": spec.name, "state": "present", "path": path(facts["state_root"], spec.name, "dir"),
+                       "size_mib": None, "vms": using}
         return plan
     size = spec.size_mib or (have["size_mib"] if have else DEFAULT_SIZE_MIB)
     if have and have["size_mib"] < size:
