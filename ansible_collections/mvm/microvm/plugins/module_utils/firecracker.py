@@ -201,8 +201,8 @@ def boot_calls(applied: Mapping[str, Any], opts: Options, paths: Mapping[str, st
                                        "is_read_only": False}),
     ]
     for ident, _host, seen, read_only in workload_drives(applied, vm_dir, opts):
-        calls.append(Call("PUT", "/drives/" + ident, {"drive_id": ident, "path_on_host": seen, "is_root_device": False,
-                                                     "is_read_only": read_only}))
+        body = {"drive_id": ident, "path_on_host": seen, "is_root_device": False, "is_read_only": read_only}
+        calls.append(Call("PUT", "/drives/" + ident, body))
     for d in opts.drives:
         calls.append(Call("PUT", "/drives/" + d.drive_id, {"drive_id": d.drive_id, "path_on_host": _in_jail(d.path, opts),
                                                            "is_root_device": False, "is_read_only": d.read_only}))
