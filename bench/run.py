@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from ansible_collections.mvm.microvm.plugins.module_utils import ops, qemu, runner  # noqa: E402
+from tests.support import app_image  # noqa: E402
 
 BIN = Path(sys.executable).parent
 ENV = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), PATH=f"{BIN}:{os.environ.get('PATH', '')}")
@@ -185,23 +186,6 @@ def machine() -> dict[str, Any]:
             "qemu": sh("qemu-system-x86_64", "--version").splitlines()[0]}
 
 
-APP = REPO / "tests" / "real" / "images" / "app"
-
-
-def app_image(work: Path) -> None:
-    """The test suite's small web application image, built into the Docker daemon as mvm-bench/app:1."""
-    base = work / "base"
-    (base / "bin").mkdir(parents=True)
-    (base / "etc").mkdir()
-    shutil.copy(shutil.which("busybox") or "/bin/busybox", base / "bin/busybox")
-    for applet in sh(str(base / "bin/busybox"), "--list").split():
-        if applet != "busybox":
-            (base / "bin" / applet).symlink_to("busybox")
-    (base / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
-    sh("sh", "-c", f"tar -C {base} -c . | docker import - mvm-test/base:1 >/dev/null")
-    sh("docker", "build", "-q", "-t", "mvm-bench/app:1", str(APP), env=dict(ENV, DOCKER_BUILDKIT="0"))
-
-
 def image_bench(root: Path) -> dict[str, Any]:
     """Cold (artifact removed first) and cached builds per source; boot to ready of an OCI guest vs busybox."""
     kernel = (root / "images/default").resolve()
@@ -212,7 +196,7 @@ def image_bench(root: Path) -> dict[str, Any]:
     try:
         sources: dict[str, dict[str, Any]] = {"busybox": {}}
         if docker_up() and shutil.which("skopeo") and shutil.which("umoci"):
-            app_image(work)
+            app_image.build(work, "mvm-bench/app:1")
             sources["docker-daemon"] = {"oci": "docker-daemon:mvm-bench/app:1"}
             sh("skopeo", "copy", "-q", "docker-daemon:mvm-bench/app:1", f"oci-archive:{work}/app.tar:app")
             sources["oci-archive"] = {"oci": f"oci-archive:{work}/app.tar"}
@@ -256,7 +240,7 @@ def image_bench(root: Path) -> dict[str, Any]:
     finally:
         if registry is not None:
             registry.terminate()
-        subprocess.run(["docker", "rmi", "-f", "mvm-bench/app:1", "mvm-test/base:1"], capture_output=True)
+        app_image.remove("mvm-bench/app:1")
         shutil.rmtree(work, ignore_errors=True)
     return out
 

@@ -15,8 +15,8 @@ import pytest
 from tests.conftest import need, need_dockerd
 from tests.real.conftest import BIN, ENV, PLAYBOOKS, ansible_playbook, engine_apply, host_facts, kill_under, wait_for
 from tests.real.netns import Netns
+from tests.support import app_image
 
-APP = Path(__file__).parent / "images" / "app"
 DEPLOYS = Path(__file__).parent / "deploys"
 SECRET = "tok-5f2b9c-not-in-any-output"
 REGISTRY = "127.0.0.1:5000"
@@ -39,24 +39,14 @@ def registry(ns: Netns, tmp_path_factory):
                                      "http:\n  addr: %s\n" % (work / "data", REGISTRY))
     server = subprocess.Popen(["ip", "netns", "exec", ns.host, "docker-registry", "serve", str(work / "config.yml")],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = work / "base"
-    (base / "bin").mkdir(parents=True)
-    (base / "etc").mkdir()
-    shutil.copy(shutil.which("busybox") or "/bin/busybox", base / "bin/busybox")
-    for applet in _run(str(base / "bin/busybox"), "--list").split():
-        if applet != "busybox":
-            (base / "bin" / applet).symlink_to("busybox")
-    (base / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
-    (base / "etc/group").write_text("root:x:0:\n")
-    _run("sh", "-c", "tar -C %s -c . | docker import - mvm-test/base:1 >/dev/null" % base)
-    _run("docker", "build", "-q", "-t", "mvm-test/app:1", str(APP), env={"DOCKER_BUILDKIT": "0", "PATH": "/usr/bin:/bin"})
+    app_image.build(work, "mvm-test/app:1")
     wait_for(lambda: ns.exec("curl", "-s", "http://%s/v2/" % REGISTRY, check=False).returncode == 0, 20, "the registry")
     ns.exec("skopeo", "copy", "-q", "--dest-tls-verify=false", "docker-daemon:mvm-test/app:1",
             "docker://%s/app:1" % REGISTRY)
     yield work
     server.terminate()
     server.wait()
-    subprocess.run(["docker", "rmi", "-f", "mvm-test/app:1", "mvm-test/base:1"], capture_output=True)
+    app_image.remove("mvm-test/app:1")
 
 
 def args(built_image: Path, *extra: str) -> tuple[str, ...]:
