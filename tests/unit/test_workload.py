@@ -220,3 +220,18 @@ def _applied_of(facts: str) -> dict:
 
     line = next(ln for ln in facts.splitlines() if ln.startswith("vm\tweb\tspec\t"))
     return json.loads(line.split("\t", 3)[3])
+
+
+def test_an_image_that_cannot_be_read_fails_with_the_tools_message() -> None:
+    """The paths probe's `ocierr` line (skopeo's own words) becomes a refusal naming `oci`, before any step."""
+    from ansible_collections.mvm.microvm.plugins.module_utils import oci, probe
+
+    ref = "docker://127.0.0.1:5000/nope:1"
+    entry = oci.probe_entry(ref, False)
+    message = 'time="x" level=fatal msg="reading manifest 1 in 127.0.0.1:5000/nope: manifest unknown"'
+    shas = probe.parse_paths("ocierr\t%s\t%s\n" % (entry, message))
+    with pytest.raises(SpecError) as caught:
+        frontends.engine("image", {"name": "app", "oci": ref, "tls_verify": False},
+                         frontends.Recording(_running(), shas))
+    assert caught.value.field == "oci"
+    assert str(caught.value) == "oci: cannot read image %s: %s" % (ref, message)

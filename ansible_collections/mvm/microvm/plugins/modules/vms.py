@@ -24,7 +24,10 @@ extends_documentation_fragment:
   - mvm.microvm.attributes
 options:
   vms:
-    description: The VMs, each a dict of M(mvm.microvm.vm) options (C(name) required).
+    description:
+      - The VMs, each a dict of M(mvm.microvm.vm) options (C(name) required), the workload ones included.
+      - C(secrets) are refused here (Ansible would log a free-form list's content); give them with M(mvm.microvm.vm),
+        whose option is C(no_log).
     type: list
     elements: dict
     required: true
