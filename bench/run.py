@@ -306,6 +306,10 @@ def main() -> int:
         subprocess.run(f"pkill -9 -f {root}", shell=True)
         subprocess.run(f"docker ps -aq --filter label=mvm.state_root={root} | xargs -r docker rm -f",
                        shell=True, capture_output=True)
+        for link in (root / "images").glob("*") if (root / "images").is_dir() else []:
+            # The docker backend's image tags (docker_backend.image_tag): the bench leaves no image behind.
+            subprocess.run(["docker", "rmi", "-f", "mvm/%s:%s" % (link.name, os.readlink(link).rsplit("/", 1)[-1])],
+                           capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
     return 0
 

@@ -23,7 +23,7 @@ from ansible_collections.mvm.microvm.plugins.module_utils import snapshot as sna
 from ansible_collections.mvm.microvm.plugins.module_utils import template as template_engine
 from ansible_collections.mvm.microvm.plugins.module_utils import volume as volume_engine
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError, SpecError
-from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, Step
+from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, Step, staged_input
 from mvm_pyinfra.facts import MvmHost, MvmPaths
 
 # Images that an earlier rootfs operation of this deploy will build, per host: during pyinfra's
@@ -103,10 +103,10 @@ def _step_commands(step: Step, wrap: Callable[[str], str]) -> Iterator[Any]:
     if not step.stdin:
         yield wrap(step.script)
         return
-    staging = "/dev/shm/mvm-in-%s" % uuid.uuid4().hex[:16]
-    yield "umask 077; mkdir -m 0700 %s" % staging
-    yield FileUploadCommand(io.BytesIO(step.stdin.encode()), staging + "/in")
-    yield wrap("( %s\n) < %s/in; rc=$?; rm -rf %s; exit $rc" % (step.script, staging, staging))
+    prepare, upload, reading = staged_input(step, uuid.uuid4().hex[:16])
+    yield wrap(prepare)
+    yield FileUploadCommand(io.BytesIO(step.stdin.encode()), upload)  # a failed upload stops the deploy here
+    yield wrap(reading)
 
 
 def _planned(planner: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -164,6 +164,9 @@ def unwrap(yielded: list[str]) -> list[str]:
     assert token.startswith("rm -f ") and "/locks/holder-" in token, token
     steps = []
     for command in yielded[1:-1]:
+        if command.startswith("FileUploadCommand("):  # a step's standard input, staged (shell.staged_input)
+            steps.append(command)
+            continue
         match = _RELEASING.fullmatch(command)
         assert match and match.group(2) == token[len("rm -f "):], command[:200]
         assert match.group(1).startswith(shell.UMASK), command[:200]

@@ -89,3 +89,12 @@ def test_template_builds_once() -> None:
     assert "-name tpl-tpl" in text and " save " in text and f"rm -rf {ROOT}/vms/tpl-tpl" in text
     assert frontends.three_ways("template", {"name": "tpl", "image": "default", "backend": "qemu"},
                                 host(extra=[image_lines("default", IMG), snapshot_line("tpl")])) == []
+
+
+def test_restore_into_a_vm_with_other_disks_names_the_snapshot() -> None:
+    """A snapshot's device state names the VM's disks: a workload's config disk or a volume more is refused."""
+    facts = host(extra=[image_lines("default", IMG), snapshot_line("tpl")])
+    for extra in ({"command": "true"}, {"volumes": [{"name": "v", "mount": "/v"}]}):
+        result = frontends.ansible("vm", dict(VM, snapshot="tpl", **extra), frontends.Recording(facts))
+        assert result.failed and result.result["field"] == "snapshot", result.result
+        assert "no config disk" in result.result["msg"]

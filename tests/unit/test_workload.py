@@ -235,3 +235,22 @@ def test_an_image_that_cannot_be_read_fails_with_the_tools_message() -> None:
                          frontends.Recording(_running(), shas))
     assert caught.value.field == "oci"
     assert str(caught.value) == "oci: cannot read image %s: %s" % (ref, message)
+
+
+def test_pyinfra_uploads_a_secret_into_a_private_directory_and_never_prints_it() -> None:
+    params = dict(BASE, command="true", secrets=[{"path": "token", "content": "hunter2"}])
+    got, _fake = frontends.pyinfra("vm", params, frontends.Recording(_running()))
+    assert not any("hunter2" in c for c in got)
+    uploads = [c for c in got if c.startswith("FileUploadCommand(")]
+    assert len(uploads) == 1 and "/dev/shm/mvm-in-" in uploads[0]
+    staging = uploads[0].split(", ")[1].rstrip(")").rsplit("/", 1)[0]
+    made = got.index("mkdir -m 0700 " + staging)
+    read = next(c for c in got if c.endswith("< %s/in; rc=$?; rm -rf %s; exit $rc" % (staging, staging)))
+    assert made < got.index(uploads[0]) < got.index(read)
+
+
+def test_a_staging_token_is_checked() -> None:
+    from ansible_collections.mvm.microvm.plugins.module_utils.shell import Step, staged_input
+
+    with pytest.raises(ValueError):
+        staged_input(Step("x", "true", "data"), "../../etc")

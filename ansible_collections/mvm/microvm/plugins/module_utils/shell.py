@@ -8,7 +8,7 @@ __metaclass__ = type
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Sequence, Tuple
 
 UMASK = "umask 077; "
 _SAFE = re.compile(r"[A-Za-z0-9_@%+=:,./-]+", re.ASCII)
@@ -52,6 +52,17 @@ class Step:
         """What runs on the host: the command under umask 077, so whatever mvm writes (disks, logs, sockets,
         snapshots, records) is its owner's alone unless a step says otherwise."""
         return UMASK + self.command
+
+
+def staged_input(step: Step, token: str) -> Tuple[str, str, str]:
+    """For a front-end that cannot feed a command's standard input (pyinfra): the command that makes a directory of
+    its own on the host's tmpfs (0700), the file to upload there, and the step reading that file, which removes the
+    directory whether it succeeds or fails. `token` is the front-end's unique name for it ([0-9a-f])."""
+    if not re.fullmatch(r"[0-9a-f]{8,32}", token):
+        raise ValueError("staging token must be 8 to 32 hex digits")
+    staging = "/dev/shm/mvm-in-" + token
+    return (UMASK + "mkdir -m 0700 %s" % staging, staging + "/in",
+            UMASK + "( %s\n) < %s/in; rc=$?; rm -rf %s; exit $rc" % (step.command, staging, staging))
 
 
 @dataclass

@@ -279,6 +279,19 @@ def save_snapshot(plan: Plan, name: str, vm_name: str, vm_dir: str, applied: Map
     return meta
 
 
+def disk_shape(applied: Mapping[str, Any]) -> Tuple[bool, bool, int, str]:
+    """The block devices a VM has besides its root disk, which its saved device state names: a config disk, a
+    secrets disk, how many volumes, and the kind of root."""
+    w = applied.get("workload") or {}
+    return bool(w), bool(w.get("secrets")), len(applied.get("volumes") or []), applied.get("root_format") or "ext4"
+
+
+def _shape_text(shape: Tuple[bool, bool, int, str]) -> str:
+    config, secrets, volumes, root = shape
+    return "%s root, %s config disk, %s secrets disk and %d volume(s)" % (root, "a" if config else "no",
+                                                                       "a" if secrets else "no", volumes)
+
+
 def check_compatible(snapshot: Mapping[str, Any], applied: Mapping[str, Any]) -> None:
     """A VM restored from a snapshot must have the machine the snapshot was taken of."""
     source = snapshot.get("applied") or {}
@@ -295,6 +308,10 @@ def check_compatible(snapshot: Mapping[str, Any], applied: Mapping[str, Any]) ->
                                "jailed" if now.get("jailer") else "unjailed"))
         if not now.get("api", True):
             raise SpecError("firecracker.api", "a snapshot is loaded through the API socket, which api: false turns off")
+    if disk_shape(source) != disk_shape(applied):
+        raise SpecError("snapshot", "snapshot %s was taken of a VM with %s; this VM would have %s (a restore needs the "
+                                    "same devices)" % (snapshot.get("name"), _shape_text(disk_shape(source)),
+                                                       _shape_text(disk_shape(applied))))
     if bool(source.get("network")) != bool(applied.get("network")):
         raise SpecError("network", "snapshot %s was taken %s a network device; this VM %s"
                         % (snapshot.get("name"), "with" if source.get("network") else "without",
