@@ -288,8 +288,8 @@ def disk_shape(applied: Mapping[str, Any]) -> Tuple[bool, bool, int, str]:
 
 def _shape_text(shape: Tuple[bool, bool, int, str]) -> str:
     config, secrets, volumes, root = shape
-    return "%s root, %s config disk, %s secrets disk and %d volume(s)" % (root, "a" if config else "no",
-                                                                       "a" if secrets else "no", volumes)
+    return "%s root, %s config disk, %s secrets disk and %d volume(s)" % (
+        root, "a" if config else "no", "a" if secrets else "no", volumes)
 
 
 def check_compatible(snapshot: Mapping[str, Any], applied: Mapping[str, Any]) -> None:
