@@ -268,16 +268,15 @@ def disk_steps(plan: Plan, w: Workload, resolved: Optional[Mapping[str, Any]], v
         plan.add("remove the workload disks", "rm -f %s %s" % (quote(disks["config"]), quote(disks["secrets"])))
         return
     stage = vm_dir + "/config.d"
-    wdir = stage + "/" + guest.WORKLOAD_DIR
-    commands = ["rm -rf %s" % quote(stage), "mkdir -p -m 0755 %s" % quote(wdir),
-                write_file(wdir + "/run", run_script(resolved), "0644"),
-                write_file(wdir + "/user", resolved["user"], "0644"),
-                write_file(wdir + "/restart", resolved["restart"], "0644")]
+    commands = ["rm -rf %s" % quote(stage), "mkdir -p -m 0755 %s" % quote(stage)]
+    for path, content, mode in config_tree(w, resolved):
+        target = "%s/%s" % (stage, path)
+        commands.append("mkdir -p -m %04o %s" % (mode, quote(target)) if content is None
+                        else write_file(target, content, "%04o" % mode))
     for f in w.files:
-        target = stage + "/" + f.path
-        commands.append("mkdir -p -m 0755 %s" % quote(target.rsplit("/", 1)[0]))
-        commands.append(("cp %s %s && chmod %s %s" % (quote(f.src), quote(target), f.mode, quote(target))) if f.src
-                        else write_file(target, f.content or "", f.mode))
+        if f.src:
+            target = "%s/%s" % (stage, f.path)
+            commands.append("cp %s %s && chmod %s %s" % (quote(f.src), quote(target), f.mode, quote(target)))
     size = _disk_kib(sum(len(f.content or "") for f in w.files) + 64 * 1024 * len([f for f in w.files if f.src]))
     commands.append("mkfs.ext4 -q -F -O ^has_journal -L %s -d %s %s %dk" % (
         CONFIG_LABEL, quote(stage), quote(disks["config"]), size))
@@ -291,36 +290,52 @@ def disk_steps(plan: Plan, w: Workload, resolved: Optional[Mapping[str, Any]], v
              stdin=_secrets_tar(w.secrets))
 
 
-def container_tar(w: Workload, resolved: Mapping[str, Any]) -> str:
-    """For a container: the config and secrets trees as one base64 tar to unpack at /mvm (`docker cp -`). Only
-    content is carried: a host file (src) is copied by its own step (see container_copies)."""
+Entry = Tuple[str, Optional[str], int]  # path, content (None: a directory), mode
+
+
+def config_tree(w: Workload, resolved: Mapping[str, Any]) -> List[Entry]:
+    """The config tree mvm's init reads (see guest): `.mvm/run`, `.mvm/user`, `.mvm/restart`, and the user's files
+    given by content, each after the directories it needs. One layout for every backend: a VM gets it on its
+    config disk, a container under /mvm/config."""
+    wdir = guest.WORKLOAD_DIR
+    entries = [(wdir, None, 0o755), (wdir + "/run", run_script(resolved), 0o644),
+               (wdir + "/user", resolved["user"], 0o644), (wdir + "/restart", resolved["restart"], 0o644)]
+    return entries + _with_parents(w.files, 0o755)
+
+
+def _with_parents(items: Sequence[File], dir_mode: int) -> List[Entry]:
+    entries = []  # type: List[Entry]
+    for f in items:
+        parts = f.path.split("/")
+        entries += [("/".join(parts[:depth]), None, dir_mode) for depth in range(1, len(parts))]
+        if f.content is not None:
+            entries.append((f.path, f.content, int(f.mode, 8)))
+    return entries
+
+
+def _tar(entries: Sequence[Entry]) -> str:
+    """A tar of the entries (root's, dated 0), base64: what a step reads on its standard input."""
     buf = io.BytesIO()
-
-    def add(name: str, data: bytes, mode: int) -> None:
-        info = tarfile.TarInfo(name)
-        info.size, info.mode, info.mtime = len(data), mode, 0
-        tar.addfile(info, io.BytesIO(data))
-
-    def folder(name: str, mode: int) -> None:
-        info = tarfile.TarInfo(name)
-        info.type, info.mode, info.mtime = tarfile.DIRTYPE, mode, 0
-        tar.addfile(info)
-
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        folder("config", 0o755)
-        folder("config/" + guest.WORKLOAD_DIR, 0o755)
-        add("config/%s/run" % guest.WORKLOAD_DIR, run_script(resolved).encode(), 0o644)
-        add("config/%s/user" % guest.WORKLOAD_DIR, resolved["user"].encode(), 0o644)
-        add("config/%s/restart" % guest.WORKLOAD_DIR, resolved["restart"].encode(), 0o644)
-        folder("secrets", 0o700)
-        for prefix, items in (("config", w.files), ("secrets", w.secrets)):
-            for f in items:
-                parts = f.path.split("/")
-                for depth in range(1, len(parts)):
-                    folder("%s/%s" % (prefix, "/".join(parts[:depth])), 0o700 if prefix == "secrets" else 0o755)
-                if f.content is not None:
-                    add("%s/%s" % (prefix, f.path), f.content.encode(), int(f.mode, 8))
+        for path, content, mode in entries:
+            info = tarfile.TarInfo(path)
+            info.mode, info.mtime = mode, 0
+            if content is None:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            else:
+                data = content.encode()
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
     return base64.b64encode(buf.getvalue()).decode() + "\n"
+
+
+def container_tar(w: Workload, resolved: Mapping[str, Any]) -> str:
+    """For a container: the config tree and the secrets as one base64 tar to unpack at /mvm (`docker cp -`). Only
+    content is carried: a host file (src) is copied by its own step (see container_copies)."""
+    entries = [("config", None, 0o755)] + [("config/" + p, c, m) for p, c, m in config_tree(w, resolved)]
+    entries += [("secrets", None, 0o700)] + [("secrets/" + p, c, m) for p, c, m in _with_parents(w.secrets, 0o700)]
+    return _tar(entries)
 
 
 def container_copies(w: Workload, target: str) -> List[str]:
@@ -335,16 +350,7 @@ def _disk_kib(payload: int) -> int:
 
 def _secrets_tar(secrets: Sequence[File]) -> str:
     """The secrets given by content, as a base64 tar on the step's standard input (never in its text)."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for f in secrets:
-            if f.content is None:
-                continue
-            data = f.content.encode()
-            info = tarfile.TarInfo(f.path)
-            info.size, info.mode, info.mtime = len(data), int(f.mode, 8), 0
-            tar.addfile(info, io.BytesIO(data))
-    return base64.b64encode(buf.getvalue()).decode() + "\n"
+    return _tar(_with_parents(secrets, 0o700))
 
 
 def _secrets_command(secrets: Sequence[File], disk: str) -> str:
