@@ -265,6 +265,9 @@ def vm(
     volumes: Optional[Sequence[Dict[str, Any]]] = None,
     disk_size: Optional[Any] = None,
     autostart: Optional[bool] = None,
+    health: Optional[Dict[str, Any]] = None,
+    wait_healthy: Optional[bool] = None,
+    labels: Optional[Dict[str, Any]] = None,
 ):
     """
     Run, stop or remove a microVM; recreate a running one whose applied spec differs.
@@ -314,6 +317,11 @@ def vm(
     + disk_size: size of the VM's own root disk (MiB or with a unit), grown from the image's; never shrinks
     + autostart: start the VM again after a host reboot and after its VMM dies: a systemd template unit instance
       (``mvm-vm@.service``) where PID 1 is systemd, ``--restart unless-stopped`` on docker; refused elsewhere
+    + health: a health check ``{"command": "wget -qO- localhost:8080", "interval": 10, "timeout": 5, "retries": 3,
+      "start_period": 0}`` (a string command runs with the guest's shell, a list is the argv); mvm's init runs it
+      in the guest; the ``MvmVms`` fact reports ``starting``, ``healthy`` or ``unhealthy`` with its last output
+    + wait_healthy: with ``health``, wait after a start until the check passes; fail on unhealthy (default True)
+    + labels: ``{"role": "web"}``, recorded with the VM; the inventory and facts show them
 
     **Example:**
 

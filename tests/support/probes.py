@@ -28,6 +28,7 @@ tool\tip\tpath\t/usr/sbin/ip
 tool\tiptables\tpath\t/usr/sbin/iptables
 tool\tiptables\tversion\tiptables v1.8.9 (nf_tables)
 tool\tbusybox\tpath\t/usr/bin/busybox
+tool\tqemu-ga\tpath\t/usr/sbin/qemu-ga
 tool\tmkfs.ext4\tpath\t/usr/sbin/mkfs.ext4
 tool\tcpio\tpath\t/usr/bin/cpio
 tool\tgzip\tpath\t/usr/bin/gzip
@@ -127,7 +128,7 @@ def probe_text(os: str = "Linux", arch: str = "x86_64", kernel: str = "6.1.0-28-
     return "\n".join(lines) + "\n" + extra
 
 
-BASE_TOOLS = {"busybox": "", "mkfs.ext4": "", "cpio": "", "gzip": "", "python3": "", "setsid": "",
+BASE_TOOLS = {"busybox": "", "qemu-ga": "", "mkfs.ext4": "", "cpio": "", "gzip": "", "python3": "", "setsid": "",
               "ip": "ip utility, iproute2-6.1.0"}
 FC = {"firecracker": "Firecracker v1.14.1", "jailer": "Jailer v1.14.1"}
 DOCKER = {"docker": "Docker version 27.3.1, build ce12230"}

@@ -119,4 +119,41 @@ options:
       - Size of the VM's own root disk (MiB or with a unit), grown from the image's C(rootfs.ext4) when the VM is
         made, or later (the VM restarts). A disk never shrinks; a smaller value is refused unless O(recreate).
     type: raw
+  health:
+    description:
+      - A health check, as Docker's C(HEALTHCHECK) has it. mvm's init runs it inside the guest every
+        O(health.interval) seconds as the workload's user, with its environment and working directory (there is no
+        daemon on the VM host to run it); a change of state is written to the console.
+      - The facts and M(mvm.microvm.vm_info) report C(starting), C(healthy), or C(unhealthy) with the check's last
+        output.
+    type: dict
+    suboptions:
+      command:
+        description:
+          - A string runs with the guest's shell (C(CMD-SHELL)); a list is the command and its arguments (C(CMD)).
+          - Exit status 0 is healthy; anything else a failure.
+        type: raw
+        required: true
+      interval:
+        description: Seconds between checks.
+        type: float
+        default: 10
+      timeout:
+        description: Seconds one check may take before it counts as a failure.
+        type: float
+        default: 5
+      retries:
+        description: Failures in a row that make the VM unhealthy.
+        type: int
+        default: 3
+      start_period:
+        description: Seconds after boot during which failures do not count (the VM stays C(starting)).
+        type: float
+        default: 0
+  wait_healthy:
+    description:
+      - With O(health), a VM this task starts is waited for until its check passes; if it becomes unhealthy, or is
+        not healthy within O(boot_timeout), the task fails with the check's last output.
+    type: bool
+    default: true
 """

@@ -132,3 +132,21 @@ def run_facts(module: Any) -> None:
     for warning in facts["warnings"]:
         module.warn(warning)
     module.exit_json(changed=False, ansible_facts={"mvm": facts})
+
+
+def run_vm_info(module: Any) -> None:
+    """vm_info: the probe's VMs as records (vm_info.describe), each with its console's last lines."""
+    from ansible_collections.mvm.microvm.plugins.module_utils import validate, vm_info
+
+    run = _runner(module)
+    try:
+        name = validate.name("name", module.params["name"]) if module.params.get("name") else None
+        lines = validate.integer("console_lines", module.params.get("console_lines"), 0, 1000)
+        gather_host, _gather_paths = ops.run_probe(run)
+        found = vm_info.records(gather_host(module.params.get("state_root"))["vms"], name)
+    except (MvmError, RuntimeError) as exc:
+        _fail(module, exc)
+        return
+    for record in found:
+        record["console"] = run(vm_info.console_command(record, lines))[1].splitlines()[-lines:] if lines else []
+    module.exit_json(changed=False, vms=found, exists=bool(found))

@@ -136,7 +136,9 @@ def plan_container(plan: Plan, spec: Any, facts: Mapping[str, Any], applied: Map
             seen = "$(docker logs %s 2>&1 | grep -c %s)" % (quote(container(name)), READY_MARKER)
             plan.add("start container %s" % container(name), "n=%s; docker start %s >/dev/null && %s" % (
                 seen, quote(container(name)), wait_ready_command(name, spec.boot_timeout, "$n")))
-        elif state == "paused" and spec.state == "running":
+        if state in ("absent", "stopped"):
+            vm_steps.wait_healthy_steps(plan, spec, applied, "docker logs --tail 200 %s" % quote(container(name)))
+        if state == "paused" and spec.state == "running":
             plan.add("unpause container %s" % container(name), "docker unpause %s >/dev/null" % quote(container(name)))
         if spec.state == "paused" and state != "paused":
             plan.add("pause container %s" % container(name), "docker pause %s >/dev/null" % quote(container(name)))

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from ansible_collections.mvm.microvm.plugins.module_utils import identity, validate, vm_steps
+from ansible_collections.mvm.microvm.plugins.module_utils import guest, identity, validate, vm_steps
 from ansible_collections.mvm.microvm.plugins.module_utils.driver import Driver
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, join, quote, write_file
@@ -170,8 +170,11 @@ def layout(vm_dir: str, applied: Mapping[str, Any], opts: Options) -> Dict[str, 
 
 
 def boot_args(applied: Mapping[str, Any], opts: Options) -> str:
+    """With a vsock, the guest agent listens on it (guest.py): QEMU's virtio-serial does not exist here."""
+    agent = "mvm.agent=vsock:%d:%d" % (opts.vsock_cid, guest.AGENT_VSOCK_PORT) if opts.vsock_cid else ""
     return vm_steps.guest_args(applied, BOOT_ARGS + ("" if opts.enable_pci else " pci=off"),
-                               vm_steps.disk_args(applied, vm_steps.extra_disks(applied, "", "")))
+                               " ".join(w for w in (vm_steps.disk_args(applied, vm_steps.extra_disks(applied, "", "")),
+                                                    agent) if w))
 
 
 def workload_drives(applied: Mapping[str, Any], vm_dir: str, opts: Options) -> List[Tuple[str, str, str, bool]]:
@@ -542,6 +545,7 @@ class FirecrackerDriver(Driver):
                         plan.add("%s %s" % (call.method, call.path), curl(sock, call))
                     plan.add("wait for %s to be ready (%gs)" % (spec.name, spec.boot_timeout), vm_steps.wait_ready_command(
                         directory, spec.boot_timeout, pid_file=paths["pid"]))
+                vm_steps.wait_healthy_steps(plan, spec, applied, vm_steps.console_source(directory))
                 if spec.state == "paused":
                     plan.add("pause VM %s" % spec.name, curl(sock, pause_call()))
             else:

@@ -61,6 +61,10 @@ CONFIG_DIR = "/mvm/config"    # the read-only config disk: the user's `files`
 SECRETS_DIR = "/mvm/secrets"  # a tmpfs, 0700, owned by the workload's user: the user's `secrets`, 0600 each
 WORKLOAD_DIR = ".mvm"         # inside the config disk: how to run the workload (see workload.py)
 EXIT_MARKER = "MVM-EXIT"
+HEALTH_MARKER = "MVM-HEALTH"
+AGENT_PORT_NAME = "org.qemu.guest_agent.0"  # the virtio-serial port name qemu-ga and libvirt use
+AGENT_VSOCK_PORT = 1024                      # where qemu-ga listens on vsock (Firecracker)
+GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/mvm/bin"
 
 GUEST_INIT = """#!/mvm/bin/sh
 # mvm guest init (PID 1): mount, name, network from the kernel arguments, config and secrets disks,
@@ -114,9 +118,35 @@ if [ -n "$p" ]; then
 fi
 acpid -f -c /mvm/etc/acpi -a /mvm/etc/acpid.conf -l /run/acpid.log -p /run/acpid.pid </dev/null >/dev/null 2>&1 &
 [ -x /etc/mvm/rc.local ] && /etc/mvm/rc.local
+# The QEMU guest agent (exec and file transfer for mvm's connection plugin and connector, health checks): on the
+# virtio-serial port QEMU names %(port)s (made here, there is no udev), or on vsock where the host asks for it
+# (Firecracker: mvm.agent=vsock:CID:PORT). It runs through its own loader and libraries under /mvm/lib; what it
+# starts gets an ordinary PATH.
+if [ -x /mvm/lib/qemu-ga ]; then
+  for p in /sys/class/virtio-ports/*; do
+    [ -f "$p/name" ] || continue
+    mkdir -p /dev/virtio-ports; ln -sf "/dev/${p##*/}" "/dev/virtio-ports/$(cat "$p/name")"
+  done
+  a=$(arg mvm.agent); m=
+  case "$a" in
+    vsock:*) m="-m vsock-listen -p ${a#vsock:}";;
+    *) [ -e /dev/virtio-ports/%(port)s ] && m="-m virtio-serial -p /dev/virtio-ports/%(port)s";;
+  esac
+  if [ -n "$m" ]; then
+    mkdir -p /run/mvm-agent; chmod 0700 /run/mvm-agent
+    agent() {
+      while :; do
+        HOME=/root PATH=%(path)s /mvm/lib/ld.so --library-path /mvm/lib /mvm/lib/qemu-ga $m -t /run/mvm-agent
+        sleep 1
+      done
+    }
+    agent </dev/null >/dev/null 2>&1 &
+    echo $! > /run/mvm-agent/supervisor
+  fi
+fi
 trap '/mvm/etc/acpi/poweroff' TERM USR2
-# The guest agent: the host writes lines to the virtio console (after a snapshot restore, to give this
-# instance its own name, MAC and address).
+# The console channel: the host writes lines to the virtio console after a snapshot restore, to give this
+# instance its own name, MAC and address (it works before the guest agent has reconnected).
 if [ -e /dev/hvc0 ]; then
   (
     while :; do
@@ -147,6 +177,27 @@ who() {
   esac
 }
 echo "%(marker)s $(hostname)"
+# The health check (as dockerd runs a container's HEALTHCHECK, with no daemon on the host): every interval, as the
+# workload's user; a change of state goes to the console as "%(health)s STATE rc=RC OUTPUT" (one line).
+if [ -f $W/health ]; then
+  hu=$(who)
+  health() {
+    set -- $(cat $W/health.conf); st=starting; fails=0; t0=$(cut -d. -f1 /proc/uptime)
+    while :; do
+      if [ "$hu" = root ]; then out=$(timeout "$2" /mvm/bin/sh $W/health 2>&1); rc=$?
+      else out=$(timeout "$2" su -s /mvm/bin/sh "$hu" -c "/mvm/bin/sh $W/health" 2>&1); rc=$?; fi
+      out=$(printf '%%s' "$out" | tr '\\000-\\037' ' ' | tail -c 300)
+      if [ $rc -eq 0 ]; then fails=0; new=healthy
+      elif [ $st = starting ] && [ $(($(cut -d. -f1 /proc/uptime) - t0)) -lt "$4" ]; then new=starting
+      else fails=$((fails+1)); new=$st; [ $fails -ge "$3" ] && new=unhealthy
+      fi
+      [ "$new" != "$st" ] && echo "%(health)s $new rc=$rc $out"
+      st=$new; echo "$st rc=$rc $out" > /run/mvm-health
+      sleep "$1"
+    done
+  }
+  health </dev/null &
+fi
 if [ "$(arg mvm.tick)" = 1 ]; then
   n=0; while :; do n=$((n+1)); echo "mvm-tick $n"; sleep 1; done &
 fi
@@ -166,7 +217,7 @@ if [ -f $W/run ]; then
 fi
 while :; do sleep 3600 & wait $!; done
 """ % {"marker": READY_MARKER, "config": CONFIG_DIR, "secrets": SECRETS_DIR, "wdir": WORKLOAD_DIR,
-       "exit": EXIT_MARKER}
+       "exit": EXIT_MARKER, "health": HEALTH_MARKER, "port": AGENT_PORT_NAME, "path": GUEST_PATH}
 
 POWEROFF = """#!/mvm/bin/sh
 # mvm: the ACPI power button (QMP system_powerdown) or SIGTERM ends the guest cleanly.

@@ -160,6 +160,12 @@ def inject_commands() -> list:
         write_file("init", guest.GUEST_INIT, "0755"),
         write_file("mvm/etc/acpi/poweroff", guest.POWEROFF, "0755"),
         write_file("mvm/etc/acpid.conf", guest.ACPID_CONF, "0644"),
+        # The QEMU guest agent with the libraries it links and their loader, run through that loader so that it
+        # works whatever C library the image has (or none): the image's own programs never see these.
+        "mkdir -p mvm/lib && chmod 0755 mvm/lib && cp \"$QEMU_GA\" mvm/lib/qemu-ga",
+        "ldd \"$QEMU_GA\" | awk '$2 == \"=>\" && $3 ~ /^\\// {print $3} $1 ~ /^\\// {print $1}' | while read -r l; do "
+        "case \"$l\" in */ld-linux*) cp -L \"$l\" mvm/lib/ld.so;; *) cp -L \"$l\" mvm/lib/;; esac; done",
+        "chmod 0755 mvm/lib/*",
     ]
 
 
@@ -214,12 +220,17 @@ def _disk_file(spec: ImageSpec) -> str:
 
 
 def _busybox_env(facts: Mapping[str, Any]) -> str:
-    """The host's busybox must be static: it becomes the guest's only binary."""
+    """The host's busybox must be static: it becomes the guest's only binary. The host's qemu-ga becomes the guest
+    agent of every image."""
     path = facts["tools"].get("busybox", {}).get("path")
     if not path:
         raise MvmError("busybox is not installed on the host (Debian: apt-get install busybox-static)")
-    return ("BUSYBOX=%s; if ldd \"$BUSYBOX\" >/dev/null 2>&1; then echo \"$BUSYBOX is dynamically linked: "
-            "install busybox-static\" >&2; exit 1; fi; " % quote(path))
+    agent = facts["tools"].get("qemu-ga", {}).get("path")
+    if not agent:
+        raise MvmError("qemu-ga is not installed on the host; every image carries it as its guest agent "
+                       "(Debian: apt-get install qemu-guest-agent)")
+    return ("BUSYBOX=%s; QEMU_GA=%s; if ldd \"$BUSYBOX\" >/dev/null 2>&1; then echo \"$BUSYBOX is dynamically linked: "
+            "install busybox-static\" >&2; exit 1; fi; " % (quote(path), quote(agent)))
 
 
 def plan_image(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str]) -> Plan:

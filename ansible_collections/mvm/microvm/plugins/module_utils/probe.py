@@ -17,11 +17,11 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from ansible_collections.mvm.microvm.plugins.module_utils import firewall, guest, identity, qmp
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import quote
 
-PROBE_VERSION = 5
+PROBE_VERSION = 6
 # Tools every host is asked about; each backend driver adds its own (Driver.probe_tools), see tools().
 COMMON_TOOLS = (
     "nix", "curl", "ip", "iptables", "nft", "busybox", "mkfs.ext4", "cpio", "gzip",
-    "python3", "apt-get", "dpkg-deb", "setsid",
+    "python3", "apt-get", "dpkg-deb", "setsid", "qemu-ga",
 )
 # Tools whose first output line of `TOOL ARG` carries their version.
 COMMON_VERSIONS = (("nix", "--version"), ("curl", "--version"), ("ip", "-V"), ("iptables", "--version"),
@@ -97,7 +97,10 @@ for v in "$r"/vms/*/; do
   fi
   [ -n "$ok" ] && printf 'vm\t%%s\tvmm_uid\t%%s\n' "$n" "$(awk '/^Uid:/{print $2}' /proc/$pid/status 2>/dev/null)"
   printf 'vm\t%%s\tmodes\t%%s\n' "$n" "$(for f in "$v"/*; do [ -e "$f" ] && printf '%%s=%%s ' "${f##*/}" "$(stat -c %%a "$f")"; done)"
-  [ -f "$v/spec.json" ] && printf 'vm\t%%s\tspec\t%%s\n' "$n" "$(cat "$v/spec.json")"
+  s=; [ -f "$v/spec.json" ] && s=$(cat "$v/spec.json") && printf 'vm\t%%s\tspec\t%%s\n' "$n" "$s"
+  # The health check's last change of state, from the console (see guest); only for a VM that has one.
+  case "$s" in *'"health":'*) [ -n "$ok" ] && printf 'vm\t%%s\thealth\t%%s\n' "$n" "$(tail -c 65536 "$v/console.log" \
+    2>/dev/null | tr -d '\r' | grep -a '^%(health)s ' | tail -n 1 | tr -d '\000-\037' | head -c 400)";; esac
   [ -S "$v/qmp.sock" ] && printf 'vm\t%%s\tqmp\t%%s\n' "$n" "$v/qmp.sock"
   [ -n "$ok" ] && [ -S "$v/qmp.sock" ] && set -- "$@" "$n=$v/qmp.sock"
   [ -n "$ok" ] && grep -qF %(marker)s "$v/console.log" 2>/dev/null && printf 'vm\t%%s\tready\t1\n' "$n"
@@ -165,7 +168,7 @@ def host_probe(state_root: Optional[str] = None) -> str:
         "backends": "".join(d.probe_script for d in _drivers()),
         "status": qmp.status_command('"$@"'),
         "identity": identity.FUNCTIONS,
-        "marker": guest.READY_MARKER,
+        "marker": guest.READY_MARKER, "health": guest.HEALTH_MARKER,
     }
 
 
@@ -370,6 +373,20 @@ class _Records:
         return self._lines.get(kind, [])
 
 
+def health(spec: Optional[Mapping[str, Any]], state: str, line: Optional[str]) -> Optional[Dict[str, Any]]:
+    """A VM's health as docker reports a container's: None without a check, else `starting` until the check first
+    passes (or fails `retries` times), then `healthy` or `unhealthy` with the check's last output."""
+    if not ((spec or {}).get("workload") or {}).get("health"):
+        return None
+    if state != "running":
+        return {"status": None, "exit_code": None, "output": ""}
+    words = (line or "").split(" ", 3) + ["", ""]
+    if words[0] == guest.HEALTH_MARKER and words[1] in ("healthy", "unhealthy", "starting") \
+            and words[2].startswith("rc=") and words[2][3:].isdigit():
+        return {"status": words[1], "exit_code": int(words[2][3:]), "output": words[3].strip()}
+    return {"status": "starting", "exit_code": None, "output": ""}
+
+
 def parse_host(output: str) -> Dict[str, Any]:
     """Turn the probe's records into the facts structure (never raises on odd tool output)."""
     warnings = []  # type: List[str]
@@ -490,6 +507,7 @@ def parse_host(output: str) -> Dict[str, Any]:
             "vmm_uid": int(raw["vmm_uid"]) if raw.get("vmm_uid", "").isdigit() else None,
             "modes": _modes(raw.get("modes", "")),
             "stale_pid": bool(raw.get("stale")),
+            "health": health(spec, state, raw.get("health")),
         }
     records = _Records(one, backend_lines)
     for driver in _drivers():

@@ -8,7 +8,7 @@ __metaclass__ = type
 
 from typing import Any, Dict, List, Mapping, Optional
 
-from ansible_collections.mvm.microvm.plugins.module_utils import autostart, identity, qmp, vm_steps
+from ansible_collections.mvm.microvm.plugins.module_utils import autostart, guest, identity, qmp, vm_steps
 from ansible_collections.mvm.microvm.plugins.module_utils.driver import Driver
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, join, quote
@@ -78,6 +78,9 @@ def argv(applied: Mapping[str, Any], vm_dir: str) -> List[str]:
     args += ["-device", "virtio-serial-device",
              "-chardev", "socket,id=agent,path=%s,server=on,wait=off" % opt(f["agent"]),
              "-device", "virtconsole,chardev=agent",
+             # The QEMU guest agent's port (exec, files, health): the name qemu-ga and libvirt use.
+             "-chardev", "socket,id=qga,path=%s,server=on,wait=off" % opt(f["qga"]),
+             "-device", "virtserialport,chardev=qga,name=%s" % guest.AGENT_PORT_NAME,
              "-qmp", "unix:%s,server=on,wait=off" % opt(f["qmp"]), "-pidfile", f["pid"]]
     return args
 
@@ -270,6 +273,7 @@ def _start_steps(plan: Plan, spec: Any, applied: Mapping[str, Any], directory: s
         plan.add("tell %s who it is now" % spec.name, agent_command(directory, lines))
     plan.add("wait for %s to be ready (%gs)" % (spec.name, spec.boot_timeout),
              wait_ready_command(directory, spec.boot_timeout))
+    vm_steps.wait_healthy_steps(plan, spec, applied, vm_steps.console_source(directory))
 
 
 DRIVER = QemuDriver()

@@ -53,6 +53,10 @@ VM_DEFAULTS = {
     "volumes": None,
     "disk_size": None,
     "autostart": False,
+    # Health (a workload option) and whether `running` waits for it; labels for inventories and selection.
+    "health": None,
+    "wait_healthy": True,
+    "labels": None,
 }
 
 IMAGE_DEFAULTS = {
@@ -102,6 +106,8 @@ class VmSpec:
     volumes: Tuple[Any, ...] = ()  # volume.Attachment
     disk_size_mib: Optional[int] = None
     autostart: bool = False
+    wait_healthy: bool = True
+    labels: Tuple[Tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -169,7 +175,30 @@ def vm_spec(params: Mapping[str, Any]) -> VmSpec:
         volumes=_volumes(p),
         disk_size_mib=validate.size_mib("disk_size", p["disk_size"], minimum=16) if p["disk_size"] is not None else None,
         autostart=validate.boolean("autostart", p["autostart"]),
+        wait_healthy=validate.boolean("wait_healthy", p["wait_healthy"]),
+        labels=labels(p["labels"]),
     )
+
+
+MAX_LABELS = 64
+
+
+def labels(value: Any) -> Tuple[Tuple[str, str], ...]:
+    """Labels: names as VM names are, values one line each (they become inventory groups and variables)."""
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        raise SpecError("labels", "expected a dictionary of name: value; got %r" % (value,))
+    if len(value) > MAX_LABELS:
+        raise SpecError("labels", "expected at most %d labels" % MAX_LABELS)
+    found = []
+    for key, item in value.items():
+        name = validate.name("labels", key)
+        if item is None or isinstance(item, (dict, list)):
+            raise SpecError("labels.%s" % name, "expected a string, number or boolean; got %r" % (item,))
+        found.append((name, validate.text_line("labels.%s" % name, str(item).lower() if isinstance(item, bool)
+                                               else str(item), 256)))
+    return tuple(sorted(found))
 
 
 def _volumes(p: Mapping[str, Any]) -> Tuple[Any, ...]:

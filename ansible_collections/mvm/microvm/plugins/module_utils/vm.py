@@ -131,6 +131,8 @@ def desired_applied(spec: VmSpec, facts: Mapping[str, Any], shas: Mapping[str, s
     if spec.autostart:
         autostart.check_host(facts, driver.container)
         applied["autostart"] = True
+    if spec.labels:
+        applied["labels"] = dict(spec.labels)
     if spec.production:
         security.refuse_unsafe(spec.name, applied, facts)
     return applied

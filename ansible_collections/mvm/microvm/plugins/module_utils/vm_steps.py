@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from ansible_collections.mvm.microvm.plugins.module_utils import autostart, firewall, network, volume, workload
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
-from ansible_collections.mvm.microvm.plugins.module_utils.guest import READY_MARKER
+from ansible_collections.mvm.microvm.plugins.module_utils.guest import HEALTH_MARKER, READY_MARKER
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, join, quote, write_file
 
 MAX_SOCKET_PATH = 107
@@ -56,6 +56,26 @@ def wait_ready_command(vm_dir: str, timeout: float, pid_file: Optional[str] = No
          "ticks": int(timeout * 10), "t": timeout}
 
 
+def wait_healthy_steps(plan: Plan, spec: Any, applied: Mapping[str, Any], log: str) -> None:
+    """After a start: with a health check and wait_healthy, wait until the guest's check passes (see guest's
+    health loop, which writes each change of state to the console); fail on unhealthy or after boot_timeout, with
+    the check's last output. `log` prints the console (a VM's file, a container's log)."""
+    if spec.state != "running" or not spec.wait_healthy or not (applied.get("workload") or {}).get("health"):
+        return
+    plan.add("wait for %s to be healthy (%gs)" % (spec.name, spec.boot_timeout), (
+        "i=0; while :; do h=$(%(log)s 2>&1 | tr -d '\\r' | grep -a '^%(m)s ' | tail -n 1); "
+        "case \"$h\" in '%(m)s healthy'*) exit 0;; '%(m)s unhealthy'*) "
+        "echo \"VM %(name)s is unhealthy: ${h#%(m)s unhealthy }\" >&2; exit 1;; esac; i=$((i+1)); "
+        "if [ $i -gt %(ticks)d ]; then echo \"VM %(name)s is not healthy after %(t)gs: ${h:-no check has passed}\" >&2; "
+        "exit 1; fi; sleep 0.2; done") % {"log": log, "m": HEALTH_MARKER, "name": spec.name,
+                                          "ticks": int(spec.boot_timeout * 5), "t": spec.boot_timeout})
+
+
+def console_source(vm_dir: str) -> str:
+    """The end of a VM's console log, for wait_healthy_steps."""
+    return "tail -c 65536 %s" % quote(files(vm_dir)["console"])
+
+
 def vm_dir(facts: Mapping[str, Any], name: str) -> str:
     return "%s/vms/%s" % (facts["state_root"], name)
 
@@ -64,7 +84,8 @@ def files(vm_dir: str) -> Dict[str, str]:
     """The state directory layout of one VM."""
     return {name: "%s/%s" % (vm_dir, leaf) for name, leaf in (
         ("spec", "spec.json"), ("pid", "pid"), ("qmp", "qmp.sock"), ("console", "console.log"),
-        ("vmm_log", "vmm.log"), ("disk", "disk.ext4"), ("agent", "agent.sock"))}
+        ("vmm_log", "vmm.log"), ("disk", "disk.ext4"), ("agent", "agent.sock"),
+        ("qga", "qga.sock"))}
 
 
 def snapshot_dir(state_root: str, name: str) -> str:

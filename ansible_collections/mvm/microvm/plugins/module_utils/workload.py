@@ -32,7 +32,10 @@ from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, joi
 
 RESTART = ("no", "on-failure", "always")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-OPTION_NAMES = ("command", "entrypoint", "workdir", "user", "env", "files", "secrets", "restart")
+OPTION_NAMES = ("command", "entrypoint", "workdir", "user", "env", "files", "secrets", "restart", "health")
+# A health check's timing, in seconds, as docker's HEALTHCHECK has it; mvm's init runs it in the guest (see guest).
+HEALTH_DEFAULTS = {"command": None, "interval": 10, "timeout": 5, "retries": 3, "start_period": 0}
+HEALTH_STATES = ("starting", "healthy", "unhealthy")
 FILE_OPTIONS = ("files", "secrets")
 CONFIG_DISK = "config.ext4"
 SECRETS_DISK = "secrets.ext4"
@@ -65,6 +68,10 @@ ARGSPEC = dict(
                                                             size=dict(type="raw", default=1024))),
     disk_size=dict(type="raw"),
     autostart=dict(type="bool", default=False),
+    health=dict(type="dict", options=dict(command=dict(type="raw", required=True), interval=dict(type="float", default=10),
+                                          timeout=dict(type="float", default=5), retries=dict(type="int", default=3),
+                                          start_period=dict(type="float", default=0))),
+    wait_healthy=dict(type="bool", default=True),
 )
 
 
@@ -79,6 +86,22 @@ class File:
 
 
 @dataclass(frozen=True)
+class Health:
+    """A command whose exit status says whether the workload serves: 0 healthy, anything else a failure; `retries`
+    failures in a row (not counting those within `start_period` of boot) make the VM unhealthy."""
+
+    argv: Tuple[str, ...]
+    interval: float
+    timeout: float
+    retries: int
+    start_period: float
+
+    def record(self) -> Dict[str, Any]:
+        return {"argv": list(self.argv), "interval": self.interval, "timeout": self.timeout, "retries": self.retries,
+                "start_period": self.start_period}
+
+
+@dataclass(frozen=True)
 class Workload:
     """What the user asked for; None means 'the image's own'."""
 
@@ -90,6 +113,7 @@ class Workload:
     files: Tuple[File, ...] = ()
     secrets: Tuple[File, ...] = ()
     restart: str = "no"
+    health: Optional["Health"] = None
 
     @property
     def given(self) -> bool:
@@ -109,7 +133,30 @@ def options(p: Mapping[str, Any]) -> Workload:
         files=files,
         secrets=secrets,
         restart=validate.choice("restart", p.get("restart") or "no", RESTART),
+        health=_health(p.get("health")),
     )
+
+
+def _health(value: Any) -> Optional[Health]:
+    """A string command runs with the guest's shell (docker's CMD-SHELL); a list is the argv (CMD)."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise SpecError("health", "expected a dictionary with command (and interval, timeout, retries, start_period); "
+                                  "got %r" % (value,))
+    p = validate.options(value, HEALTH_DEFAULTS, "health.")
+    command = p["command"]
+    if isinstance(command, str):
+        validate.text_line("health.command", command, validate.MAX_TEXT)
+        argv = ("/mvm/bin/sh", "-c", command)  # type: Tuple[str, ...]
+    else:
+        argv = _argv("health.command", command) or ()
+    if not argv or not argv[0]:
+        raise SpecError("health.command", "expected a command (a string for the shell, or a list of arguments)")
+    return Health(argv=argv, interval=validate.number("health.interval", p["interval"], 1, 86400),
+                  timeout=validate.number("health.timeout", p["timeout"], 1, 3600),
+                  retries=validate.integer("health.retries", p["retries"], 1, 100),
+                  start_period=validate.number("health.start_period", p["start_period"], 0, 86400))
 
 
 def _argv(field: str, value: Any) -> Optional[Tuple[str, ...]]:
@@ -220,12 +267,12 @@ def resolve(w: Workload, defaults: Mapping[str, Any], shas: Mapping[str, str]) -
     env.update(dict(e.split("=", 1) for e in defaults["env"] if "=" in e))
     env.update(dict(w.env))
     argv = entry + cmd
-    if not argv and not w.files and not w.secrets and not w.env:
+    if not argv and not w.files and not w.secrets and not w.env and not w.health:
         return None
     for f in w.files + w.secrets:
         if f.src and f.src not in shas:
             raise SpecError("secrets" if f in w.secrets else "files", "file not found on the host: %s" % f.src)
-    return {
+    found = {
         "argv": argv,
         "env": env,
         "workdir": w.workdir or defaults["workdir"] or "/",
@@ -234,6 +281,9 @@ def resolve(w: Workload, defaults: Mapping[str, Any], shas: Mapping[str, str]) -
         "files": {f.path: {"mode": f.mode, "sha256": _sha(f, shas)} for f in w.files},
         "secrets": {f.path: {"mode": f.mode, "hash": _secret_hash(f, shas)} for f in w.secrets},
     }
+    if w.health:  # absent without one: the records of VMs made before health existed stay as they were
+        found["health"] = w.health.record()
+    return found
 
 
 def _sha(f: File, shas: Mapping[str, str]) -> str:
@@ -254,6 +304,15 @@ def run_script(resolved: Mapping[str, Any]) -> str:
     lines += ["export %s=%s" % (k, quote(v)) for k, v in sorted(resolved["env"].items())]
     lines.append("cd %s || exit 127" % quote(resolved["workdir"]))
     lines.append("exec %s" % join(resolved["argv"]) if resolved["argv"] else "exit 0")
+    return "\n".join(lines) + "\n"
+
+
+def health_script(resolved: Mapping[str, Any]) -> str:
+    """The health check as /init runs it: the workload's environment and directory, then the command."""
+    lines = ["#!/mvm/bin/sh", "# written by mvm: the health check of this VM"]
+    lines += ["export %s=%s" % (k, quote(v)) for k, v in sorted(resolved["env"].items())]
+    lines.append("cd %s || exit 127" % quote(resolved["workdir"]))
+    lines.append("exec %s" % join(resolved["health"]["argv"]))
     return "\n".join(lines) + "\n"
 
 
@@ -298,8 +357,12 @@ def config_tree(w: Workload, resolved: Mapping[str, Any]) -> List[Entry]:
     given by content, each after the directories it needs. One layout for every backend: a VM gets it on its
     config disk, a container under /mvm/config."""
     wdir = guest.WORKLOAD_DIR
-    entries = [(wdir, None, 0o755), (wdir + "/run", run_script(resolved), 0o644),
-               (wdir + "/user", resolved["user"], 0o644), (wdir + "/restart", resolved["restart"], 0o644)]
+    entries = [(wdir, None, 0o755)] + ([(wdir + "/run", run_script(resolved), 0o644)] if resolved["argv"] else [])
+    entries += [(wdir + "/user", resolved["user"], 0o644), (wdir + "/restart", resolved["restart"], 0o644)]
+    health = resolved.get("health")
+    if health:
+        timing = "%d %d %d %d\n" % (health["interval"], health["timeout"], health["retries"], health["start_period"])
+        entries += [(wdir + "/health", health_script(resolved), 0o644), (wdir + "/health.conf", timing, 0o644)]
     return entries + _with_parents(w.files, 0o755)
 
 

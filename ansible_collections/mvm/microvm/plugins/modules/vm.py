@@ -102,6 +102,11 @@ options:
         VM's own disk and writable drives are hard-linked and given to its uid, so the chroot base and the state
         root must be on one file system.
     type: dict
+  labels:
+    description:
+      - Labels of the VM (name to value), recorded with it; the inventory plugin C(mvm.microvm.vms) makes groups and
+        variables of them. Changing them changes no VM.
+    type: dict
   production:
     description:
       - Refuse to start a VM that would run unjailed, as root, or under a uid another VM uses, naming the failing
@@ -252,6 +257,7 @@ def main():
             lima_instance=dict(type="str", default="mvm"),
             recreate=dict(type="bool", default=False),
             production=dict(type="bool", default=False),
+            labels=dict(type="dict"),
             state_root=dict(type="path"),
             planned=dict(type="dict"),
             **workload.ARGSPEC
