@@ -71,8 +71,21 @@ if mode == "tail":
     out({"backend": backend, "lines": lines}); sys.exit(0)
 if backend == "docker":
     out({"backend": backend, "container": "mvm-" + name}); sys.exit(0)
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.settimeout(float(sys.argv[4]))
+import time
+def connect(path):
+    """A listener that serves one client at a time may refuse for a moment after the last one left: retry."""
+    deadline = time.monotonic() + float(sys.argv[4])
+    while True:
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.settimeout(float(sys.argv[4]))
+        try:
+            c.connect(path)
+            return c
+        except ConnectionRefusedError:
+            c.close()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 try:
     if backend == "firecracker":
         fc = spec.get("firecracker") or {}
@@ -81,7 +94,7 @@ try:
             sys.exit(0)
         where = (os.path.join(fc.get("chroot_base") or "/srv/jailer", "firecracker", fc.get("jailer_id") or name,
                               "root", "v.sock") if fc.get("jailer") else os.path.join(d, "v.sock"))
-        s.connect(where)
+        s = connect(where)
         s.sendall(b"CONNECT %d\n" % int(sys.argv[5]))
         ok = b""
         while not ok.endswith(b"\n"):
@@ -92,7 +105,7 @@ try:
         if not ok.startswith(b"OK "):
             raise OSError("vsock handshake refused: %r" % ok[:80])
     elif backend in ("qemu",):
-        s.connect(os.path.join(d, "qga.sock"))
+        s = connect(os.path.join(d, "qga.sock"))
     else:
         out({"error": "VM %s runs on %s, which has no guest agent mvm can reach" % (name, backend)}); sys.exit(0)
 except OSError as e:
@@ -120,11 +133,11 @@ class AgentError(MvmError):
 
 
 class Target:
-    """Where a VM is: its name, the VM host (None: this machine) with the ssh arguments to reach it, and the
-    state root there (None: the default for the user)."""
+    """Where a VM is: its name, the VM host (None: this machine) with the ssh arguments to reach it, the state root
+    there (None: the default for the user), and the shell commands run with inside (mvm's own in every image)."""
 
     def __init__(self, vm: str, host: Optional[str] = None, ssh_args: Sequence[str] = (),
-                 state_root: Optional[str] = None, timeout: float = DEFAULT_TIMEOUT) -> None:
+                 state_root: Optional[str] = None, timeout: float = DEFAULT_TIMEOUT, shell: str = SHELL) -> None:
         self.vm = validate.name("vm", vm)
         if host is not None:
             validate.text_line("host", host, 255)
@@ -134,6 +147,7 @@ class Target:
         self.ssh_args = [validate.text_line("ssh_args", a, 1024) for a in ssh_args]
         self.state_root = validate.abs_path("state_root", state_root, optional=True) if state_root else None
         self.timeout = validate.number("timeout", timeout, 0.5, 3600)
+        self.shell = str(validate.abs_path("shell", shell))
 
     def label(self) -> str:
         return "%s on %s" % (self.vm, self.host) if self.host else self.vm
@@ -324,7 +338,7 @@ class AgentSession(Session):
         return answer.get("return")
 
     def exec(self, command: str, stdin: bytes = b"", timeout: Optional[float] = None) -> Tuple[int, bytes, bytes]:
-        args = {"path": SHELL, "arg": ["-c", command], "capture-output": True}  # type: Dict[str, Any]
+        args = {"path": self.target.shell, "arg": ["-c", command], "capture-output": True}  # type: Dict[str, Any]
         if stdin:
             args["input-data"] = base64.b64encode(stdin).decode()
         pid = self.call("guest-exec", args)["pid"]
@@ -388,15 +402,15 @@ class DockerSession(Session):
         return proc.returncode, proc.stdout, proc.stderr
 
     def exec(self, command: str, stdin: bytes = b"", timeout: Optional[float] = None) -> Tuple[int, bytes, bytes]:
-        return self._run([SHELL, "-c", command], stdin, timeout)
+        return self._run([self.target.shell, "-c", command], stdin, timeout)
 
     def put(self, data: bytes, path: str) -> None:
-        rc, _out, err = self._run([SHELL, "-c", 'cat > "$1"', "sh", path], data, None)
+        rc, _out, err = self._run([self.target.shell, "-c", 'cat > "$1"', "sh", path], data, None)
         if rc:
             raise AgentError("VM %s: cannot write %s: %s" % (self.target.label(), path, err.decode("utf-8", "replace")))
 
     def get(self, path: str) -> bytes:
-        rc, out, err = self._run([SHELL, "-c", 'cat -- "$1"', "sh", path], b"", None)
+        rc, out, err = self._run([self.target.shell, "-c", 'cat -- "$1"', "sh", path], b"", None)
         if rc:
             raise AgentError("VM %s: cannot read %s: %s" % (self.target.label(), path, err.decode("utf-8", "replace")))
         return out

@@ -147,8 +147,8 @@ def _health(value: Any) -> Optional[Health]:
     p = validate.options(value, HEALTH_DEFAULTS, "health.")
     command = p["command"]
     if isinstance(command, str):
-        validate.text_line("health.command", command, validate.MAX_TEXT)
-        argv = ("/mvm/bin/sh", "-c", command)  # type: Tuple[str, ...]
+        text = validate.text_line("health.command", command, validate.MAX_TEXT)
+        argv = ("/mvm/bin/sh", "-c", text) if text else ()  # type: Tuple[str, ...]
     else:
         argv = _argv("health.command", command) or ()
     if not argv or not argv[0]:
