@@ -8,7 +8,11 @@ Figures (median and spread over repeated runs, and the machine they ran on):
 - rebuild: the rootfs operation with unchanged inputs, and a cold build;
 - restore vs boot: restore-to-ready over cold-boot-to-ready on QEMU;
 - images: cold and cached builds for each source (busybox, an OCI image from a local registry, the Docker daemon
-  and an OCI archive, a Debian minbase + python3), and boot to ready of the OCI guest against the busybox guest.
+  and an OCI archive, a Debian minbase + python3), and boot to ready of the OCI guest against the busybox guest;
+- inside the guest: a ten-task play in a Debian + python3 QEMU guest through the connection plugin against the same
+  play on a VM host over SSH (sshd in a network namespace), and the guest agent's exec round trip.
+
+`MVM_BENCH_ONLY=guest` (or another section's name) runs one section and replaces it in latest.json.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ sys.path.insert(0, str(REPO))
 
 from ansible_collections.mvm.microvm.plugins.module_utils import ops, qemu, runner  # noqa: E402
 from tests.support import app_image  # noqa: E402
+from tests.support.ssh_lab import SshLab  # noqa: E402
 
 BIN = Path(sys.executable).parent
 ENV = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), PATH=f"{BIN}:{os.environ.get('PATH', '')}")
@@ -248,6 +253,41 @@ def image_bench(root: Path) -> dict[str, Any]:
     return out
 
 
+def guest_bench(root: Path) -> dict[str, Any]:
+    """A ten-task play inside a Debian + python3 guest (qemu-ga over virtio-serial) against the same play on a VM
+    host over SSH; the agent's exec round trip and session set-up."""
+    from ansible_collections.mvm.microvm.plugins.module_utils import agent
+
+    kernel = (root / "images/default").resolve()
+    apply("image", {"name": "py", "debian": {"packages": ["python3"]}, "state_root": str(root),
+                    "kernel": str(kernel / "vmlinuz"), "initrd": str(kernel / "initrd.img")})
+    apply("vm", {"name": "gb", "image": "py", "backend": "qemu", "memory": 384, "state_root": str(root)})
+    target = agent.Target("gb", state_root=str(root))
+    opened = timed(lambda: agent.open_session(target).close(), REPEAT)
+    with agent.open_session(target) as session:
+        exec_rt = timed(lambda: session.exec("true"), 50)
+    work = Path(tempfile.mkdtemp(prefix="mvm-bench-ssh-"))
+    lab = SshLab.start(work, octet=9)
+    try:
+        (work / "guest.ini").write_text("gb ansible_connection=mvm.microvm.vm ansible_mvm_state_root=%s "
+                                        "ansible_python_interpreter=/usr/bin/python3\n" % root)
+        (work / "ssh.ini").write_text("lab ansible_host=%s ansible_user=root ansible_ssh_private_key_file=%s "
+                                      "ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null' "
+                                      "ansible_python_interpreter=/usr/bin/python3\n" % (lab.address, work / "user_key"))
+        play = lambda inv: sh(str(BIN / "ansible-playbook"), "-i", str(work / inv), "bench/guest_play.yml")  # noqa: E731
+        play("guest.ini")
+        play("ssh.ini")  # first runs create the files: the timed runs are converged
+        reps = max(3, REPEAT - 2)
+        inside, over_ssh = timed(lambda: play("guest.ini"), reps), timed(lambda: play("ssh.ini"), reps)
+    finally:
+        lab.stop()
+        shutil.rmtree(work, ignore_errors=True)
+        apply("vm", {"name": "gb", "state": "absent", "state_root": str(root)})
+    return {"play_in_guest": inside, "play_over_ssh": over_ssh,
+            "ratio": round(inside["median_s"] / over_ssh["median_s"], 2),
+            "exec_round_trip": exec_rt, "session_open": opened}
+
+
 def table(report: dict[str, Any]) -> str:
     c, b = report["converge"], report["boot"]
     rows = ["| figure | median | spread | ratio | commands |", "| --- | --- | --- | --- | --- |"]
@@ -277,6 +317,15 @@ def table(report: dict[str, Any]) -> str:
             rows.append(f"| image from {name}: cold build, cached | {cold['median_s']:.2f} s, {cached['median_s']:.2f} s | "
                         f"{cold['min_s']:.2f}-{cold['max_s']:.2f} | {round(cached['median_s'] / cold['median_s'], 3)} "
                         f"cached / cold | - |")
+    g = report.get("guest")
+    if g:
+        rows.append(f"| ten-task play inside a Debian guest, connection plugin (qemu-ga, {report['machine']['accel']}) | "
+                    f"{g['play_in_guest']['median_s']:.2f} s | {g['play_in_guest']['min_s']:.2f}-"
+                    f"{g['play_in_guest']['max_s']:.2f} | {g['ratio']} x over SSH | - |")
+        rows.append(f"| ten-task play on a VM host over SSH | {g['play_over_ssh']['median_s']:.2f} s | - | 1 | - |")
+        rows.append(f"| guest agent: exec round trip; session open | {g['exec_round_trip']['median_s'] * 1000:.1f} ms; "
+                    f"{g['session_open']['median_s'] * 1000:.0f} ms | {g['exec_round_trip']['min_s'] * 1000:.1f}-"
+                    f"{g['exec_round_trip']['max_s'] * 1000:.1f} ms | - | - |")
     if "boot_ratio" in images:
         rows.append(f"| boot to ready incl. removal, OCI app guest | {images['boot_oci']['median_s']:.2f} s | - | "
                     f"{images['boot_ratio']} x busybox guest ({images['boot_busybox']['median_s']:.2f} s) | - |")
@@ -288,15 +337,16 @@ def main() -> int:
     try:
         started = time.time()
         apply("image", {"state_root": str(root)})
-        report = {"machine": machine(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                  "repeat": REPEAT}
-        report["rebuild"] = rebuild_bench(root)
-        report["boot"] = boot_bench(root)
-        report["restore"] = restore_bench(root)
-        report["images"] = image_bench(root)
-        report["converge"] = converge_bench(root)
-        report["duration_s"] = round(time.time() - started, 1)
         out = REPO / "bench" / "results" / "latest.json"
+        only = os.environ.get("MVM_BENCH_ONLY")
+        report = json.loads(out.read_text()) if only else {}
+        report.update({"machine": machine(), "repeat": REPEAT})
+        sections = {"rebuild": rebuild_bench, "boot": boot_bench, "restore": restore_bench, "images": image_bench,
+                    "converge": converge_bench, "guest": guest_bench}
+        for name, bench in sections.items():
+            if not only or name == only:
+                report[name] = dict(bench(root), date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        report["duration_s"] = round(time.time() - started, 1)
         out.write_text(json.dumps(report, indent=2) + "\n")
         text = table(report)
         (REPO / "bench" / "results" / "latest.md").write_text(text + "\n")

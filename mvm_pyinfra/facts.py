@@ -7,7 +7,7 @@ from typing import Any, Sequence
 from pyinfra.api import FactBase
 
 from ansible_collections.mvm.microvm.plugins.module_utils import lima as lima_engine
-from ansible_collections.mvm.microvm.plugins.module_utils import ops, probe
+from ansible_collections.mvm.microvm.plugins.module_utils import ops, probe, vm_info
 
 
 def _maybe_in_lima(command: str, lima: str | None) -> str:
@@ -46,6 +46,23 @@ class MvmVms(FactBase):
 
     def process(self, output: Sequence[str]) -> dict[str, Any]:
         return probe.parse_host("\n".join(output))["vms"]
+
+
+class MvmVmInfo(FactBase):
+    """
+    The microVMs mvm manages on a host as ``vm_info`` reports them: a list of records with ``name``, ``backend``,
+    ``state``, ``ready``, ``pid``, ``address``, ``network``, ``image``, ``ports``, ``labels``, ``health``
+    (``starting``, ``healthy``, ``unhealthy`` or None without a check), ``health_exit_code``, ``health_output``
+    and ``console_log``. Uses the same probe as ``MvmHost``.
+
+    + state_root: mvm state directory
+    """
+
+    def command(self, state_root: str | None = None) -> str:
+        return probe.host_probe(state_root)
+
+    def process(self, output: Sequence[str]) -> list[dict[str, Any]]:
+        return vm_info.records(probe.parse_host("\n".join(output))["vms"])
 
 
 class MvmPaths(FactBase):

@@ -139,6 +139,13 @@ def test_health_is_reported_and_waited_for(guests) -> None:
     assert (info["health"], info["health_exit_code"], info["health_output"], info["state"]) == (
         "unhealthy", 3, "sick-output-42", "running")
     assert any("MVM-HEALTH unhealthy" in line for line in info["console"]), info
+    proc = subprocess.run([str(BIN / "pyinfra"), "@local", "fact", "mvm_pyinfra.facts.MvmVmInfo",
+                           "state_root=%s" % root], capture_output=True, text=True, env=ENV, cwd="/")
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout + proc.stderr  # pyinfra prints the fact's JSON with its progress, on stderr
+    found = {r["name"]: r for r in json.loads(text[text.index("{"):text.rindex("}") + 1])["@local"]}
+    assert (found["sick"]["health"], found["bb"]["health"], found["py"]["health"]) == ("unhealthy", "healthy", None)
+    assert found["bb"]["labels"] == {"role": "tools"}
     # Without waiting, the same VM converges (it runs; its health is the facts' business).
     assert not engine_apply("vm", dict(params, wait_healthy=False)).changed
 
