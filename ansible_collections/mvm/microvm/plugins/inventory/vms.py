@@ -123,11 +123,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
     def _vm_host(self, entry):
         try:
             name = validate.name("vm_hosts[].name", entry.get("name"))
-            ssh = entry.get("ssh") or None
-            if ssh is not None:
-                validate.text_line("vm_hosts[].ssh", ssh, 255)
-                if ssh.startswith("-") or any(c.isspace() for c in ssh):
-                    raise MvmError("vm_hosts[].ssh: not an ssh destination: %r" % ssh)
+            ssh = validate.ssh_destination("vm_hosts[].ssh", entry["ssh"]) if entry.get("ssh") else None
             args = [validate.text_line("vm_hosts[].ssh_args", str(a), 1024) for a in entry.get("ssh_args") or []]
             root = validate.abs_path("vm_hosts[].state_root", entry.get("state_root"), optional=True)
         except MvmError as e:

@@ -139,11 +139,7 @@ class Target:
     def __init__(self, vm: str, host: Optional[str] = None, ssh_args: Sequence[str] = (),
                  state_root: Optional[str] = None, timeout: float = DEFAULT_TIMEOUT, shell: str = SHELL) -> None:
         self.vm = validate.name("vm", vm)
-        if host is not None:
-            validate.text_line("host", host, 255)
-            if host.startswith("-") or any(c.isspace() for c in host):
-                raise MvmError("host: not an ssh destination: %r" % host)
-        self.host = host or None
+        self.host = validate.ssh_destination("host", host) if host else None
         self.ssh_args = [validate.text_line("ssh_args", a, 1024) for a in ssh_args]
         self.state_root = validate.abs_path("state_root", state_root, optional=True) if state_root else None
         self.timeout = validate.number("timeout", timeout, 0.5, 3600)

@@ -16,6 +16,7 @@ _SIZE = re.compile(r"\s*([0-9]+)\s*(?:([KMGT])(?:i?B)?)?\s*", re.IGNORECASE | re
 _INT = re.compile(r"\s*[+-]?[0-9]+\s*", re.ASCII)
 _DECIMAL = re.compile(r"\s*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*", re.ASCII)
 _IFNAME = re.compile(r"[A-Za-z0-9_.-]{1,15}", re.ASCII)
+_SSH_DEST = re.compile(r"(?:[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}@)?[A-Za-z0-9_\[][A-Za-z0-9_.:%\[\]-]{0,252}", re.ASCII)
 _UNIT_MIB = {"K": 1.0 / 1024, "": 1, "M": 1, "G": 1024, "T": 1024 * 1024}
 MAX_TEXT = 4096
 MAX_MEMORY_MIB = 1024 * 1024  # 1 TiB: above any host this tool will meet, below a typo's reach
@@ -179,6 +180,16 @@ def text_line(field: str, value: Any, max_len: int = 2048) -> str:
     if len(text) > max_len:
         raise SpecError(field, "expected at most %d characters; got %d" % (max_len, len(text)))
     return text.strip()
+
+
+def ssh_destination(field: str, value: Any) -> str:
+    """An ssh destination, `[user@]host` (a name from the SSH configuration, an address, [IPv6]): never an option
+    (a leading '-'), a path or anything a remote shell would read."""
+    text = "" if value is None else str(value)
+    control_free(field, text)
+    if not _SSH_DEST.fullmatch(text):
+        raise SpecError(field, "expected an ssh destination such as root@kvm1.example.org or 10.0.0.2; got %r" % (value,))
+    return text
 
 
 def ifname(field: str, value: Any) -> str:
