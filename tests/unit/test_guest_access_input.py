@@ -46,7 +46,8 @@ def test_the_connection_plugin_refuses_hostile_variables(tmp_path: Path, variabl
     assert "%s: " % field in proc.stdout, proc.stdout
 
 
-@pytest.mark.parametrize("name,field", [("a;b", "vm"), ("-oProxyCommand=x/web", "host"), ("h/../etc", "host"), ("h/web\\nx", "vm")])
+@pytest.mark.parametrize("name,field", [("a;b", "vm"), ("-oProxyCommand=x/web", "host"), ("h/../etc", "host"),
+                                        ("h/web\nx", "vm")])
 def test_the_pyinfra_connector_refuses_hostile_names(name: str, field: str) -> None:
     proc = subprocess.run([str(BIN / "pyinfra"), "-y", "@mvm/%s" % name, "exec", "--", "true"], capture_output=True,
                           text=True, env=ENV, cwd=str(REPO))
