@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.mvm.microvm.plugins.module_utils import agent
 from tests.real.conftest import engine_apply, host_facts, qmp, seed_image, wait_for
 
 
@@ -65,6 +66,9 @@ def test_snapshot_and_restore_carries_the_counter_on(root: Path) -> None:
     assert facts["state"] == "running" and facts["applied"]["snapshot"] == "c1"
     assert not engine_apply("snapshot", {"name": "c1", "state": "restored", "state_root": str(root)}).changed
     assert not engine_apply("vm", vm(root, "counter", kernel_args="mvm.tick=1", snapshot="c1")).changed
+    # The restored guest's agent answers on the new VMM's socket (its port was open across the snapshot).
+    with agent.open_session(agent.Target("counter", state_root=str(root))) as session:
+        assert session.exec("hostname") == (0, b"counter\n", b"")
 
 
 def test_restore_into_other_memory_fails_naming_the_field(root: Path) -> None:
