@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(qemu-system-x86 qemu-utils busybox-static e2fsprogs cpio gzip xz-utils zstd iproute2 iptables nftables curl iputils-ping docker.io lz4
           procps util-linux python3 git skopeo umoci docker-registry mmdebstrap squashfs-tools qemu-guest-agent
-          openssh-server openssh-client)
+          openssh-server openssh-client linux-source-6.1 gcc make flex bison bc libelf-dev)
 VENV=${MVM_VENV:-.venv}
 PYTHON=${MVM_PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3

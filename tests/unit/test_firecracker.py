@@ -396,3 +396,15 @@ def test_a_workload_and_a_volume_are_drives_after_the_root_and_in_the_jail(contr
             assert "ln /srv/mvm/volumes/pg.ext4 /srv/jailer/firecracker/web/root/vol0.ext4" in jail
         boot = next(c.body for c in calls if c.path == "/boot-source")["boot_args"]
         assert boot.endswith("mvm.config=vdb mvm.secrets=vdc mvm.volumes=vdd:/var/lib/pg")
+
+
+def test_mvms_kernel_boots_without_an_initrd_straight_into_init(contract) -> None:
+    """An image built with kernel: mvm: /boot-source has no initrd_path, the arguments start mvm's init."""
+    spec = machine(initrd=None, kernel_source="mvm")
+    o = firecracker.options({"vsock_cid": 3})
+    calls = firecracker.boot_calls(spec, o, firecracker.layout("/srv/mvm/vms/web", spec, o), "/srv/mvm/vms/web")
+    for call in calls:
+        assert contract.check_call(call.method, call.path, call.body) == [], call
+    boot = next(c.body for c in calls if c.path == "/boot-source")
+    assert "initrd_path" not in boot and boot["kernel_image_path"] == "/srv/mvm/images/default/vmlinux"
+    assert " init=/init " in boot["boot_args"] and "mvm.agent=vsock:3:1024" in boot["boot_args"]

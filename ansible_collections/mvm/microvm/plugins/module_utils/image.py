@@ -14,7 +14,7 @@ import hashlib
 import json
 from typing import Any, Dict, Mapping, Optional
 
-from ansible_collections.mvm.microvm.plugins.module_utils import debian, guest, oci
+from ansible_collections.mvm.microvm.plugins.module_utils import debian, guest, kernel, oci
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError, SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, join, quote, write_file
 from ansible_collections.mvm.microvm.plugins.module_utils.spec import ImageSpec
@@ -51,11 +51,17 @@ def oci_ref(ident: str) -> str:
     return "mvm/rootfs:%s" % ident
 
 
-def user_paths(spec: ImageSpec) -> list:
-    """Host files whose content is an input (hashed on the host by the paths probe), and the source image (its
-    digest looked up there)."""
-    found = [p for p in (spec.kernel if spec.kernel != "debian" else None, spec.initrd) if p]
+def user_paths(spec: ImageSpec, state_root: str) -> list:
+    """Host files whose content is an input (hashed on the host by the paths probe), the source image (its
+    digest looked up there), and for mvm's kernel its source's and compiler's versions."""
+    found = [p for p in (_kernel_path(spec), spec.initrd) if p]
+    if spec.kernel == "mvm" and not spec.flake:
+        found.append(kernel.probe_entry(state_root))
     return found + ([oci.probe_entry(spec.oci, spec.tls_verify)] if spec.oci else [])
+
+
+def _kernel_path(spec: ImageSpec) -> Optional[str]:
+    return spec.kernel if spec.kernel not in ("debian", "mvm") else None
 
 
 def source(spec: ImageSpec, shas: Mapping[str, str]) -> Optional[Dict[str, Any]]:
@@ -65,12 +71,18 @@ def source(spec: ImageSpec, shas: Mapping[str, str]) -> Optional[Dict[str, Any]]
 
 def inputs(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str]) -> Dict[str, Any]:
     """Everything that decides the artifact's bytes."""
-    for field, path in (("kernel", spec.kernel if spec.kernel != "debian" else None), ("initrd", spec.initrd)):
+    for field, path in (("kernel", _kernel_path(spec)), ("initrd", spec.initrd)):
         if path and path not in shas:
             raise SpecError(field, "file not found on the host: %s" % path)
     if spec.kernel == "debian" and not spec.flake and facts["platform"]["arch"] not in DEBIAN_ARCH:
         raise SpecError("kernel", "no Debian cloud kernel for arch %s; give a kernel path" % facts["platform"]["arch"])
     image = source(spec, shas)
+    if spec.kernel == "mvm" and not spec.flake:
+        if spec.format == "squashfs":
+            raise SpecError("format", "a squashfs root needs the initramfs of kernel: debian (it mounts the overlay); "
+                                      "mvm's kernel boots straight into an ext4 root")
+        if spec.initrd:
+            raise SpecError("initrd", "mvm's kernel boots without an initrd; leave initrd out")
     found = {
         "format": IMAGE_FORMAT,
         "arch": facts["platform"]["arch"],
@@ -89,6 +101,8 @@ def inputs(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str]) -
         found["debian"] = spec.debian.inputs()
     if spec.format != "ext4":
         found["rootfs_format"] = spec.format
+    if spec.kernel == "mvm" and not spec.flake:
+        found["kernel_build"] = kernel.identity(facts["platform"]["arch"], kernel.found(shas, facts["state_root"]))
     return found
 
 
@@ -113,7 +127,8 @@ def paths(state_root: str, name: str, with_initrd: bool, fmt: str = "ext4") -> D
     }
 
 
-def _kernel_steps(plan: Plan, spec: ImageSpec, arch: str, work: str) -> None:
+def _kernel_steps(plan: Plan, spec: ImageSpec, arch: str, work: str, facts: Mapping[str, Any],
+                  found: Mapping[str, Any], shas: Mapping[str, str]) -> None:
     out = work + "/out"
     if spec.flake:
         # A flake's kernel boots without an initrd (virtio built in, as microvm.nix builds them).
@@ -121,6 +136,11 @@ def _kernel_steps(plan: Plan, spec: ImageSpec, arch: str, work: str) -> None:
             quote(spec.flake), quote(work + "/result"),
             quote(work + "/result/kernel"), quote(out + "/" + KERNEL_FILE),
             quote(work + "/result/" + ROOTFS_FILE), quote(out + "/" + ROOTFS_FILE)))
+        return
+    if spec.kernel == "mvm":
+        built = kernel.build_steps(plan, facts["state_root"], found["kernel_build"],
+                                   kernel.found(shas, facts["state_root"]).get("built"))
+        plan.add("copy mvm's kernel", "cp %s %s" % (quote(built), quote(out + "/" + KERNEL_FILE)))
         return
     if spec.kernel != "debian":
         cmd = "cp %s %s" % (quote(spec.kernel), quote(out + "/" + KERNEL_FILE))
@@ -268,7 +288,7 @@ def plan_image(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str
             quote(work), " ".join(quote(work + d) for d in ("/out", "/kernel", "/initramfs", "/rootfs"))))
         env = _busybox_env(facts) if not spec.flake else ""
         kernel_plan = Plan()
-        _kernel_steps(kernel_plan, spec, facts["platform"]["arch"], work)
+        _kernel_steps(kernel_plan, spec, facts["platform"]["arch"], work, facts, found, shas)
         kernel_plan.add("extract vmlinux (Firecracker boots an ELF kernel)", join(
             ["python3", "-c", _EXTRACT, work + "/out/" + KERNEL_FILE, work + "/out/" + VMLINUX_FILE]))
         image = source(spec, shas)
@@ -279,10 +299,12 @@ def plan_image(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str
             kernel_plan.add("write the OCI image archive", oci.build_command(
                 work + "/out/" + ROOTFS_TAR, work + "/out/" + oci.OCI_FILE, oci_ref(ident),
                 facts["platform"]["arch"]))
+        plan.warnings.extend(kernel_plan.warnings)
         for step in kernel_plan.steps:
             plan.add(step.description, _cleaning(env + step.command if "$BUSYBOX" in step.command else step.command,
                                                  work))
         manifest = {"format": IMAGE_FORMAT, "id": ident, "inputs": found, "kernel": KERNEL_FILE,
+                    "kernel_source": "mvm" if "kernel_build" in found else None,
                     "initrd": INITRD_FILE if has_initrd(spec) else None, "rootfs": _disk_file(spec),
                     "rootfs_format": spec.format,
                     "rootfs_tar": ROOTFS_TAR if not spec.flake else None,
@@ -302,13 +324,13 @@ def plan_image(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str
 
 # What a build needs besides the rootfs (as ext4 and as tar): Debian's cloud kernel package, unpacked,
 # is about 130 MiB; a kernel path only its copy.
-_BUILD_OVERHEAD_MIB = {"debian": 160, "other": 32}
+_BUILD_OVERHEAD_MIB = {"debian": 160, "mvm": 2048, "other": 32}
 
 
 def _check_space(spec: ImageSpec, facts: Mapping[str, Any]) -> None:
     """Refuse a build the state root's file system cannot hold, before anything is written."""
     free = facts.get("disk_free_mib")
-    overhead = _BUILD_OVERHEAD_MIB["debian" if spec.kernel == "debian" and not spec.flake else "other"]
+    overhead = _BUILD_OVERHEAD_MIB[spec.kernel if spec.kernel in ("debian", "mvm") and not spec.flake else "other"]
     need = 2 * (spec.rootfs_size_mib or 0) + overhead
     if free is not None and free < need:
         raise MvmError("not enough free space under %s to build image %s: about %d MiB needed, %d MiB free"
@@ -327,4 +349,5 @@ def planned_fact(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, s
     image = source(spec, shas)
     return {"name": spec.name, "id": image_id(inputs(spec, facts, shas)), "complete": True,
             "manifest": {"initrd": INITRD_FILE if has_initrd(spec) else None, "planned": True,
-                         "workload": image["run"] if image else None, "rootfs_format": spec.format}}
+                         "workload": image["run"] if image else None, "rootfs_format": spec.format,
+                         "kernel_source": "mvm" if spec.kernel == "mvm" and not spec.flake else None}}

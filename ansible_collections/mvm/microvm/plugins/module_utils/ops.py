@@ -128,7 +128,7 @@ def image_plan(params: Mapping[str, Any], gather_host: GatherHost,
     """Also returns the image as the facts will list it after the plan (None: gone)."""
     desired = spec.image_spec(params)
     facts = gather_host(desired.state_root)
-    wanted = image.user_paths(desired) if desired.state != "absent" else []
+    wanted = image.user_paths(desired, facts["state_root"]) if desired.state != "absent" else []
     shas = gather_paths(wanted) if wanted else {}
     plan = _locked(image.plan_image(desired, facts, shas), facts, ["images"])
     entry = image.planned_fact(desired, facts, shas) if desired.state == "present" else None

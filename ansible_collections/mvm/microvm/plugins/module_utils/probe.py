@@ -141,6 +141,7 @@ _PATHS_SCRIPT = r"""
 for p in %(paths)s; do
   case "$p" in
     %(oci_prefix)s*) %(oci)s;;
+    %(kernel_prefix)s*) %(kernel)s;;
     *) if [ -f "$p" ]; then printf 'path\t%%s\t%%s\n' "$p" "$(sha256sum "$p" 2>/dev/null | cut -c1-64)"; fi;;
   esac
 done
@@ -175,10 +176,11 @@ def host_probe(state_root: Optional[str] = None) -> str:
 def paths_probe(paths: Sequence[str]) -> str:
     """Existence and sha256 of user-given files (kernels, rootfs), and the digest and run settings of images named
     by reference (entries from oci.probe_entry): only asked for when given."""
-    from ansible_collections.mvm.microvm.plugins.module_utils import oci
+    from ansible_collections.mvm.microvm.plugins.module_utils import kernel, oci
 
     return _PATHS_SCRIPT % {"paths": " ".join(quote(p) for p in paths), "oci_prefix": oci.PROBE_PREFIX,
-                            "oci": oci.inspect_command("p")}
+                            "oci": oci.inspect_command("p"), "kernel_prefix": kernel.PROBE_PREFIX,
+                            "kernel": kernel.probe_command("p")}
 
 
 def parse_paths(output: str) -> Dict[str, str]:

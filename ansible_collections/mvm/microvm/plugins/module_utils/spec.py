@@ -73,6 +73,9 @@ IMAGE_DEFAULTS = {
     "state_root": None,
 }
 ROOTFS_FORMATS = ("ext4", "squashfs")
+# Kernels mvm makes itself: Debian's cloud kernel (+ an initramfs with the virtio modules), or its own build from
+# linux-source-6.1 with everything built in (kernel.py). Anything else is a path.
+KERNEL_SOURCES = ("debian", "mvm")
 DEFAULT_ROOTFS_MIB = 64
 
 
@@ -229,7 +232,10 @@ def image_spec(params: Mapping[str, Any]) -> ImageSpec:
     """Validate image (kernel + rootfs build) parameters."""
     p = validate.options(params, IMAGE_DEFAULTS)
     kernel = p["kernel"]
-    if kernel != "debian":
+    if kernel not in KERNEL_SOURCES:
+        if not str(kernel).startswith("/"):
+            raise SpecError("kernel", "expected %s or an absolute path of a kernel file; got %r"
+                            % (" or ".join(KERNEL_SOURCES), kernel))
         kernel = validate.abs_path("kernel", kernel)
     flake = p["flake"]
     if flake is not None and not _FLAKE.fullmatch(str(flake)):

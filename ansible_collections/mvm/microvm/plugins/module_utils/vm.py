@@ -78,6 +78,8 @@ def _resolve_image(spec: VmSpec, facts: Mapping[str, Any], shas: Mapping[str, st
     resolved["image_id"] = ident
     if fmt != "ext4":  # recorded only when not the default, so the records of older VMs stay as they were
         resolved["root_format"] = fmt
+    if found["manifest"].get("kernel_source") == "mvm":  # likewise: boots with no initrd, straight into /init
+        resolved["kernel_source"] = "mvm"
     return resolved
 
 

@@ -99,6 +99,8 @@ def json_text(value: Mapping[str, Any]) -> str:
 def guest_args(applied: Mapping[str, Any], prefix: str, extra: str = "") -> str:
     """The guest kernel command line every backend builds the same way: the backend's own prefix (console, root
     device, panic), then mvm's init arguments (hostname, address), the backend's extra, the user's arguments."""
+    if applied.get("kernel_source") == "mvm":
+        prefix += " init=/init"  # no initramfs to switch_root to it: the kernel runs mvm's init itself
     line = (prefix + " mvm.hostname=%s" % applied["hostname"]).strip()
     net = applied.get("network")
     if net:

@@ -1,0 +1,107 @@
+"""mvm's own kernel for real: built here from Debian's linux-source-6.1 (once per machine: later runs find it in
+a cache under /var/tmp), its config checked against the fragment, and guests booted with it under QEMU with no
+initrd — the busybox image, an OCI image, on a TAP network, through a snapshot and its restore."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.mvm.microvm.plugins.module_utils import agent, kernel, oci
+from tests.conftest import need
+from tests.real.conftest import PLAYBOOKS, ansible_playbook, engine_apply, host_facts, kill_under, wait_for
+from tests.real.netns import Netns
+
+CACHE = Path("/var/tmp/mvm-test-kernels")  # a machine's later runs find the kernel here (it takes minutes)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    need(os.path.exists(kernel.SOURCE_TARBALL), "needs linux-source-6.1 (scripts/setup.sh installs it)")
+    root = tmp_path_factory.mktemp("kern")
+    (root / "kernels").mkdir(mode=0o700)
+    for cached in CACHE.glob("*/manifest.json") if CACHE.is_dir() else []:
+        shutil.copytree(cached.parent, root / "kernels" / cached.parent.name)
+    plan = engine_apply("image", {"name": "mk", "kernel": "mvm", "state_root": str(root)})
+    assert plan.changed
+    CACHE.mkdir(mode=0o700, exist_ok=True)
+    for made in (root / "kernels").glob("*/manifest.json"):
+        if not (CACHE / made.parent.name).exists():
+            shutil.copytree(made.parent, CACHE / made.parent.name)  # modes kept: the directory is 0700
+    yield root
+    kill_under(root)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _kernel_dir(root: Path) -> Path:
+    found = [p.parent for p in (root / "kernels").glob("*/manifest.json")]
+    assert len(found) >= 1
+    ident = host_facts(root)["images"]["mk"]["manifest"]["inputs"]["kernel_build"]
+    return root / "kernels" / kernel.kernel_id(ident)
+
+
+def test_the_kernel_has_every_option_of_the_fragment_and_no_modules(built: Path) -> None:
+    config = (_kernel_dir(built) / "config").read_text()
+    assert kernel.missing("x86_64", config) == []
+    assert (_kernel_dir(built) / "vmlinux").read_bytes()[:4] == b"\x7fELF"
+    assert (_kernel_dir(built)).stat().st_mode & 0o077 == 0
+
+
+def test_the_same_inputs_are_a_cache_hit_and_another_image_reuses_the_kernel(built: Path) -> None:
+    assert not engine_apply("image", {"name": "mk", "kernel": "mvm", "state_root": str(built)}).changed
+    plan = engine_apply("image", {"name": "mk2", "kernel": "mvm", "rootfs_size": 80, "state_root": str(built)})
+    steps = [s.description for s in plan.steps]
+    assert "copy mvm's kernel" in steps and not any(s.startswith("build mvm's kernel") for s in steps)
+    assert not list((built / "kernels").glob(".build-*"))
+
+
+def _vm(root: Path, name: str, **extra) -> dict:
+    return dict({"name": name, "image": "mk", "backend": "qemu", "state_root": str(root)}, **extra)
+
+
+def test_a_guest_boots_with_no_initrd_and_its_agent_answers(built: Path) -> None:
+    engine_apply("vm", _vm(built, "k1"))
+    vm = host_facts(built)["vms"]["k1"]
+    assert vm["state"] == "running" and vm["ready"] and vm["applied"]["initrd"] is None
+    argv = Path("/proc/%d/cmdline" % vm["pid"]).read_bytes().split(b"\0")
+    assert b"-initrd" not in argv
+    with agent.open_session(agent.Target("k1", state_root=str(built))) as s:
+        rc, out, _ = s.exec("cat /proc/cmdline; uname -r; ls /lib/modules 2>&1 | head -n 1")
+        assert rc == 0 and b"init=/init" in out and b"6.1." in out
+    plan = engine_apply("vm", _vm(built, "k1", state="stopped", stop_timeout=30))
+    assert "reboot: Power down" in (built / "vms/k1/console.log").read_text()  # the ACPI button, not a kill
+    assert plan.changed
+
+
+def test_snapshot_and_restore_with_mvms_kernel(built: Path) -> None:
+    engine_apply("vm", _vm(built, "k2"))
+    engine_apply("snapshot", {"name": "ks", "vm": "k2", "state_root": str(built)})
+    engine_apply("vm", _vm(built, "k2", state="absent"))
+    engine_apply("snapshot", {"name": "ks", "state": "restored", "state_root": str(built)})
+    with agent.open_session(agent.Target("k2", state_root=str(built))) as s:
+        assert s.exec("hostname")[1] == b"k2\n"
+    engine_apply("vm", _vm(built, "k2", state="absent"))
+    engine_apply("snapshot", {"name": "ks", "state": "absent", "state_root": str(built)})
+
+
+def test_an_oci_image_on_a_tap_network(built: Path) -> None:
+    archive = (built / "images/mk").resolve() / oci.OCI_FILE
+    plan = engine_apply("image", {"name": "mko", "kernel": "mvm", "oci": "oci-archive:%s" % archive,
+                                  "state_root": str(built)})
+    assert not any(s.description.startswith("build mvm's kernel") for s in plan.steps)
+    ns = Netns.create()
+    try:
+        rc, out, changed = ansible_playbook(PLAYBOOKS / "kernel_net.yml", built, ns=ns)
+        assert (rc, changed) == (0, 2), out
+        wait_for(lambda: "MVM-NET gateway 10.79.0.1 reachable" in (built / "vms/k3/console.log").read_text(), 30,
+                 "the guest to reach its gateway")
+        address = host_facts(built)["vms"]["k3"]["applied"]["network"]["ip"]
+        assert ns.exec("ping", "-c", "1", "-W", "3", address, check=False).returncode == 0
+        rc, out, changed = ansible_playbook(PLAYBOOKS / "kernel_net.yml", built, ns=ns)
+        assert (rc, changed) == (0, 0), out
+    finally:
+        kill_under(built / "vms/k3")
+        ns.destroy()
