@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,25 @@ def test_an_oci_image_on_a_tap_network(built: Path) -> None:
     finally:
         kill_under(built / "vms/k3")
         ns.destroy()
+
+
+@pytest.mark.parametrize("arch", sorted(kernel.FRAGMENTS))
+def test_each_fragment_survives_olddefconfig_for_its_architecture(arch: str, tmp_path: Path) -> None:
+    """aarch64 is configured (not built) here: kconfig runs with the host's compiler."""
+    need(os.path.exists(kernel.SOURCE_TARBALL), "needs linux-source-6.1 (scripts/setup.sh installs it)")
+    proc = subprocess.run(["/bin/sh", "-c", kernel.config_command(arch, str(tmp_path / "src"))], capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert kernel.missing(arch, (tmp_path / "src/.config").read_text()) == []
+    shutil.rmtree(tmp_path / "src")
+
+
+def test_a_dropped_option_fails_the_configuration_naming_it(tmp_path: Path, monkeypatch) -> None:
+    need(os.path.exists(kernel.SOURCE_TARBALL), "needs linux-source-6.1 (scripts/setup.sh installs it)")
+    # GPIO_PL061 and KEYBOARD_GPIO depend on GPIOLIB: without it, olddefconfig drops both without a word.
+    monkeypatch.setitem(kernel.FRAGMENTS, "aarch64", kernel.FRAGMENTS["aarch64"].replace("CONFIG_GPIOLIB=y\n", ""))
+    proc = subprocess.run(["/bin/sh", "-c", kernel.config_command("aarch64", str(tmp_path / "src"))],
+                          capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "the kernel config lost options of mvm's fragment: CONFIG_GPIO_PL061=y CONFIG_KEYBOARD_GPIO=y" in proc.stderr
+    shutil.rmtree(tmp_path / "src")

@@ -109,7 +109,8 @@ CONFIG_KEYBOARD_ATKBD=y
 CONFIG_SERIAL_8250=y
 CONFIG_SERIAL_8250_CONSOLE=y
 """ + _COMMON,
-    # Planned and config-checked here; built natively on an ARM host (no cross compiler is assumed).
+    # Planned and config-checked here; built natively on an ARM host (no cross compiler is assumed). QEMU's virt
+    # machine presses its power button through a PL061 GPIO line and gpio-keys.
     "aarch64": """
 CONFIG_ARM64=y
 CONFIG_SERIAL_AMBA_PL011=y
@@ -119,6 +120,8 @@ CONFIG_SERIAL_8250_CONSOLE=y
 CONFIG_SERIAL_OF_PLATFORM=y
 CONFIG_RTC_CLASS=y
 CONFIG_RTC_DRV_PL031=y
+CONFIG_GPIOLIB=y
+CONFIG_GPIO_PL061=y
 CONFIG_INPUT_KEYBOARD=y
 CONFIG_KEYBOARD_GPIO=y
 """ + _COMMON,
@@ -196,20 +199,17 @@ def directory(state_root: str, ident: str) -> str:
     return "%s/kernels/%s" % (state_root, ident)
 
 
-def build_steps(plan: Plan, state_root: str, inputs: Mapping[str, Any], built: Optional[List[str]]) -> str:
-    """Steps that leave `<root>/kernels/<id>/vmlinux` (none when it is there): returns that path."""
-    ident = kernel_id(inputs)
-    target = directory(state_root, ident)
-    if ident in (built or []):
-        return target + "/vmlinux"
-    arch = str(inputs["arch"])
-    make_target, result = TARGETS[arch]
-    work = "%s/kernels/.build-%s" % (state_root, ident)
-    plan.warnings.append("building mvm's kernel from %s (%s); later builds with the same inputs are cached"
-                         % (SOURCE_PACKAGE, COLD_BUILD))
+def _env(arch: str) -> str:
+    return "KBUILD_BUILD_TIMESTAMP=mvm KBUILD_BUILD_USER=mvm KBUILD_BUILD_HOST=mvm ARCH=%s" % ARCHES[arch]
+
+
+def config_command(arch: str, work: str) -> str:
+    """Unpack the source into `work` and configure it: tinyconfig, the fragment merged, olddefconfig; then fail,
+    naming them, if options of the fragment did not survive. Needs only the host's compiler (no cross compiler):
+    the aarch64 configuration is checked here this way."""
     check = " ".join(quote(line) for line in wanted(arch))
-    env = ("KBUILD_BUILD_TIMESTAMP=mvm KBUILD_BUILD_USER=mvm KBUILD_BUILD_HOST=mvm ARCH=%s" % ARCHES[arch])
-    plan.add("build mvm's kernel %s (%s, %s)" % (ident, SOURCE_PACKAGE, COLD_BUILD), " && ".join([
+    env = _env(arch)
+    return " && ".join([
         "set -e; umask 022; rm -rf %s; mkdir -p %s; cd %s" % (quote(work), quote(work), quote(work)),
         "tar -xf %s --strip-components=1" % quote(SOURCE_TARBALL),
         write_file("mvm.config", FRAGMENTS[arch].lstrip(), "0644"),
@@ -221,10 +221,30 @@ def build_steps(plan: Plan, state_root: str, inputs: Mapping[str, Any], built: O
         "grep -q \"^$n=\" .config && bad=\"$bad $n=(unset wanted)\";; *) grep -qx \"$l\" .config || bad=\"$bad $l\";; "
         "esac; done; if [ -n \"$bad\" ]; then echo \"the kernel config lost options of mvm's fragment:$bad\" >&2; "
         "exit 1; fi" % check,
-        "%s make -s -j\"$(nproc)\" %s >build.log 2>&1 || { tail -n 30 build.log >&2; exit 1; }" % (env, make_target),
+    ])
+
+
+def build_steps(plan: Plan, state_root: str, inputs: Mapping[str, Any], built: Optional[List[str]]) -> str:
+    """Steps that leave `<root>/kernels/<id>/vmlinux` (none when it is there): returns that path."""
+    ident = kernel_id(inputs)
+    target = directory(state_root, ident)
+    if ident in (built or []):
+        return target + "/vmlinux"
+    arch = str(inputs["arch"])
+    make_target, result = TARGETS[arch]
+    work = "%s/kernels/.build-%s" % (state_root, ident)
+    plan.warnings.append("building mvm's kernel from %s (%s); later builds with the same inputs are cached"
+                         % (SOURCE_PACKAGE, COLD_BUILD))
+    steps = " && ".join([
+        config_command(arch, work),
+        "%s make -s -j\"$(nproc)\" %s >build.log 2>&1 || { tail -n 30 build.log >&2; exit 1; }" % (_env(arch),
+                                                                                                   make_target),
         "mkdir -m 0700 out && cp %s out/vmlinux && cp .config out/config" % quote(result),
         write_file("out/manifest.json", json.dumps(dict(inputs, id=ident), sort_keys=True), "0600"),
         "chmod 0600 out/vmlinux out/config",
         "umask 077; rm -rf %s; mv out %s; cd /; rm -rf %s" % (quote(target), quote(target), quote(work)),
-    ]))
+    ])
+    # A failed build (a full disk, a dropped option) leaves no gigabyte-sized source tree behind.
+    plan.add("build mvm's kernel %s (%s, %s)" % (ident, SOURCE_PACKAGE, COLD_BUILD),
+             "( %s\n) || { rc=$?; cd /; rm -rf %s; exit $rc; }" % (steps, quote(work)))
     return target + "/vmlinux"
