@@ -12,6 +12,9 @@ Figures (median and spread over repeated runs, and the machine they ran on):
 - inside the guest: a ten-task play in a Debian + python3 QEMU guest through the connection plugin against the same
   play on a VM host over SSH (sshd in a network namespace), and the guest agent's exec round trip.
 
+- kernel: cold build of mvm's kernel; boot to ready with it against the Debian kernel + initramfs and against a
+  bare QEMU command line with the same kernel; the VMM's resident memory per idle guest with each kernel.
+
 `MVM_BENCH_ONLY=guest` (or another section's name) runs one section and replaces it in latest.json.
 """
 
@@ -288,6 +291,59 @@ def guest_bench(root: Path) -> dict[str, Any]:
             "exec_round_trip": exec_rt, "session_open": opened}
 
 
+def _rss_mib(pid: int) -> float:
+    for line in Path("/proc/%d/status" % pid).read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+def kernel_bench(root: Path) -> dict[str, Any]:
+    """mvm's kernel: cold build (its own state root, nothing cached), boot to ready through mvm against the Debian
+    kernel + initramfs and against a bare QEMU command line with the same kernel, VMM memory of an idle guest."""
+    cold_root = Path(tempfile.mkdtemp(prefix="mvm-bench-kernel-"))
+    try:
+        start = time.perf_counter()
+        apply("image", {"name": "mk", "kernel": "mvm", "state_root": str(cold_root)})
+        cold = round(time.perf_counter() - start, 1)
+        shutil.copytree(cold_root / "kernels", root / "kernels", dirs_exist_ok=True)
+    finally:
+        shutil.rmtree(cold_root, ignore_errors=True)
+    apply("image", {"name": "mk", "kernel": "mvm", "state_root": str(root)})
+    out: dict[str, Any] = {"cold_build_s": cold}
+    reps = max(3, REPEAT - 2)
+    for label, image in (("mvm", "mk"), ("debian", "default")):
+        vm = {"name": "kb", "image": image, "backend": "qemu", "state_root": str(root)}
+
+        def through_mvm(vm: dict = vm) -> None:
+            apply("vm", vm)
+            apply("vm", dict(vm, state="absent"))
+
+        out["boot_%s" % label] = timed(through_mvm, reps)
+        applied = apply("vm", vm).after["spec"]
+        time.sleep(3)  # idle
+        pid = int((root / "vms/kb/pid").read_text())
+        out["rss_mib_%s" % label] = _rss_mib(pid)
+        apply("vm", dict(vm, state="absent"))
+        if label == "mvm":
+            bare_dir = root / "bare"
+
+            def bare(applied: dict = applied, bare_dir: Path = bare_dir) -> None:
+                bare_dir.mkdir(exist_ok=True)
+                shutil.copy(applied["rootfs"], bare_dir / "disk.ext4")
+                proc = subprocess.Popen(qemu.argv(dict(applied, name="bare"), str(bare_dir)), stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                wait_marker(bare_dir / "console.log")
+                proc.kill()
+                proc.wait()
+                shutil.rmtree(bare_dir)
+
+            out["boot_bare_mvm_kernel"] = timed(bare, reps)
+    out["ratio_mvm_to_debian"] = round(out["boot_mvm"]["median_s"] / out["boot_debian"]["median_s"], 2)
+    out["ratio_mvm_to_bare"] = round(out["boot_mvm"]["median_s"] / out["boot_bare_mvm_kernel"]["median_s"], 2)
+    return out
+
+
 def table(report: dict[str, Any]) -> str:
     c, b = report["converge"], report["boot"]
     rows = ["| figure | median | spread | ratio | commands |", "| --- | --- | --- | --- | --- |"]
@@ -326,6 +382,16 @@ def table(report: dict[str, Any]) -> str:
         rows.append(f"| guest agent: exec round trip; session open | {g['exec_round_trip']['median_s'] * 1000:.1f} ms; "
                     f"{g['session_open']['median_s'] * 1000:.0f} ms | {g['exec_round_trip']['min_s'] * 1000:.1f}-"
                     f"{g['exec_round_trip']['max_s'] * 1000:.1f} ms | - | - |")
+    k = report.get("kernel")
+    if k:
+        rows.append(f"| mvm's kernel: cold build (linux-source-6.1, {report['machine'].get('cpus', '?')} cores) | "
+                    f"{k['cold_build_s']:.0f} s | - | - | - |")
+        rows.append(f"| boot to ready incl. removal, mvm's kernel, no initrd | {k['boot_mvm']['median_s']:.2f} s | "
+                    f"{k['boot_mvm']['min_s']:.2f}-{k['boot_mvm']['max_s']:.2f} | {k['ratio_mvm_to_debian']} x Debian "
+                    f"kernel + initramfs ({k['boot_debian']['median_s']:.2f} s); {k['ratio_mvm_to_bare']} x bare QEMU "
+                    f"({k['boot_bare_mvm_kernel']['median_s']:.2f} s) | - |")
+        rows.append(f"| VMM resident memory, idle 256 MiB busybox guest | {k['rss_mib_mvm']} MiB (mvm's kernel) | - | "
+                    f"{k['rss_mib_debian']} MiB with the Debian kernel | - |")
     if "boot_ratio" in images:
         rows.append(f"| boot to ready incl. removal, OCI app guest | {images['boot_oci']['median_s']:.2f} s | - | "
                     f"{images['boot_ratio']} x busybox guest ({images['boot_busybox']['median_s']:.2f} s) | - |")
@@ -342,7 +408,7 @@ def main() -> int:
         report = json.loads(out.read_text()) if only else {}
         report.update({"machine": machine(), "repeat": REPEAT})
         sections = {"rebuild": rebuild_bench, "boot": boot_bench, "restore": restore_bench, "images": image_bench,
-                    "converge": converge_bench, "guest": guest_bench}
+                    "converge": converge_bench, "guest": guest_bench, "kernel": kernel_bench}
         for name, bench in sections.items():
             if not only or name == only:
                 report[name] = dict(bench(root), date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
