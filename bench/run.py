@@ -344,6 +344,11 @@ def kernel_bench(root: Path) -> dict[str, Any]:
     return out
 
 
+def _row(label: str, t: dict[str, Any], ratio: str) -> str:
+    """One timed figure: median, spread, ratio."""
+    return f"| {label} | {t['median_s']:.2f} s | {t['min_s']:.2f}-{t['max_s']:.2f} | {ratio} | - |"
+
+
 def table(report: dict[str, Any]) -> str:
     c, b = report["converge"], report["boot"]
     rows = ["| figure | median | spread | ratio | commands |", "| --- | --- | --- | --- | --- |"]
@@ -375,21 +380,19 @@ def table(report: dict[str, Any]) -> str:
                         f"cached / cold | - |")
     g = report.get("guest")
     if g:
-        rows.append(f"| ten-task play inside a Debian guest, connection plugin (qemu-ga, {report['machine']['accel']}) | "
-                    f"{g['play_in_guest']['median_s']:.2f} s | {g['play_in_guest']['min_s']:.2f}-"
-                    f"{g['play_in_guest']['max_s']:.2f} | {g['ratio']} x over SSH | - |")
-        rows.append(f"| ten-task play on a VM host over SSH | {g['play_over_ssh']['median_s']:.2f} s | - | 1 | - |")
-        rows.append(f"| guest agent: exec round trip; session open | {g['exec_round_trip']['median_s'] * 1000:.1f} ms; "
-                    f"{g['session_open']['median_s'] * 1000:.0f} ms | {g['exec_round_trip']['min_s'] * 1000:.1f}-"
-                    f"{g['exec_round_trip']['max_s'] * 1000:.1f} ms | - | - |")
+        rows.append(_row(f"ten-task play inside a Debian guest, connection plugin (qemu-ga, {report['machine']['accel']})",
+                         g["play_in_guest"], f"{g['ratio']} x over SSH"))
+        rows.append(_row("ten-task play on a VM host over SSH", g["play_over_ssh"], "1"))
+        rt = {k: v * 1000 for k, v in g["exec_round_trip"].items() if k.endswith("_s")}
+        rows.append(f"| guest agent: exec round trip; session open | {rt['median_s']:.1f} ms; "
+                    f"{g['session_open']['median_s'] * 1000:.0f} ms | {rt['min_s']:.1f}-{rt['max_s']:.1f} ms | - | - |")
     k = report.get("kernel")
     if k:
         rows.append(f"| mvm's kernel: cold build (linux-source-6.1, {report['machine'].get('cpus', '?')} cores) | "
                     f"{k['cold_build_s']:.0f} s | - | - | - |")
-        rows.append(f"| boot to ready incl. removal, mvm's kernel, no initrd | {k['boot_mvm']['median_s']:.2f} s | "
-                    f"{k['boot_mvm']['min_s']:.2f}-{k['boot_mvm']['max_s']:.2f} | {k['ratio_mvm_to_debian']} x Debian "
-                    f"kernel + initramfs ({k['boot_debian']['median_s']:.2f} s); {k['ratio_mvm_to_bare']} x bare QEMU "
-                    f"({k['boot_bare_mvm_kernel']['median_s']:.2f} s) | - |")
+        rows.append(_row("boot to ready incl. removal, mvm's kernel, no initrd", k["boot_mvm"],
+                         f"{k['ratio_mvm_to_debian']} x Debian kernel + initramfs ({k['boot_debian']['median_s']:.2f} s); "
+                         f"{k['ratio_mvm_to_bare']} x bare QEMU ({k['boot_bare_mvm_kernel']['median_s']:.2f} s)"))
         rows.append(f"| VMM resident memory, idle 256 MiB busybox guest | {k['rss_mib_mvm']} MiB (mvm's kernel) | - | "
                     f"{k['rss_mib_debian']} MiB with the Debian kernel | - |")
     if "boot_ratio" in images:
