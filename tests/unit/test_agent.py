@@ -202,4 +202,4 @@ def test_a_remote_target_runs_the_relay_through_one_quoted_ssh_command() -> None
 
     remote = shlex.split(argv[-1])
     assert remote[:2] == ["python3", "-c"] and remote[2] == agent.RELAY
-    assert remote[3:] == ["connect", "/srv/my mvm", "web", "10", "1024"]
+    assert remote[3:] == ["connect", "/srv/my mvm", "web", "mvm-web", "10", "1024"]

@@ -85,7 +85,7 @@ from ansible.errors import AnsibleParserError
 from ansible.module_utils.common.text.converters import to_native, to_text
 from ansible.plugins.inventory import BaseInventoryPlugin, Constructable
 
-from ansible_collections.mvm.microvm.plugins.module_utils import probe, validate, vm_info
+from ansible_collections.mvm.microvm.plugins.module_utils import agent, probe, validate, vm_info
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError
 
 _GROUP_CHARS = re.compile(r"[^A-Za-z0-9_]")
@@ -132,9 +132,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
 
     def _probe(self, host):
         script = probe.host_probe(host["state_root"])
-        argv = ["sh", "-s"]
-        if host["ssh"]:
-            argv = ["ssh", "-o", "BatchMode=yes"] + host["ssh_args"] + [host["ssh"], "sh -s"]
+        argv = agent.host_argv(host["ssh"], host["ssh_args"], ["sh", "-s"])
         try:
             proc = subprocess.run(argv, input=script.encode(), capture_output=True,
                                   timeout=float(self.get_option("agent_timeout")) + 30, check=False)

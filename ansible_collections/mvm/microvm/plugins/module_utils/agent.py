@@ -25,7 +25,7 @@ import subprocess
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ansible_collections.mvm.microvm.plugins.module_utils import guest, validate
+from ansible_collections.mvm.microvm.plugins.module_utils import docker_backend, guest, validate
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError
 
 DEFAULT_TIMEOUT = 10.0     # seconds an agent has to answer one request (never a hang)
@@ -33,11 +33,12 @@ CHUNK = 512 * 1024         # bytes per guest-file-read / guest-file-write reques
 CONSOLE_TAIL_LINES = 20
 SHELL = "/mvm/bin/sh"      # every image mvm builds has it (guest.py); the image's own shell may not exist
 
-# Runs on the VM host (python3 -c RELAY MODE STATE_ROOT VM). MODE `connect`: one JSON line (backend, and what the
-# client needs), then bytes both ways between stdin/stdout and the agent's socket. MODE `tail`: the console's end.
+# Runs on the VM host (python3 -c RELAY MODE STATE_ROOT VM CONTAINER ...). MODE `connect` (then TIMEOUT PORT):
+# one JSON line (the backend, or an error), then bytes both ways between stdin/stdout and the agent's socket.
+# MODE `tail` (then LINES): the console's end.
 RELAY = r'''
 import json, os, select, socket, sys
-mode, root, name = sys.argv[1:4]
+mode, root, name, container = sys.argv[1:5]
 if not root:
     root = "/var/lib/mvm" if os.getuid() == 0 else os.path.join(
         os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state"), "mvm")
@@ -48,7 +49,7 @@ def docker_vm():
     """A Docker VM has no directory: its container carries mvm's labels."""
     import subprocess
     try:
-        found = subprocess.run(["docker", "inspect", "-f", '{{index .Config.Labels "mvm.state_root"}}', "mvm-" + name],
+        found = subprocess.run(["docker", "inspect", "-f", '{{index .Config.Labels "mvm.state_root"}}', container],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=30).stdout.decode().strip()
     except (OSError, subprocess.SubprocessError):
         return None
@@ -65,19 +66,19 @@ if mode == "tail":
     try:
         with open(os.path.join(d, "console.log"), "rb") as f:
             f.seek(0, 2); f.seek(max(0, f.tell() - 16384))
-            lines = f.read().decode("utf-8", "replace").splitlines()[-int(sys.argv[4]):]
+            lines = f.read().decode("utf-8", "replace").splitlines()[-int(sys.argv[5]):]
     except OSError:
         lines = []
     out({"backend": backend, "lines": lines}); sys.exit(0)
 if backend == "docker":
-    out({"backend": backend, "container": "mvm-" + name}); sys.exit(0)
+    out({"backend": backend}); sys.exit(0)
 import time
 def connect(path):
     """A listener that serves one client at a time may refuse for a moment after the last one left: retry."""
-    deadline = time.monotonic() + float(sys.argv[4])
+    deadline = time.monotonic() + float(sys.argv[5])
     while True:
         c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        c.settimeout(float(sys.argv[4]))
+        c.settimeout(float(sys.argv[5]))
         try:
             c.connect(path)
             return c
@@ -95,7 +96,7 @@ try:
         where = (os.path.join(fc.get("chroot_base") or "/srv/jailer", "firecracker", fc.get("jailer_id") or name,
                               "root", "v.sock") if fc.get("jailer") else os.path.join(d, "v.sock"))
         s = connect(where)
-        s.sendall(b"CONNECT %d\n" % int(sys.argv[5]))
+        s.sendall(b"CONNECT %d\n" % int(sys.argv[6]))
         ok = b""
         while not ok.endswith(b"\n"):
             c = s.recv(1)
@@ -128,6 +129,15 @@ while True:
 '''
 
 
+def host_argv(host: Optional[str], ssh_args: Sequence[str], argv: Sequence[str]) -> List[str]:
+    """A command for a VM host: as is on this machine, through ssh (one quoted command line, a shared master
+    connection) on another. Validate `host` and `ssh_args` first (Target, the inventory plugin)."""
+    if not host:
+        return list(argv)
+    return ["ssh", "-o", "BatchMode=yes", "-o", "ControlMaster=auto", "-o", "ControlPersist=60",
+            "-o", "ControlPath=/tmp/mvm-ssh-%C"] + list(ssh_args) + [host, " ".join(shlex.quote(a) for a in argv)]
+
+
 class AgentError(MvmError):
     """The guest could not be reached or did not answer; says which VM and shows its console's end."""
 
@@ -149,14 +159,15 @@ class Target:
         return "%s on %s" % (self.vm, self.host) if self.host else self.vm
 
     def argv(self, argv: Sequence[str]) -> List[str]:
-        """A command for the VM host: as is here, through ssh (one quoted command line) there."""
-        if not self.host:
-            return list(argv)
-        return ["ssh", "-o", "BatchMode=yes", "-o", "ControlMaster=auto", "-o", "ControlPersist=60",
-                "-o", "ControlPath=/tmp/mvm-ssh-%C"] + self.ssh_args + [self.host, " ".join(shlex.quote(a) for a in argv)]
+        return host_argv(self.host, self.ssh_args, argv)
 
     def relay_argv(self, mode: str, *extra: str) -> List[str]:
-        return self.argv(["python3", "-c", RELAY, mode, self.state_root or "", self.vm] + list(extra))
+        return self.argv(["python3", "-c", RELAY, mode, self.state_root or "", self.vm, self.container] + list(extra))
+
+    @property
+    def container(self) -> str:
+        """The container a Docker VM of this name is (docker_backend names them)."""
+        return docker_backend.container(self.vm)
 
 
 def open_session(target: Target) -> "Session":
@@ -170,7 +181,7 @@ def open_session(target: Target) -> "Session":
         raise AgentError("%s%s" % (header["error"], _tail_text(target)))
     if header.get("backend") == "docker":
         stream.close()
-        return DockerSession(target, str(header["container"]))
+        return DockerSession(target, target.container)
     session = AgentSession(target, stream)
     session.sync()
     return session
@@ -186,7 +197,7 @@ def console_tail(target: Target, lines: int = CONSOLE_TAIL_LINES) -> List[str]:
         return []
     if found.get("backend") == "docker":
         try:
-            proc = subprocess.run(target.argv(["docker", "logs", "--tail", str(int(lines)), "mvm-" + target.vm]),
+            proc = subprocess.run(target.argv(["docker", "logs", "--tail", str(int(lines)), target.container]),
                                   capture_output=True, timeout=target.timeout, check=False)
         except (OSError, subprocess.TimeoutExpired):
             return []

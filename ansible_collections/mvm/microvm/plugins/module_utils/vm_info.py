@@ -9,6 +9,7 @@ __metaclass__ = type
 
 from typing import Any, Dict, List, Mapping, Optional
 
+from ansible_collections.mvm.microvm.plugins.module_utils import docker_backend
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import quote
 
 CONSOLE_LINES = 20
@@ -44,7 +45,7 @@ def console_command(record: Mapping[str, Any], lines: int) -> str:
     n = int(lines)
     if record.get("console_log"):
         return "tail -n %d %s 2>/dev/null || true" % (n, quote(record["console_log"]))
-    return "docker logs --tail %d %s 2>&1 || true" % (n, quote("mvm-" + record["name"]))
+    return "docker logs --tail %d %s 2>&1 || true" % (n, quote(docker_backend.container(record["name"])))
 
 
 def records(vms: Mapping[str, Mapping[str, Any]], name: Optional[str] = None,

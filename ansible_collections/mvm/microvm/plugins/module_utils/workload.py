@@ -298,22 +298,21 @@ def _secret_hash(f: File, shas: Mapping[str, str]) -> str:
                                                   _HASH_ROUNDS).hex()[:32]
 
 
-def run_script(resolved: Mapping[str, Any]) -> str:
-    """What /init runs as the workload's user: the environment, the working directory, then exec."""
-    lines = ["#!/mvm/bin/sh", "# written by mvm: the workload of this VM"]
+def _script(what: str, resolved: Mapping[str, Any], argv: Sequence[str]) -> str:
+    """A script /init runs as the workload's user: the environment, the working directory, then exec."""
+    lines = ["#!/mvm/bin/sh", "# written by mvm: the %s of this VM" % what]
     lines += ["export %s=%s" % (k, quote(v)) for k, v in sorted(resolved["env"].items())]
     lines.append("cd %s || exit 127" % quote(resolved["workdir"]))
-    lines.append("exec %s" % join(resolved["argv"]) if resolved["argv"] else "exit 0")
+    lines.append("exec %s" % join(argv) if argv else "exit 0")
     return "\n".join(lines) + "\n"
+
+
+def run_script(resolved: Mapping[str, Any]) -> str:
+    return _script("workload", resolved, resolved["argv"])
 
 
 def health_script(resolved: Mapping[str, Any]) -> str:
-    """The health check as /init runs it: the workload's environment and directory, then the command."""
-    lines = ["#!/mvm/bin/sh", "# written by mvm: the health check of this VM"]
-    lines += ["export %s=%s" % (k, quote(v)) for k, v in sorted(resolved["env"].items())]
-    lines.append("cd %s || exit 127" % quote(resolved["workdir"]))
-    lines.append("exec %s" % join(resolved["health"]["argv"]))
-    return "\n".join(lines) + "\n"
+    return _script("health check", resolved, resolved["health"]["argv"])
 
 
 def disk_paths(vm_dir: str) -> Dict[str, str]:
