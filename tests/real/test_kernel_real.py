@@ -7,15 +7,18 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from ansible_collections.mvm.microvm.plugins.module_utils import agent, kernel, oci
-from tests.conftest import need
-from tests.real.conftest import PLAYBOOKS, ansible_playbook, engine_apply, host_facts, kill_under, wait_for
+from tests.conftest import need, need_root
+from tests.real.conftest import BIN, ENV, PLAYBOOKS, ansible_playbook, engine_apply, host_facts, kill_under, wait_for
 from tests.real.netns import Netns
+from tests.support.fc_doubles import Doubles, run_on_kvm_host
 
+HERE = Path(__file__).parent
 CACHE = Path("/var/tmp/mvm-test-kernels")  # a machine's later runs find the kernel here (it takes minutes)
 
 
@@ -88,6 +91,24 @@ def test_snapshot_and_restore_with_mvms_kernel(built: Path) -> None:
     engine_apply("snapshot", {"name": "ks", "state": "absent", "state_root": str(built)})
 
 
+def test_a_squashfs_root_gets_its_overlay_from_mvms_init_and_keeps_writes_across_a_restart(built: Path) -> None:
+    engine_apply("image", {"name": "mks", "kernel": "mvm", "format": "squashfs", "state_root": str(built)})
+    image = (built / "images/mks").resolve() / "rootfs.squashfs"
+    before = image.read_bytes()
+    engine_apply("vm", _vm(built, "k4", image="mks"))
+    with agent.open_session(agent.Target("k4", state_root=str(built))) as s:
+        rc, out, _ = s.exec("grep ' / ' /proc/mounts; cat /proc/cmdline; echo kept > /etc/mvm-kept")
+        assert rc == 0 and b"overlay / overlay rw" in out and b"rootfstype=squashfs" in out, out
+        mounted = [line.split()[1] for line in s.exec("cat /proc/mounts")[1].decode().splitlines()]
+        assert not [m for m in mounted if m.startswith("/mvm/overlay")], mounted  # the old root was let go
+    engine_apply("vm", _vm(built, "k4", image="mks", state="stopped", stop_timeout=30))
+    engine_apply("vm", _vm(built, "k4", image="mks"))
+    with agent.open_session(agent.Target("k4", state_root=str(built))) as s:
+        assert s.exec("cat /etc/mvm-kept")[1] == b"kept\n"
+    assert image.read_bytes() == before  # shared by the image's VMs: never written
+    engine_apply("vm", _vm(built, "k4", image="mks", state="absent"))
+
+
 def test_an_oci_image_on_a_tap_network(built: Path) -> None:
     archive = (built / "images/mk").resolve() / oci.OCI_FILE
     plan = engine_apply("image", {"name": "mko", "kernel": "mvm", "oci": "oci-archive:%s" % archive,
@@ -106,6 +127,35 @@ def test_an_oci_image_on_a_tap_network(built: Path) -> None:
     finally:
         kill_under(built / "vms/k3")
         ns.destroy()
+
+
+def test_firecracker_plans_hand_the_double_the_built_vmlinux_and_no_initrd(built: Path) -> None:
+    """Against the Firecracker and jailer PROCESS DOUBLES (tests/support): no Firecracker guest boots here."""
+    need_root()
+    from tests.support.firecracker_contract import Contract  # needs the shared contracts (../shared)
+    doubles = Doubles.install("1.16.1")
+    chroot = Path(tempfile.mkdtemp(prefix="mvm-jail-"))
+    chroot.chmod(0o755)
+    try:
+        for phase in ("up", "up", "down"):
+            proc = run_on_kvm_host([str(BIN / "pyinfra"), "-y", "@local", str(HERE / "deploys/fc_kernel.py"),
+                                    "--data", "mvm_state_root=%s" % built, "--data", "chroot_base=%s" % chroot,
+                                    "--data", "image=mk", "--data", "phase=%s" % phase], doubles.env(ENV))
+            assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+        contract = Contract(doubles.version)
+        boots = [r for r in doubles.requests() if r["path"] == "/boot-source"]
+        assert len(boots) == 2, boots  # one per VM: the second run changed nothing
+        for r in boots:
+            assert contract.check_call(r["method"], r["path"], r["body"]) == [], r
+            assert "initrd_path" not in r["body"] and " init=/init " in r["body"]["boot_args"], r
+        assert sorted(r["uid"] >= 10000 for r in boots) == [False, True]  # one jailed (its own uid), one not
+        unjailed = next(r["body"]["kernel_image_path"] for r in boots if r["uid"] == 0)
+        assert Path(unjailed).read_bytes()[:4] == b"\x7fELF"  # Firecracker's x86_64 kernel: an ELF vmlinux
+        assert host_facts(built)["vms"] == {}
+    finally:
+        kill_under(chroot)
+        doubles.remove()
+        shutil.rmtree(chroot, ignore_errors=True)
 
 
 @pytest.mark.parametrize("arch", sorted(kernel.FRAGMENTS))

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from ansible_collections.mvm.microvm.plugins.module_utils import kernel
+from ansible_collections.mvm.microvm.plugins.module_utils import kernel, qemu
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
 from tests.support import frontends
 from tests.support.probes import ROOT, host
@@ -86,12 +86,23 @@ def test_a_built_kernel_is_not_built_again_and_a_new_fragment_is_a_new_kernel(mo
     assert any(s.startswith("build mvm's kernel") and kid not in s for s in steps)
 
 
-@pytest.mark.parametrize("params,field", [({"format": "squashfs"}, "format"), ({"initrd": "/boot/initrd.img"}, "initrd"),
+@pytest.mark.parametrize("params,field", [({"initrd": "/boot/initrd.img"}, "initrd"),
                                           ({"kernel": "mvm;reboot"}, "kernel"), ({"kernel": "linux"}, "kernel")])
 def test_what_mvms_kernel_cannot_boot_is_refused(params: dict, field: str) -> None:
     module = frontends.ansible("image", dict({"kernel": "mvm"}, **params),
                                frontends.Recording(host(), dict(_files(), **{"/boot/initrd.img": "ab" * 32})))
     assert module.failed and module.result.get("field") == field, module.result
+
+
+@pytest.mark.parametrize("root_format,expected", [
+    (None, "root=/dev/vda rw panic=-1 quiet init=/init"),
+    ("squashfs", "root=/dev/vda ro rootfstype=squashfs panic=-1 quiet init=/init mvm.hostname=h mvm.overlay=vdb")])
+def test_mvms_kernel_mounts_a_squashfs_root_read_only_for_the_init_to_overlay(root_format, expected) -> None:
+    applied = {"name": "h", "hostname": "h", "arch": "x86_64", "kernel_source": "mvm", "tsc_khz": None,
+               "kernel_args": "", "network": None}
+    if root_format:
+        applied["root_format"] = root_format
+    assert expected in qemu.cmdline(applied)
 
 
 def test_the_three_front_ends_plan_the_same_build() -> None:

@@ -70,6 +70,8 @@ GUEST_INIT = """#!/mvm/bin/sh
 # mvm guest init (PID 1): mount, name, network from the kernel arguments, config and secrets disks,
 # ready marker, then the workload (as its user, with its env and working directory) under its restart policy.
 export PATH=/mvm/bin
+# Every program started before the ready marker is a fork and an exec, milliseconds each under emulation: what
+# the shell can do itself (reading the arguments, the ports' names, the hostname) it does without one.
 mount -t proc proc /proc 2>/dev/null
 mount -t sysfs sysfs /sys 2>/dev/null
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
@@ -78,24 +80,40 @@ mount -t devpts devpts /dev/pts 2>/dev/null
 mount -t tmpfs tmpfs /tmp 2>/dev/null
 mount -t tmpfs tmpfs /run 2>/dev/null
 # Arguments come from the kernel command line, or from $MVM_ARGS where there is no kernel of ours (docker).
-arg() { for w in $MVM_ARGS $(cat /proc/cmdline); do case "$w" in "$1="*) echo "${w#*=}"; return;; esac; done; }
-h=$(arg mvm.hostname)
+# `arg NAME` leaves NAME's value in $A (no command substitution, so no subshell; no globbing of the words).
+read -r cmdline < /proc/cmdline
+arg() { A=; set -f; for w in $MVM_ARGS $cmdline; do case "$w" in "$1="*) A=${w#*=}; break;; esac; done; set +f; }
+# A squashfs root booted without an initramfs (mvm's kernel) is mounted read-only: the overlay on the VM's own disk
+# is made here, the root moved onto it, and this init starts again there (an initramfs did all this already).
+arg mvm.overlay
+if [ -n "$A" ] && [ $$ = 1 ]; then
+  rw=; while read -r _ m _ o _; do [ "$m" = / ] && rw=${o%%%%,*}; done < /proc/mounts
+  if [ "$rw" = ro ]; then
+    ov=/mvm/overlay
+    mount -t tmpfs -o mode=0700 tmpfs $ov && mkdir $ov/upper $ov/root && mount -t ext4 "/dev/$A" $ov/upper \
+      && mkdir -p $ov/upper/data $ov/upper/work \
+      && mount -t overlay overlay -o lowerdir=/,upperdir=$ov/upper/data,workdir=$ov/upper/work $ov/root \
+      && cd $ov/root && pivot_root . mvm/overlay && cd / && umount -l /mvm/overlay && exec /init
+    echo "MVM-ERROR cannot mount the squashfs root with its overlay on /dev/$A"; poweroff -f
+  fi
+fi
+arg mvm.hostname; h=$A
 [ -n "$h" ] && hostname "$h"
 ip link set lo up 2>/dev/null
 if [ -e /sys/class/net/eth0 ]; then
   ip link set eth0 up
-  a=$(arg mvm.ip); [ -n "$a" ] && ip addr add "$a" dev eth0
-  g=$(arg mvm.gw); [ -n "$g" ] && ip route add default via "$g"
+  arg mvm.ip; a=$A; [ -n "$a" ] && ip addr add "$a" dev eth0
+  arg mvm.gw; g=$A; [ -n "$g" ] && ip route add default via "$g"
   if [ -n "$g" ]; then
     if ping -c 1 -W 3 "$g" >/dev/null 2>&1; then echo "MVM-NET gateway $g reachable"; else echo "MVM-NET gateway $g unreachable"; fi
   fi
 fi
 # The config disk (read-only) and the secrets disk, copied into a tmpfs and unmounted again.
-d=$(arg mvm.config)
+arg mvm.config; d=$A
 if [ -n "$d" ]; then
   mkdir -p %(config)s; mount -t ext4 -o ro "/dev/$d" %(config)s || echo "MVM-ERROR cannot mount the config disk $d"
 fi
-d=$(arg mvm.secrets)
+arg mvm.secrets; d=$A
 if [ -n "$d" ]; then
   mkdir -p /run/mvm-sd %(secrets)s; chmod 0700 /run/mvm-sd
   if mount -t ext4 -o ro "/dev/$d" /run/mvm-sd; then
@@ -107,12 +125,13 @@ if [ -n "$d" ]; then
 fi
 # Volumes: persistent data disks, mounted read-write where the VM asked (mvm.volumes=DEV:MOUNT,...).
 vols=
-for m in $(arg mvm.volumes | tr ',' ' '); do
+arg mvm.volumes; IFS=,; set -f; set -- $A; set +f; unset IFS
+for m in "$@"; do
   d=${m%%%%:*}; t=${m#*:}
   if [ -z "$d" ]; then vols="$vols $t"  # a container's bind mount, there already
   elif mkdir -p "$t" && mount -t ext4 "/dev/$d" "$t"; then vols="$vols $t"; else echo "MVM-ERROR cannot mount volume $d at $t"; fi
 done
-p=$(arg mvm.httpd)
+arg mvm.httpd; p=$A
 if [ -n "$p" ]; then
   mkdir -p /run/www && echo "mvm guest $(hostname)" > /run/www/index.html && httpd -p "$p" -h /run/www
 fi
@@ -125,9 +144,9 @@ acpid -f -c /mvm/etc/acpi -a /mvm/etc/acpid.conf -l /run/acpid.log -p /run/acpid
 if [ -x /mvm/lib/qemu-ga ]; then
   for p in /sys/class/virtio-ports/*; do
     [ -f "$p/name" ] || continue
-    mkdir -p /dev/virtio-ports; ln -sf "/dev/${p##*/}" "/dev/virtio-ports/$(cat "$p/name")"
+    read -r n < "$p/name"; mkdir -p /dev/virtio-ports; ln -sf "/dev/${p##*/}" "/dev/virtio-ports/$n"
   done
-  a=$(arg mvm.agent); m=
+  arg mvm.agent; a=$A; m=
   case "$a" in
     vsock:*) m="-m vsock-listen -p ${a#vsock:}";;
     *) [ -e /dev/virtio-ports/%(port)s ] && m="-m virtio-serial -p /dev/virtio-ports/%(port)s";;
@@ -176,7 +195,8 @@ who() {
        echo "$n";;
   esac
 }
-echo "%(marker)s $(hostname)"
+read -r h < /proc/sys/kernel/hostname 2>/dev/null || h=$(hostname)
+echo "%(marker)s $h"
 # The health check (as dockerd runs a container's HEALTHCHECK, with no daemon on the host): every interval, as the
 # workload's user; a change of state goes to the console as "%(health)s STATE rc=RC OUTPUT" (one line).
 if [ -f $W/health ]; then
@@ -198,7 +218,8 @@ if [ -f $W/health ]; then
   }
   health </dev/null &
 fi
-if [ "$(arg mvm.tick)" = 1 ]; then
+arg mvm.tick
+if [ "$A" = 1 ]; then
   n=0; while :; do n=$((n+1)); echo "mvm-tick $n"; sleep 1; done &
 fi
 if [ -f $W/run ]; then

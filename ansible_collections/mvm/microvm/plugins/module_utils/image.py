@@ -78,9 +78,6 @@ def inputs(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str]) -
         raise SpecError("kernel", "no Debian cloud kernel for arch %s; give a kernel path" % facts["platform"]["arch"])
     image = source(spec, shas)
     if spec.kernel == "mvm" and not spec.flake:
-        if spec.format == "squashfs":
-            raise SpecError("format", "a squashfs root needs the initramfs of kernel: debian (it mounts the overlay); "
-                                      "mvm's kernel boots straight into an ext4 root")
         if spec.initrd:
             raise SpecError("initrd", "mvm's kernel boots without an initrd; leave initrd out")
     found = {
@@ -172,7 +169,7 @@ def inject_commands() -> list:
     under /mvm/bin, /init, the power-off hook and the mount points. An image's own /init is replaced."""
     return [
         "umask 022",  # the guest's users run these
-        "mkdir -p dev proc sys tmp run mvm/bin mvm/etc/acpi mvm/config mvm/secrets",
+        "mkdir -p dev proc sys tmp run mvm/bin mvm/etc/acpi mvm/config mvm/secrets mvm/overlay",
         "chmod 0755 mvm mvm/bin mvm/etc mvm/etc/acpi && chmod 1777 tmp",
         "cp \"$BUSYBOX\" mvm/bin/busybox && chmod 0755 mvm/bin/busybox",
         "for a in $(\"$BUSYBOX\" --list); do [ \"$a\" = busybox ] || ln -sf busybox mvm/bin/$a; done",

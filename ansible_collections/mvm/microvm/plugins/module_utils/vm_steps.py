@@ -101,6 +101,8 @@ def guest_args(applied: Mapping[str, Any], prefix: str, extra: str = "") -> str:
     device, panic), then mvm's init arguments (hostname, address), the backend's extra, the user's arguments."""
     if applied.get("kernel_source") == "mvm":
         prefix += " init=/init"  # no initramfs to switch_root to it: the kernel runs mvm's init itself
+        if applied.get("root_format") == "squashfs":  # mounted read-only; mvm's init puts the overlay over it
+            prefix = prefix.replace(" rw", " ro rootfstype=squashfs")
     line = (prefix + " mvm.hostname=%s" % applied["hostname"]).strip()
     net = applied.get("network")
     if net:
