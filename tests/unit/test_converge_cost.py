@@ -46,3 +46,15 @@ def test_vms_take_distinct_leases_in_one_plan() -> None:
     commands = frontends.three_ways("vms", params, facts)
     leases = [json.loads(c.split("printf %s '")[1].split("'")[0]) for c in commands if "/leases/" in c and "printf" in c]
     assert [lease["ip"] for lease in leases] == ["10.77.0.2", "10.77.0.3"]
+
+
+def test_vms_start_every_vm_before_waiting_for_any() -> None:
+    """Three fresh VMs: three starts, then three waits (a TCG boot each: waited for together, not one by one); each
+    VM's own steps keep their order."""
+    params = {"vms": [{"name": n} for n in ("a", "b", "c")], "image": "default", "backend": "qemu"}
+    commands = frontends.three_ways("vms", params, LINUX_PVM_QEMU + image_lines("default", IMG))
+    steps = [c for c in commands if "setsid qemu-system" in c or "MVM-READY" in c]
+    kinds = ["start" if "setsid qemu-system" in c else "wait" for c in steps]
+    assert kinds == ["start"] * 3 + ["wait"] * 3, kinds
+    order = [next(n for n in "abc" if "/vms/%s/" % n in c) for c in steps]
+    assert order == list("abcabc")

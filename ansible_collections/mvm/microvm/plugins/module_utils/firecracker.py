@@ -543,7 +543,7 @@ class FirecrackerDriver(Driver):
                 else:
                     for call in boot_calls(applied, opts, paths, directory) if opts.api else []:
                         plan.add("%s %s" % (call.method, call.path), curl(sock, call))
-                    plan.add("wait for %s to be ready (%gs)" % (spec.name, spec.boot_timeout), vm_steps.wait_ready_command(
+                    plan.wait("wait for %s to be ready (%gs)" % (spec.name, spec.boot_timeout), vm_steps.wait_ready_command(
                         directory, spec.boot_timeout, pid_file=paths["pid"]))
                 vm_steps.wait_healthy_steps(plan, spec, applied, vm_steps.console_source(directory))
                 if spec.state == "paused":

@@ -12,7 +12,7 @@ __metaclass__ = type
 
 import copy
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.mvm.microvm.plugins.module_utils import (
     backends,
@@ -32,7 +32,7 @@ from ansible_collections.mvm.microvm.plugins.module_utils import (
     volume,
 )
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecError
-from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan
+from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, Step
 
 GatherHost = Callable[[Optional[str]], Dict[str, Any]]
 GatherPaths = Callable[[Sequence[str]], Dict[str, str]]
@@ -167,9 +167,13 @@ def vms_plan(params: Mapping[str, Any], gather_host: GatherHost, gather_paths: G
         twice = sorted({n for n in names if names.count(n) > 1})
         raise SpecError("vms", "a VM name appears more than once: %s" % ", ".join(twice))
     combined = Plan(before={}, after={})
+    waits: List[Step] = []
     for d in desired:
         plan = vm.plan_vm(d, facts, shas)
-        combined.steps.extend(plan.steps)
+        # Every VM is started before any is waited for: a VM's first wait and what follows it go last, in order.
+        first = next((i for i, s in enumerate(plan.steps) if s.waits), len(plan.steps))
+        combined.steps.extend(plan.steps[:first])
+        waits.extend(plan.steps[first:])
         combined.warnings.extend(w for w in plan.warnings if w not in combined.warnings)
         combined.before[d.name] = plan.before
         combined.after[d.name] = plan.after
@@ -179,6 +183,7 @@ def vms_plan(params: Mapping[str, Any], gather_host: GatherHost, gather_paths: G
         if net and net["name"] in facts["networks"]:
             facts["networks"][net["name"]]["leases"][d.name] = {
                 k: net[k] for k in ("slot", "ip", "mac", "tap")}
+    combined.steps.extend(waits)
     if not combined.steps:
         combined.locks = []
     return desired, combined

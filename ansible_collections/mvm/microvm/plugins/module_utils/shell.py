@@ -46,6 +46,9 @@ class Step:
     # Data the command reads on its standard input: how a secret reaches the host without appearing in the
     # command text (which results, logs and `ps` show). Never shown anywhere.
     stdin: str = field(default="", repr=False)
+    # A wait for a guest (ready, healthy) that nothing of another VM's plan needs: many VMs start first, then are
+    # waited for together (see ops.vms_plan).
+    waits: bool = field(default=False, repr=False)
 
     @property
     def script(self) -> str:
@@ -87,6 +90,10 @@ class Plan:
 
     def add(self, description: str, command: str, stdin: str = "") -> None:
         self.steps.append(Step(description, command, stdin))
+
+    def wait(self, description: str, command: str) -> None:
+        """A step that waits for a guest (see Step.waits)."""
+        self.steps.append(Step(description, command, waits=True))
 
     def diff(self) -> Dict[str, Any]:
         """Ansible's diff shape; pyinfra prints the same two dicts."""

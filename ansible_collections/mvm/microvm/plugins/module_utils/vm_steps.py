@@ -62,7 +62,7 @@ def wait_healthy_steps(plan: Plan, spec: Any, applied: Mapping[str, Any], log: s
     the check's last output. `log` prints the console (a VM's file, a container's log)."""
     if spec.state != "running" or not spec.wait_healthy or not (applied.get("workload") or {}).get("health"):
         return
-    plan.add("wait for %s to be healthy (%gs)" % (spec.name, spec.boot_timeout), (
+    plan.wait("wait for %s to be healthy (%gs)" % (spec.name, spec.boot_timeout), (
         "i=0; while :; do h=$(%(log)s 2>&1 | tr -d '\\r' | grep -a '^%(m)s ' | tail -n 1); "
         "case \"$h\" in '%(m)s healthy'*) exit 0;; '%(m)s unhealthy'*) "
         "echo \"VM %(name)s is unhealthy: ${h#%(m)s unhealthy }\" >&2; exit 1;; esac; i=$((i+1)); "
