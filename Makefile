@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: setup up down up-pyinfra down-pyinfra test test-fast sanity lint clean bench mutation record-outputs
+.PHONY: setup up down up-pyinfra down-pyinfra test test-fast sanity lint clean bench mutation record-outputs schema
 
 setup:
 	bash scripts/setup.sh
@@ -33,6 +33,10 @@ test-fast: setup
 
 sanity: setup
 	$(BIN)/python tests/support/run_ansible_test.py sanity
+
+## The fleet file's JSON Schema, for editors (a test checks that the committed file is current).
+schema: setup
+	$(BIN)/python -m mvm_pyinfra.fleet schema > schemas/fleet.schema.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -298,6 +298,38 @@ def _rss_mib(pid: int) -> float:
     return 0.0
 
 
+def starts_bench(root: Path) -> dict[str, Any]:
+    """Cold start of 1, 4 and 8 QEMU VMs through one `vms` operation (every VM started, then all waited for)
+    against as many single boots through `vm`, one after another, in the same run. Removal is not timed."""
+    one = {"image": "default", "backend": "qemu", "state_root": str(root)}
+
+    def single() -> None:
+        apply("vm", dict(one, name="st"))
+
+    def gone(names: list[str]) -> None:
+        apply("vms", {"vms": [{"name": n, "state": "absent", "state_root": str(root)} for n in names]})
+
+    reps = max(3, REPEAT - 2)
+    runs = []
+    for _ in range(reps):
+        runs.append(timed(single, 1)["median_s"])
+        gone(["st"])
+    boot = round(statistics.median(runs), 4)
+    out: dict[str, Any] = {"single_boot_s": boot}
+    for n in (1, 4, 8):
+        names = ["st%d" % i for i in range(n)]
+        times = []
+        for _ in range(reps):
+            start = time.perf_counter()
+            apply("vms", {"vms": [dict(one, name=name) for name in names]})
+            times.append(time.perf_counter() - start)
+            gone(names)
+        median = round(statistics.median(times), 4)
+        out["n%d" % n] = {"median_s": median, "min_s": round(min(times), 4), "max_s": round(max(times), 4),
+                          "runs": reps, "ratio_to_n_single_boots": round(median / (n * boot), 2)}
+    return out
+
+
 def _pss_mib(pid: int) -> float:
     for line in Path("/proc/%d/smaps_rollup" % pid).read_text().splitlines():
         if line.startswith("Pss:"):
@@ -414,6 +446,12 @@ def table(report: dict[str, Any]) -> str:
         rows.append(f"| VMM memory per idle 256 MiB busybox guest ({GUESTS} side by side): resident; proportional | "
                     f"{k['rss_mib_mvm']}; {k.get('pss_mib_mvm', '-')} MiB (mvm's kernel) | - | "
                     f"{k['rss_mib_debian']}; {k.get('pss_mib_debian', '-')} MiB with the Debian kernel | - |")
+    st = report.get("starts")
+    if st:
+        for n in (1, 4, 8):
+            rows.append(_row(f"cold start of {n} QEMU VM{'s' if n > 1 else ''} through `vms` ({report['machine']['accel']})",
+                             st[f"n{n}"], f"{st[f'n{n}']['ratio_to_n_single_boots']} x {n} single boot"
+                                          f"{'s' if n > 1 else ''} ({st['single_boot_s']:.2f} s each)"))
     if "boot_ratio" in images:
         rows.append(f"| boot to ready incl. removal, OCI app guest | {images['boot_oci']['median_s']:.2f} s | - | "
                     f"{images['boot_ratio']} x busybox guest ({images['boot_busybox']['median_s']:.2f} s) | - |")
@@ -430,7 +468,8 @@ def main() -> int:
         report = json.loads(out.read_text()) if only else {}
         report.update({"machine": machine(), "repeat": REPEAT})
         sections = {"rebuild": rebuild_bench, "boot": boot_bench, "restore": restore_bench, "images": image_bench,
-                    "converge": converge_bench, "guest": guest_bench, "kernel": kernel_bench}
+                    "converge": converge_bench, "guest": guest_bench, "kernel": kernel_bench,
+                    "starts": starts_bench}
         for name, bench in sections.items():
             if not only or name == only:
                 report[name] = dict(bench(root), date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))

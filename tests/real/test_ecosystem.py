@@ -22,7 +22,8 @@ def run(*argv: str, env: dict | None = None, cwd: Path | str = REPO, timeout: in
 def test_ruff_and_mypy_are_clean() -> None:
     proc = run(str(BIN / "ruff"), "check", *LINT_PATHS)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    proc = run(str(BIN / "mypy"), "ansible_collections/mvm/microvm/plugins/module_utils", "mvm_pyinfra")
+    proc = run(str(BIN / "mypy"), "ansible_collections/mvm/microvm/plugins/module_utils",
+               "ansible_collections/mvm/microvm/plugins/plugin_utils", "mvm_pyinfra")
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

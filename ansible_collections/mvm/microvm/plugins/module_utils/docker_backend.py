@@ -131,7 +131,7 @@ def plan_container(plan: Plan, spec: Any, facts: Mapping[str, Any], applied: Map
         if state == "absent":
             plan.add("run container %s" % container(name), run_command(applied, root, spec.stop_timeout))
             plan.wait("wait for %s to be ready (%gs)" % (name, spec.boot_timeout),
-                     wait_ready_command(name, spec.boot_timeout))
+                      wait_ready_command(name, spec.boot_timeout))
         elif state == "stopped":
             seen = "$(docker logs %s 2>&1 | grep -c %s)" % (quote(container(name)), READY_MARKER)
             plan.add("start container %s" % container(name), "n=%s; docker start %s >/dev/null && %s" % (

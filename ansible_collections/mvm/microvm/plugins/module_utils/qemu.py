@@ -216,7 +216,7 @@ class QemuDriver(Driver):
                 if not paused and not now.get("ready"):
                     # Running is not ready: a rerun while the guest boots waits for it instead of reporting it done.
                     plan.wait("wait for %s to be ready (%gs)" % (spec.name, spec.boot_timeout),
-                             wait_ready_command(directory, spec.boot_timeout))
+                              wait_ready_command(directory, spec.boot_timeout))
         elif running:
             if paused:
                 plan.add("resume VM %s so it can power down" % spec.name, resume_command(directory))
@@ -281,7 +281,7 @@ def _start_steps(plan: Plan, spec: Any, applied: Mapping[str, Any], directory: s
         lines.append("hostname %s" % applied["hostname"])
         plan.add("tell %s who it is now" % spec.name, agent_command(directory, lines))
     plan.wait("wait for %s to be ready (%gs)" % (spec.name, spec.boot_timeout),
-             wait_ready_command(directory, spec.boot_timeout))
+              wait_ready_command(directory, spec.boot_timeout))
     vm_steps.wait_healthy_steps(plan, spec, applied, vm_steps.console_source(directory))
 
 
