@@ -635,6 +635,74 @@ def _vms_params(**kwargs: Any) -> Dict[str, Any]:
     return _given(**kwargs)
 
 
+def _pool_params(**kwargs: Any) -> Dict[str, Any]:
+    return _given(**kwargs)
+
+
+def _fleet_pool(params: Mapping[str, Any]) -> Any:
+    """The pool and its tenant from the fleet file, validated with the whole file (when the deploy calls pool)."""
+    from ansible_collections.mvm.microvm.plugins.plugin_utils import fleet as fleet_files
+
+    try:
+        found = fleet_files.load_pool_spec(params["fleet"], params["pool"])
+        return found, fleet_files.load_tenant_config(params["fleet"], found.tenant)
+    except fleet_files.FleetError as exc:
+        raise SpecError("fleet", str(exc)) from None
+
+
+def _pool_facts(state_root: Optional[str], names: Optional[Sequence[str]]) -> Dict[str, Any]:
+    """Every VM host's mvm facts (None: the host failed or did not connect), each with its own state root."""
+    found: Dict[str, Any] = {}
+    for other in host.state.inventory:
+        if names is not None and other.name not in names:
+            continue
+        if other not in host.state.active_hosts:
+            found[other.name] = None
+            continue
+        found[other.name] = other.get_fact(MvmHost, state_root=state_root or other.data.get("mvm_state_root"))
+    return found
+
+
+@_validated_early(_pool_params, _fleet_pool)
+def pool(
+    fleet: str,
+    pool: str,
+    state_root: Optional[str] = None,
+    hosts: Optional[Sequence[str]] = None,
+):
+    """
+    Spread a pool of identical microVMs over the deploy's VM hosts: this host gets its share, as ``vms``.
+
+    + fleet: path of the fleet file on the controller (see ``mvm_pyinfra.fleet``)
+    + pool: the pool's name in it
+    + state_root: mvm state directory on every host (default: each host's ``mvm_state_root`` data)
+    + hosts: the inventory hosts to spread over (default: every host of the inventory)
+
+    Instances are named ``<pool>-0`` .. ``<pool>-<N-1>``; one stays on its host while that host is in the deploy,
+    a missing one goes to the host with the fewest of the pool's instances (then by name) that has memory and
+    tenant quota left; instances beyond the count are removed. The placement is the
+    one Ansible's ``mvm.microvm.pool`` computes (plugin_utils/placement.py).
+    """
+    from ansible_collections.mvm.microvm.plugins.plugin_utils import fleet as fleet_files
+    from ansible_collections.mvm.microvm.plugins.plugin_utils import placement
+
+    found, tenant = _fleet_pool({"fleet": fleet, "pool": pool})
+    try:
+        share = placement.plan_hosts(found, tenant, _pool_facts(state_root, hosts)).get(host.name, [])
+    except fleet_files.FleetError as exc:
+        raise OperationError(str(exc)) from None
+    if not share:
+        host.noop("pool %s has no instance on %s" % (pool, host.name))
+        return
+    params: Dict[str, Any] = {"vms": share}
+    root = state_root or host.data.get("mvm_state_root")
+    if root:
+        params["state_root"] = root
+    call = _operation("vms", params)
+    _desired, plan, _promise = call()
+    yield from _emit(plan, "pool %s's instances here are as asked" % pool, call.plan)
+
+
 @_validated_early(_vms_params, ops.vms_specs)
 def vms(
     vms: Sequence[Dict[str, Any]],

@@ -85,6 +85,8 @@ if command -v nft >/dev/null 2>&1 && nft list table ip mvm >/dev/null 2>&1; then
 fi
 d="$r"; while [ -n "$d" ] && [ ! -d "$d" ]; do case "$d" in */*) d=${d%%/*};; *) d=;; esac; done; [ -n "$d" ] || d=/
 t disk_free_kib "$(df -Pk "$d" 2>/dev/null | awk 'NR==2{print $4}')"
+[ -r /proc/meminfo ] && while read -r k v _; do [ "$k" = MemAvailable: ] && t mem_available_kib "$v"; done < /proc/meminfo
+t cpus "$(nproc 2>/dev/null)"
 %(identity)s
 set --
 for v in "$r"/vms/*/; do
@@ -467,6 +469,10 @@ def parse_host(output: str) -> Dict[str, Any]:
         "network": _network(links, warnings),
         "networks": _networks(nets, leases, warnings),
         "disk_free_mib": int(free) // 1024 if free.isdigit() else None,
+        # What a fleet's placement weighs: memory the host can still give (MemAvailable) and its CPUs.
+        "capacity": {"memory_available_mib": int(one("mem_available_kib")) // 1024
+                     if one("mem_available_kib").isdigit() else None,
+                     "cpus": int(one("cpus")) if one("cpus").isdigit() else None},
         "kvm_mode": one("kvm_mode") or None,
         "state_root_mode": one("state_root_mode") or None,
         "vms": {},

@@ -125,6 +125,7 @@ class Pool(_Strict):
     tenant: str = Field(description="the tenant the pool belongs to")
     image: Image
     instances: int = Field(ge=0, le=MAX_INSTANCES, description="how many VMs")
+    backend: str = Field(default="auto", description="the vm operation's backend (auto: the host's best)")
     cpus: int = Field(default=1, ge=1, le=64, description="vCPUs per VM")
     memory: int = Field(default=256, ge=32, description="guest memory per VM, MiB")
     workload: Dict[str, Any] = Field(default_factory=dict,
@@ -152,7 +153,8 @@ class Pool(_Strict):
 
     def vm_params(self, index: int = 0) -> Dict[str, Any]:
         """What the `vm` operation is given for instance `index` (the engine validates it again on the host)."""
-        params = dict(self.workload, name="%s-%d" % (self.name, index), image=self.image.name, cpus=self.cpus,
+        params = dict(self.workload, name="%s-%d" % (self.name, index), image=self.image.name, backend=self.backend,
+                      cpus=self.cpus,
                       memory=self.memory, ports=list(self.ports),
                       labels=dict(self.labels, **{"mvm.pool": self.name, "mvm.tenant": self.tenant}))
         if self.health is not None:

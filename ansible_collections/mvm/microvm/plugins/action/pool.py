@@ -1,0 +1,71 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) mvm developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""mvm.microvm.pool: placement on the controller (plugin_utils/placement.py) from the mvm facts of every host of
+the play, then mvm.microvm.vms on this host with its share. Every host computes the same placement from the same
+facts, so the hosts agree without talking to each other."""
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.mvm.microvm.plugins.plugin_utils import fleet, placement
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super(ActionModule, self).run(tmp, task_vars)
+        args = dict(self._task.args)
+        unknown = sorted(set(args) - {"fleet", "pool", "state_root"})
+        if unknown or not args.get("fleet") or not args.get("pool"):
+            raise AnsibleActionFail("mvm.microvm.pool takes fleet and pool (required) and state_root%s" % (
+                "; unknown: %s" % ", ".join(unknown) if unknown else ""))
+        path = self._find_needle("files", args["fleet"])
+        try:
+            loaded = fleet.load(path)
+            pool = next((p for p in loaded.pools if p.name == args["pool"]), None)
+            if pool is None:
+                raise fleet.FleetError("%s: no pool named %s" % (path, args["pool"]))
+            tenant = next(t for t in loaded.tenants if t.name == pool.tenant)
+            facts = self._facts(task_vars)
+            hosts = placement.plan_hosts(pool, tenant, facts)
+        except fleet.FleetError as exc:
+            raise AnsibleActionFail(str(exc)) from None
+        me = task_vars.get("inventory_hostname")
+        state_root = args.get("state_root") or (facts.get(me) or {}).get("state_root")
+        entries = hosts.get(me, [])
+        result["placement"] = {h: [e["name"] for e in vms if e.get("state") != "absent"] for h, vms in hosts.items()}
+        if not entries:
+            result.update(changed=False, vms={})
+            return result
+        module_args = {"vms": entries}
+        if state_root:
+            module_args["state_root"] = state_root
+        ran = self._execute_module(module_name="mvm.microvm.vms", module_args=module_args, task_vars=task_vars)
+        ran.pop("ansible_facts", None)
+        result.update(ran)
+        return result
+
+    @staticmethod
+    def _facts(task_vars):
+        """Host name -> its mvm facts (None: not in play any more: unreachable or failed)."""
+        hostvars = task_vars.get("hostvars") or {}
+        active = set(task_vars.get("ansible_play_hosts") or [])
+        found, missing = {}, []
+        for name in task_vars.get("ansible_play_hosts_all") or []:
+            facts = ((hostvars.get(name) or {}).get("ansible_facts") or {}).get("mvm")
+            if name not in active:
+                found[name] = None
+            elif not facts:
+                missing.append(name)
+            else:
+                found[name] = facts
+        if missing:
+            raise fleet.FleetError("no mvm facts for %s: run mvm.microvm.facts on every host of the play before "
+                                   "mvm.microvm.pool" % ", ".join(sorted(missing)))
+        return found

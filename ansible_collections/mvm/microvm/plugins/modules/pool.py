@@ -1,0 +1,97 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) mvm developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: pool
+short_description: Spread a pool of identical microVMs over the VM hosts of the play
+version_added: "0.1.0"
+description:
+  - Reads the pool O(pool) of the fleet file O(fleet) on the controller (see the lookup P(mvm.microvm.fleet#lookup)),
+    decides from the mvm facts of every host of the play where each instance runs, and runs M(mvm.microvm.vms) on
+    each host with that host's share.
+  - Instances are named C(<pool>-0) to C(<pool>-<N-1>). An instance stays on its host while that host is in the
+    play; a missing one goes to the host with the fewest of the pool's instances, then by name, if the host has
+    the memory available and the tenant's per-host quota allows it. Instances beyond the count
+    are removed, and nothing else. When the pool does not fit, the task fails on every host before any changes.
+  - Every host of the play must have run M(mvm.microvm.facts) before this task (in the same play, so the facts are
+    current); hosts that are unreachable or failed are left out and their instances are started elsewhere.
+  - The image's digest is recorded with the pool, not yet verified on the hosts.
+author:
+  - mvm developers (@mvm-dev)
+extends_documentation_fragment:
+  - mvm.microvm.attributes
+options:
+  fleet:
+    description: Path of the fleet file on the controller.
+    type: path
+    required: true
+  pool:
+    description: The pool's name in the fleet file.
+    type: str
+    required: true
+  state_root:
+    description:
+      - mvm's state root on every host; unset, the state root each host's facts were gathered with.
+    type: path
+attributes:
+  action:
+    description: Runs as an action plugin on the controller, which executes M(mvm.microvm.vms) on each host.
+    support: full
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+notes:
+  - Runs through its action plugin; the module itself only documents it.
+seealso:
+  - module: mvm.microvm.vms
+  - module: mvm.microvm.facts
+"""
+
+EXAMPLES = r"""
+- name: The pool web of the fleet file, over every host of the play
+  hosts: vm_hosts
+  tasks:
+    - name: Current facts of every VM host
+      mvm.microvm.facts:
+
+    - name: Pool web
+      mvm.microvm.pool:
+        fleet: inventory/fleet.yml
+        pool: web
+"""
+
+RETURN = r"""
+placement:
+  description: Per host of the play, the pool's instances it runs.
+  returned: success
+  type: dict
+  sample: {"kvm1": ["web-0", "web-3"], "kvm2": ["web-1"], "kvm3": ["web-2"]}
+vms:
+  description: This host's M(mvm.microvm.vms) result, per VM name.
+  returned: success
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            fleet=dict(type="path", required=True),
+            pool=dict(type="str", required=True),
+            state_root=dict(type="path"),
+        ),
+        supports_check_mode=True,
+    )
+    module.fail_json(msg="mvm.microvm.pool runs through its action plugin on the controller; call it as a task")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""A pool spread over three VM hosts for real: three network namespaces, each with its own sshd and state root,
+driven over SSH by ansible-playbook (mvm.microvm.facts + mvm.microvm.pool) and by pyinfra (operation pool). The
+pool grows from 6 instances to 9 and shrinks to 3; each step's second run changes nothing; the removed instances
+leave nothing behind. The VMs are QEMU guests (TCG) of mvm's busybox image, each started inside its host's
+namespace."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.conftest import need_root
+from tests.real.conftest import BIN, ENV, PLAYBOOKS, host_facts, kill_under, seed_image
+from tests.support.ssh_lab import SshLab
+
+HERE = Path(__file__).parent
+HOSTS = ("kvm1", "kvm2", "kvm3")
+FLEET = """tenants:
+  - name: acme
+    subnet_pool: 10.80.0.0/16
+pools:
+  - name: web
+    tenant: acme
+    backend: qemu
+    image: {name: default, digest: "sha256:%s"}
+    instances: %%d
+    memory: 128
+""" % ("0" * 64)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory, built_image: Path) -> Iterator[dict]:
+    need_root()
+    work = tmp_path_factory.mktemp("fleet")
+    labs = {}
+    try:
+        for i, name in enumerate(HOSTS):
+            (work / name).mkdir()
+            labs[name] = SshLab.start(work / name, octet=40 + i)
+            seed_image(built_image, work / name / "st")
+        yield {"work": work, "labs": labs}
+    finally:
+        for name, one in labs.items():
+            kill_under(work / name / "st")
+            one.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _files(lab: dict, instances: int) -> tuple[Path, Path, Path]:
+    work = lab["work"]
+    (work / "fleet.yml").write_text(FLEET % instances)
+    key = str(work / HOSTS[0] / "user_key")
+    lines = ["vm_hosts:", "  hosts:"]
+    for name, one in lab["labs"].items():
+        lines += ["    %s:" % name, "      ansible_host: %s" % one.address, "      ansible_user: root",
+                  "      ansible_ssh_private_key_file: %s" % (work / name / "user_key"),
+                  "      ansible_ssh_common_args: -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+                  "      ansible_python_interpreter: /usr/bin/python3",
+                  "      mvm_state_root: %s" % (work / name / "st")]
+    (work / "hosts.yml").write_text("\n".join(lines) + "\n")
+    del key
+    (work / "inventory.py").write_text("vm_hosts = [%s]\n" % ", ".join(
+        "(%r, {'ssh_hostname': %r, 'ssh_user': 'root', 'ssh_key': %r, 'ssh_known_hosts_file': '/dev/null', "
+        "'ssh_strict_host_key_checking': 'no', 'mvm_state_root': %r})" % (
+            name, one.address, str(work / name / "user_key"), str(work / name / "st"))
+        for name, one in lab["labs"].items()))
+    return work / "fleet.yml", work / "hosts.yml", work / "inventory.py"
+
+
+def ansible(lab: dict, instances: int, *extra: str) -> int:
+    fleet, hosts, _ = _files(lab, instances)
+    proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(hosts), str(PLAYBOOKS / "fleet_pool.yml"),
+                           "-e", "fleet_file=%s" % fleet, "-e", "pool_name=web", *extra], capture_output=True,
+                          text=True, env=ENV)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-5000:]
+    return sum(int(n) for n in re.findall(r"changed=(\d+)", out))
+
+
+def pyinfra(lab: dict, instances: int) -> str:
+    fleet, _, inventory = _files(lab, instances)
+    proc = subprocess.run([str(BIN / "pyinfra"), "-y", str(inventory), str(HERE / "deploys/fleet_pool.py"),
+                           "--data", "fleet_file=%s" % fleet, "--data", "pool_name=web"], capture_output=True,
+                          text=True, env=ENV)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-5000:]
+    return out
+
+
+def placement(lab: dict) -> dict[str, list[str]]:
+    """What runs where, from each host's own facts (read here: the state roots are on this machine)."""
+    found = {}
+    for name in HOSTS:
+        vms = host_facts(lab["work"] / name / "st")["vms"]
+        assert all(v["state"] == "running" and v["ready"] for v in vms.values()), vms
+        found[name] = sorted(vms, key=lambda n: int(n.rsplit("-", 1)[1]))
+    return found
+
+
+def _leftovers(lab: dict, names: list[str]) -> list[str]:
+    """Files or processes of removed instances."""
+    left = []
+    for host in HOSTS:
+        root = lab["work"] / host / "st"
+        left += [str(p) for p in (root / "vms").glob("*") if p.name not in names] if (root / "vms").exists() else []
+        left += [line for line in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout.splitlines()
+                 if str(root / "vms") in line and not any("/vms/%s/" % n in line for n in names)]
+    return left
+
+
+SPREAD = {6: {"kvm1": ["web-0", "web-3"], "kvm2": ["web-1", "web-4"], "kvm3": ["web-2", "web-5"]},
+          9: {"kvm1": ["web-0", "web-3", "web-6"], "kvm2": ["web-1", "web-4", "web-7"],
+              "kvm3": ["web-2", "web-5", "web-8"]},
+          3: {"kvm1": ["web-0"], "kvm2": ["web-1"], "kvm3": ["web-2"]}}
+
+
+def test_a_pool_grows_and_shrinks_over_three_hosts_through_ansible_then_pyinfra(lab: dict) -> None:
+    assert ansible(lab, 6, "--check") > 0  # check mode plans the six and changes nothing
+    assert all(host_facts(lab["work"] / h / "st")["vms"] == {} for h in HOSTS)
+    for instances in (6, 9, 3):
+        assert ansible(lab, instances) > 0
+        assert ansible(lab, instances) == 0
+        got = placement(lab)
+        assert got == SPREAD[instances]  # spread evenly, in name order; the ones that ran stayed where they were
+        assert _leftovers(lab, [n for v in got.values() for n in v]) == []
+    before = placement(lab)
+    for instances in (6, 9, 3):
+        out = pyinfra(lab, instances)
+        assert "] Success" in out, out[-3000:]
+        second = pyinfra(lab, instances)
+        assert "] Success" not in second and all("[%s] No changes" % h in second for h in HOSTS), second[-3000:]
+        got = placement(lab)
+        assert got == SPREAD[instances]  # the same placement as Ansible's, host by host
+        assert _leftovers(lab, [n for v in got.values() for n in v]) == []
+    assert placement(lab) == before  # 3 -> 6 -> 9 -> 3: the three that ran throughout never moved
