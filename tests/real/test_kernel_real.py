@@ -151,7 +151,7 @@ def test_firecracker_plans_hand_the_double_the_built_vmlinux_and_no_initrd(built
         assert sorted(r["uid"] >= 10000 for r in boots) == [False, True]  # one jailed (its own uid), one not
         unjailed = next(r["body"]["kernel_image_path"] for r in boots if r["uid"] == 0)
         assert Path(unjailed).read_bytes()[:4] == b"\x7fELF"  # Firecracker's x86_64 kernel: an ELF vmlinux
-        assert host_facts(built)["vms"] == {}
+        assert not {"fkj", "fku"} & set(host_facts(built)["vms"])  # both gone again
     finally:
         kill_under(chroot)
         doubles.remove()
