@@ -669,6 +669,7 @@ def pool(
     pool: str,
     state_root: Optional[str] = None,
     hosts: Optional[Sequence[str]] = None,
+    revision: Optional[int] = None,
 ):
     """
     Spread a pool of identical microVMs over the deploy's VM hosts: this host gets its share, as ``vms``.
@@ -677,6 +678,11 @@ def pool(
     + pool: the pool's name in it
     + state_root: mvm state directory on every host (default: each host's ``mvm_state_root`` data)
     + hosts: the inventory hosts to spread over (default: every host of the inventory)
+    + revision: apply the pool as this revision recorded it (a rollback, itself recorded as a new revision)
+
+    Every apply that changes the pool or where its instances run appends a record (number, time, spec and its
+    sha256, image digest, instances per host, the controller's user) to ``<state_root>/fleet/<pool>.revisions`` on
+    each host; the ``MvmHost`` fact lists them under ``revisions``.
 
     Instances are named ``<pool>-0`` .. ``<pool>-<N-1>``; one stays on its host while that host is in the deploy,
     a missing one goes to the host with the fewest of the pool's instances (then by name) that has memory and
@@ -684,23 +690,38 @@ def pool(
     one Ansible's ``mvm.microvm.pool`` computes (plugin_utils/placement.py).
     """
     from ansible_collections.mvm.microvm.plugins.plugin_utils import fleet as fleet_files
-    from ansible_collections.mvm.microvm.plugins.plugin_utils import placement
+    from ansible_collections.mvm.microvm.plugins.plugin_utils import placement, revisions
 
     found, tenant = _fleet_pool({"fleet": fleet, "pool": pool})
+    if revision is not None and (isinstance(revision, bool) or not isinstance(revision, int) or revision < 1):
+        raise OperationValueError("revision: expected a revision number (1 or more), got %r" % (revision,))
     try:
-        share = placement.plan_hosts(found, tenant, _pool_facts(state_root, hosts)).get(host.name, [])
+        facts = _pool_facts(state_root, hosts)
+        if revision is not None:
+            found = revisions.spec_of(facts, pool, revision)
+        every = placement.plan_hosts(found, tenant, facts)
+        placed = {h: [e["name"] for e in vms if e.get("state") != "absent"] for h, vms in every.items()}
+        record = revisions.to_write(found, placed, facts, revision).get(host.name)
     except fleet_files.FleetError as exc:
         raise OperationError(str(exc)) from None
+    share = every.get(host.name, [])
+    root = str(state_root or host.data.get("mvm_state_root") or (facts.get(host.name) or {}).get("state_root") or "")
+
+    def with_record(plan: Plan) -> Plan:
+        if record is not None and root:
+            plan.steps.append(revisions.write_step(root, record))
+        return plan
+
     if not share:
-        host.noop("pool %s has no instance on %s" % (pool, host.name))
+        plan = with_record(Plan())
+        yield from _emit(plan, "pool %s has no instance on %s" % (pool, host.name), lambda: plan)
         return
     params: Dict[str, Any] = {"vms": share}
-    root = state_root or host.data.get("mvm_state_root")
     if root:
         params["state_root"] = root
     call = _operation("vms", params)
     _desired, plan, _promise = call()
-    yield from _emit(plan, "pool %s's instances here are as asked" % pool, call.plan)
+    yield from _emit(with_record(plan), "pool %s's instances here are as asked" % pool, lambda: with_record(call.plan()))
 
 
 @_validated_early(_vms_params, ops.vms_specs)

@@ -6,6 +6,7 @@ namespace."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -82,10 +83,10 @@ def ansible(lab: dict, instances: int, *extra: str) -> int:
     return sum(int(n) for n in re.findall(r"changed=(\d+)", out))
 
 
-def pyinfra(lab: dict, instances: int) -> str:
+def pyinfra(lab: dict, instances: int, *extra: str) -> str:
     fleet, _, inventory = _files(lab, instances)
     proc = subprocess.run([str(BIN / "pyinfra"), "-y", str(inventory), str(HERE / "deploys/fleet_pool.py"),
-                           "--data", "fleet_file=%s" % fleet, "--data", "pool_name=web"], capture_output=True,
+                           "--data", "fleet_file=%s" % fleet, "--data", "pool_name=web", *extra], capture_output=True,
                           text=True, env=ENV)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-5000:]
@@ -119,7 +120,19 @@ SPREAD = {6: {"kvm1": ["web-0", "web-3"], "kvm2": ["web-1", "web-4"], "kvm3": ["
           3: {"kvm1": ["web-0"], "kvm2": ["web-1"], "kvm3": ["web-2"]}}
 
 
-def test_a_pool_grows_and_shrinks_over_three_hosts_through_ansible_then_pyinfra(lab: dict) -> None:
+def revisions(lab: dict) -> list[tuple[int, int, int | None]]:
+    """(number, instances, rolled back to) of the pool's revision log, the same on every host."""
+    logs = []
+    for host in HOSTS:
+        log = lab["work"] / host / "st/fleet/web.revisions"
+        assert log.stat().st_mode & 0o777 == 0o600
+        logs.append([(r["revision"], r["spec"]["instances"], r["rolled_back_to"])
+                     for r in map(json.loads, log.read_text().splitlines())])
+    assert logs[0] == logs[1] == logs[2], logs
+    return logs[0]
+
+
+def test_a_pool_grows_shrinks_and_rolls_back_over_three_hosts_through_ansible_then_pyinfra(lab: dict) -> None:
     assert ansible(lab, 6, "--check") > 0  # check mode plans the six and changes nothing
     assert all(host_facts(lab["work"] / h / "st")["vms"] == {} for h in HOSTS)
     for instances in (6, 9, 3):
@@ -128,8 +141,12 @@ def test_a_pool_grows_and_shrinks_over_three_hosts_through_ansible_then_pyinfra(
         got = placement(lab)
         assert got == SPREAD[instances]  # spread evenly, in name order; the ones that ran stayed where they were
         assert _leftovers(lab, [n for v in got.values() for n in v]) == []
-    before = placement(lab)
-    for instances in (6, 9, 3):
+    assert revisions(lab) == [(1, 6, None), (2, 9, None), (3, 3, None)]
+    # Back to revision 1's spec (6 instances) while the fleet file says 3: a new revision, then nothing to do.
+    assert ansible(lab, 3, "-e", "pool_revision=1") > 0
+    assert ansible(lab, 3, "-e", "pool_revision=1") == 0
+    assert placement(lab) == SPREAD[6] and revisions(lab)[-1] == (4, 6, 1)
+    for instances in (9, 3, 6):
         out = pyinfra(lab, instances)
         assert "] Success" in out, out[-3000:]
         second = pyinfra(lab, instances)
@@ -137,4 +154,7 @@ def test_a_pool_grows_and_shrinks_over_three_hosts_through_ansible_then_pyinfra(
         got = placement(lab)
         assert got == SPREAD[instances]  # the same placement as Ansible's, host by host
         assert _leftovers(lab, [n for v in got.values() for n in v]) == []
-    assert placement(lab) == before  # 3 -> 6 -> 9 -> 3: the three that ran throughout never moved
+    assert "] Success" in pyinfra(lab, 6, "--data", "pool_revision=3")
+    assert "] Success" not in pyinfra(lab, 6, "--data", "pool_revision=3")
+    assert placement(lab) == SPREAD[3]
+    assert revisions(lab)[4:] == [(5, 9, None), (6, 3, None), (7, 6, None), (8, 3, 3)]

@@ -11,7 +11,7 @@ __metaclass__ = type
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.mvm.microvm.plugins.plugin_utils import fleet, placement
+from ansible_collections.mvm.microvm.plugins.plugin_utils import fleet, placement, revisions
 
 
 class ActionModule(ActionBase):
@@ -21,10 +21,13 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         result = super(ActionModule, self).run(tmp, task_vars)
         args = dict(self._task.args)
-        unknown = sorted(set(args) - {"fleet", "pool", "state_root"})
+        unknown = sorted(set(args) - {"fleet", "pool", "state_root", "revision"})
         if unknown or not args.get("fleet") or not args.get("pool"):
-            raise AnsibleActionFail("mvm.microvm.pool takes fleet and pool (required) and state_root%s" % (
+            raise AnsibleActionFail("mvm.microvm.pool takes fleet and pool (required), state_root and revision%s" % (
                 "; unknown: %s" % ", ".join(unknown) if unknown else ""))
+        revision = args.get("revision")
+        if revision is not None and (isinstance(revision, bool) or not str(revision).isdigit() or int(revision) < 1):
+            raise AnsibleActionFail("revision: expected a revision number (1 or more), got %r" % (revision,))
         path = self._find_needle("files", args["fleet"])
         try:
             loaded = fleet.load(path)
@@ -33,22 +36,38 @@ class ActionModule(ActionBase):
                 raise fleet.FleetError("%s: no pool named %s" % (path, args["pool"]))
             tenant = next(t for t in loaded.tenants if t.name == pool.tenant)
             facts = self._facts(task_vars)
+            if revision is not None:
+                pool = revisions.spec_of(facts, pool.name, int(revision))
             hosts = placement.plan_hosts(pool, tenant, facts)
+            placed = {h: [e["name"] for e in vms if e.get("state") != "absent"] for h, vms in hosts.items()}
+            records = revisions.to_write(pool, placed, facts, int(revision) if revision is not None else None)
         except fleet.FleetError as exc:
             raise AnsibleActionFail(str(exc)) from None
         me = task_vars.get("inventory_hostname")
         state_root = args.get("state_root") or (facts.get(me) or {}).get("state_root")
         entries = hosts.get(me, [])
-        result["placement"] = {h: [e["name"] for e in vms if e.get("state") != "absent"] for h, vms in hosts.items()}
-        if not entries:
-            result.update(changed=False, vms={})
-            return result
-        module_args = {"vms": entries}
-        if state_root:
-            module_args["state_root"] = state_root
-        ran = self._execute_module(module_name="mvm.microvm.vms", module_args=module_args, task_vars=task_vars)
-        ran.pop("ansible_facts", None)
-        result.update(ran)
+        result.update(placement=placed, changed=False, vms={})
+        if entries:
+            module_args = {"vms": entries}
+            if state_root:
+                module_args["state_root"] = state_root
+            ran = self._execute_module(module_name="mvm.microvm.vms", module_args=module_args, task_vars=task_vars)
+            ran.pop("ansible_facts", None)
+            result.update(ran)
+            if ran.get("failed"):
+                return result
+        record = records.get(me)
+        result["revision"] = (record or {}).get("revision") or max(
+            [r["revision"] for r in ((facts.get(me) or {}).get("revisions") or {}).get(pool.name, [])] or [0])
+        if record is not None and state_root:
+            result["changed"] = True
+            if not self._task.check_mode:
+                step = revisions.write_step(state_root, record)
+                wrote = self._execute_module(module_name="ansible.legacy.command", task_vars=task_vars, module_args={
+                    "argv": ["/bin/sh", "-c", step.script], "stdin": step.stdin, "stdin_add_newline": False})
+                if wrote.get("rc"):
+                    result.update(failed=True, msg="recording revision %d of pool %s failed: %s" % (
+                        record["revision"], pool.name, wrote.get("stderr") or wrote.get("msg")))
         return result
 
     @staticmethod

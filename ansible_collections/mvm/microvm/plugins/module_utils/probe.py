@@ -136,6 +136,11 @@ done
 for v in "$r"/volumes/*.d; do
   [ -d "$v" ] && printf 'volume\t%%s\tdir\n' "$(basename "$v" .d)"
 done
+# A fleet pool's revisions (one JSON record a line, see plugin_utils/revisions.py), read without a program per line.
+for f in "$r"/fleet/*.revisions; do
+  [ -f "$f" ] || continue; n=${f##*/}; n=${n%%.revisions}
+  while IFS= read -r l; do printf 'rev\t%%s\t%%s\n' "$n" "$l"; done < "$f"
+done
 true
 """
 
@@ -401,11 +406,12 @@ def parse_host(output: str) -> Dict[str, Any]:
     artifacts = {}  # type: Dict[str, str]
     links = None  # type: Optional[str]
     width = {"host": 3, "tool": 4, "vm": 4, "image": 4, "artifact": 4, "links": 2, "ipt": 3, "nft": 2,
-             "net": 3, "lease": 4, "snapshot": 3, "tapown": 4, "volume": 3}
+             "net": 3, "lease": 4, "snapshot": 3, "tapown": 4, "volume": 3, "rev": 3}
     owned = {kind: n for d in _drivers() for kind, n in d.probe_records.items()}  # the backends' own records
     width.update(owned)
     backend_lines = {kind: [] for kind in owned}  # type: Dict[str, List[List[str]]]
     snapshots = {}  # type: Dict[str, str]
+    revisions = {}  # type: Dict[str, List[str]]
     ipt = {}  # type: Dict[str, List[str]]
     nft = []  # type: List[str]
     nets = {}  # type: Dict[str, str]
@@ -440,6 +446,8 @@ def parse_host(output: str) -> Dict[str, Any]:
             leases.setdefault(parts[1], {})[parts[2]] = parts[3]
         elif kind == "snapshot":
             snapshots[parts[1]] = parts[2]
+        elif kind == "rev":
+            revisions.setdefault(parts[1], []).append(parts[2])
         elif kind == "tapown":
             tap_owners[parts[1]] = (parts[2], parts[3])
         elif kind == "volume":
@@ -522,6 +530,11 @@ def parse_host(output: str) -> Dict[str, Any]:
         driver.parse_probe(records, facts, warnings)
     installed = one("fc_installed")
     facts["firecracker_install"] = json_or_none(installed, warnings, "firecracker install record") if installed else None
+    facts["revisions"] = {}  # pool -> its records, by number (see plugin_utils/revisions.py)
+    for pool, lines in sorted(revisions.items()):
+        found = [json_or_none(text, warnings, "a revision record of pool %s" % pool) for text in lines]
+        facts["revisions"][pool] = sorted((r for r in found if isinstance(r, dict) and isinstance(r.get("revision"), int)),
+                                          key=lambda r: r["revision"])
     facts["snapshots"] = {}
     for name, text in sorted(snapshots.items()):
         meta = json_or_none(text, warnings, "metadata of snapshot %s" % name)

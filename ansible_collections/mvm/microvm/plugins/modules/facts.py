@@ -56,6 +56,8 @@ ansible_facts:
         - C(security) is the security posture, C(host) and C(vms) (by name) each a list of checks with C(name),
           C(ok), C(why) and C(fix) (kvm device permissions, state root mode, jailer installed, firewall isolation;
           per VM jailer, vmm not root, distinct uid, seccomp, cgroup limits, file modes), and C(all_ok).
+        - C(capacity) holds the host's available memory (C(memory_available_mib)) and C(cpus), which a fleet's
+          placement weighs (M(mvm.microvm.pool)); C(revisions) the records of each fleet pool applied here, by pool.
       returned: always
       type: dict
       sample:

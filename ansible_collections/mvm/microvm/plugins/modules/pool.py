@@ -38,6 +38,14 @@ options:
     description:
       - mvm's state root on every host; unset, the state root each host's facts were gathered with.
     type: path
+  revision:
+    description:
+      - Apply the pool as revision O(revision) recorded it (its spec and image), instead of the fleet file's; the
+        rollback is recorded as a new revision.
+      - Every apply that changes the pool or where its instances run appends a record (number, time, spec and
+        its sha256, image digest, instances per host, the controller's user) to C(<state_root>/fleet/<pool>.revisions)
+        on each host; M(mvm.microvm.facts) lists them under C(revisions).
+    type: int
 attributes:
   action:
     description: Runs as an action plugin on the controller, which executes M(mvm.microvm.vms) on each host.
@@ -76,6 +84,10 @@ vms:
   description: This host's M(mvm.microvm.vms) result, per VM name.
   returned: success
   type: dict
+revision:
+  description: The pool's revision after this apply (0 when none was ever recorded).
+  returned: success
+  type: int
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -87,6 +99,7 @@ def main():
             fleet=dict(type="path", required=True),
             pool=dict(type="str", required=True),
             state_root=dict(type="path"),
+            revision=dict(type="int"),
         ),
         supports_check_mode=True,
     )
