@@ -61,6 +61,17 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class _Named(_Strict):
+    """A tenant or a pool: named as VMs are (a pool's name prefixes its instances' names)."""
+
+    name: str
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _engine(lambda: engine_spec.validate.name("name", value, max_len=MAX_POOL_NAME))
+
+
 class Quota(_Strict):
     """Upper bounds; a bound left out is no bound."""
 
@@ -74,17 +85,12 @@ class Quotas(_Strict):
     total: Quota = Field(default_factory=Quota, description="over all VM hosts")
 
 
-class Tenant(_Strict):
+class Tenant(_Named):
     """Whose VMs share a bridge and a subnet on each host, apart from every other tenant's."""
 
     name: str = Field(description="the tenant's name (a VM name's characters)")
     subnet_pool: str = Field(description="IPv4 network the tenant's per-host subnets come from, e.g. 10.80.0.0/16")
     quotas: Quotas = Field(default_factory=Quotas)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return _engine("name", lambda: engine_spec.validate.name("name", value, max_len=MAX_POOL_NAME))
 
     @field_validator("subnet_pool")
     @classmethod
@@ -118,7 +124,7 @@ class Update(_Strict):
         return self
 
 
-class Pool(_Strict):
+class Pool(_Named):
     """Identical VMs of one tenant, named <name>-0 .. <name>-N-1."""
 
     name: str = Field(description="the pool's name, the prefix of its instances' names")
@@ -134,11 +140,6 @@ class Pool(_Strict):
     health: Optional[Dict[str, Any]] = Field(default=None, description="the vm operation's health check")
     update: Update = Field(default_factory=Update)
     labels: Dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return _engine("name", lambda: engine_spec.validate.name("name", value, max_len=MAX_POOL_NAME))
 
     @field_validator("workload")
     @classmethod
@@ -169,7 +170,8 @@ class Fleet(_Strict):
     pools: List[Pool] = Field(default_factory=list)
 
 
-def _engine(field: str, check: Any) -> Any:
+def _engine(check: Any) -> Any:
+    """The engine's validation, its refusal as pydantic's (which adds the field and the line)."""
     try:
         return check()
     except SpecError as exc:
