@@ -298,6 +298,47 @@ def _rss_mib(pid: int) -> float:
     return 0.0
 
 
+FLEET_HOSTS = 3
+
+
+def fleet_bench(root: Path) -> dict[str, Any]:
+    """No-op converge of a pool of three QEMU guests over three VM hosts (network namespaces with their own sshd
+    and state root, over SSH) against a play of the same shape (two tasks, the same hosts) whose tasks ping."""
+    work = Path(tempfile.mkdtemp(prefix="mvm-bench-fleet-"))
+    labs = []
+    try:
+        lines = ["vm_hosts:", "  hosts:"]
+        for i in range(FLEET_HOSTS):
+            host = work / ("h%d" % i)
+            host.mkdir()
+            labs.append(SshLab.start(host, octet=50 + i))
+            state = host / "st"
+            (state / "images").mkdir(parents=True, mode=0o700)
+            shutil.copytree(root / "artifacts", state / "artifacts")
+            for link in (root / "images").iterdir():
+                (state / "images" / link.name).symlink_to(os.readlink(link))
+            lines += ["    h%d:" % i, "      ansible_host: %s" % labs[-1].address, "      ansible_user: root",
+                      "      ansible_ssh_private_key_file: %s" % (host / "user_key"),
+                      "      ansible_ssh_common_args: -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+                      "      ansible_python_interpreter: /usr/bin/python3", "      mvm_state_root: %s" % state]
+        (work / "hosts.yml").write_text("\n".join(lines) + "\n")
+        (work / "fleet.yml").write_text(
+            "tenants: [{name: bench, subnet_pool: 10.90.0.0/16}]\npools:\n  - {name: web, tenant: bench, "
+            "backend: qemu, memory: 128, instances: %d, image: {name: default, digest: \"sha256:%s\"}}\n"
+            % (FLEET_HOSTS, "0" * 64))
+        play = lambda name: sh(str(BIN / "ansible-playbook"), "-i", str(work / "hosts.yml"),  # noqa: E731
+                               "bench/%s" % name, "-e", "fleet_file=%s" % (work / "fleet.yml"))
+        play("fleet.yml")  # the pool comes up once; what is timed is the converged run
+        out = {"hosts": FLEET_HOSTS, "instances": FLEET_HOSTS, "noop_converge": timed(lambda: play("fleet.yml"), REPEAT),
+               "ping_same_shape": timed(lambda: play("fleet_ping.yml"), REPEAT)}
+        out["ratio"] = round(out["noop_converge"]["median_s"] / out["ping_same_shape"]["median_s"], 2)
+        return out
+    finally:
+        for lab in labs:
+            lab.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def starts_bench(root: Path) -> dict[str, Any]:
     """Cold start of 1, 4 and 8 QEMU VMs through one `vms` operation (every VM started, then all waited for)
     against as many single boots through `vm`, one after another, in the same run. Removal is not timed."""
@@ -446,6 +487,11 @@ def table(report: dict[str, Any]) -> str:
         rows.append(f"| VMM memory per idle 256 MiB busybox guest ({GUESTS} side by side): resident; proportional | "
                     f"{k['rss_mib_mvm']}; {k.get('pss_mib_mvm', '-')} MiB (mvm's kernel) | - | "
                     f"{k['rss_mib_debian']}; {k.get('pss_mib_debian', '-')} MiB with the Debian kernel | - |")
+    fl = report.get("fleet")
+    if fl:
+        rows.append(_row(f"no-op converge of a pool over {fl['hosts']} VM hosts over SSH (facts + pool, ansible)",
+                         fl["noop_converge"], f"{fl['ratio']} x same-shape ping play"))
+        rows.append(_row("same-shape ping play, the same hosts", fl["ping_same_shape"], "1"))
     st = report.get("starts")
     if st:
         for n in (1, 4, 8):
@@ -469,7 +515,7 @@ def main() -> int:
         report.update({"machine": machine(), "repeat": REPEAT})
         sections = {"rebuild": rebuild_bench, "boot": boot_bench, "restore": restore_bench, "images": image_bench,
                     "converge": converge_bench, "guest": guest_bench, "kernel": kernel_bench,
-                    "starts": starts_bench}
+                    "starts": starts_bench, "fleet": fleet_bench}
         for name, bench in sections.items():
             if not only or name == only:
                 report[name] = dict(bench(root), date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
