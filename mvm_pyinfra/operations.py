@@ -690,21 +690,17 @@ def pool(
     one Ansible's ``mvm.microvm.pool`` computes (plugin_utils/placement.py).
     """
     from ansible_collections.mvm.microvm.plugins.plugin_utils import fleet as fleet_files
-    from ansible_collections.mvm.microvm.plugins.plugin_utils import placement, revisions
+    from ansible_collections.mvm.microvm.plugins.plugin_utils import revisions
 
     found, tenant = _fleet_pool({"fleet": fleet, "pool": pool})
     if revision is not None and (isinstance(revision, bool) or not isinstance(revision, int) or revision < 1):
         raise OperationValueError("revision: expected a revision number (1 or more), got %r" % (revision,))
     try:
         facts = _pool_facts(state_root, hosts)
-        if revision is not None:
-            found = revisions.spec_of(facts, pool, revision)
-        every = placement.plan_hosts(found, tenant, facts)
-        placed = {h: [e["name"] for e in vms if e.get("state") != "absent"] for h, vms in every.items()}
-        record = revisions.to_write(found, placed, facts, revision).get(host.name)
+        applying = revisions.plan_pool(found, tenant, facts, revision)
     except fleet_files.FleetError as exc:
         raise OperationError(str(exc)) from None
-    share = every.get(host.name, [])
+    share, record = applying.hosts.get(host.name, []), applying.records.get(host.name)
     root = str(state_root or host.data.get("mvm_state_root") or (facts.get(host.name) or {}).get("state_root") or "")
 
     def with_record(plan: Plan) -> Plan:

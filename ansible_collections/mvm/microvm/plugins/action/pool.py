@@ -11,7 +11,7 @@ __metaclass__ = type
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.mvm.microvm.plugins.plugin_utils import fleet, placement, revisions
+from ansible_collections.mvm.microvm.plugins.plugin_utils import fleet, revisions
 
 
 class ActionModule(ActionBase):
@@ -36,17 +36,13 @@ class ActionModule(ActionBase):
                 raise fleet.FleetError("%s: no pool named %s" % (path, args["pool"]))
             tenant = next(t for t in loaded.tenants if t.name == pool.tenant)
             facts = self._facts(task_vars)
-            if revision is not None:
-                pool = revisions.spec_of(facts, pool.name, int(revision))
-            hosts = placement.plan_hosts(pool, tenant, facts)
-            placed = {h: [e["name"] for e in vms if e.get("state") != "absent"] for h, vms in hosts.items()}
-            records = revisions.to_write(pool, placed, facts, int(revision) if revision is not None else None)
+            applying = revisions.plan_pool(pool, tenant, facts, int(revision) if revision is not None else None)
         except fleet.FleetError as exc:
             raise AnsibleActionFail(str(exc)) from None
         me = task_vars.get("inventory_hostname")
         state_root = args.get("state_root") or (facts.get(me) or {}).get("state_root")
-        entries = hosts.get(me, [])
-        result.update(placement=placed, changed=False, vms={})
+        pool, entries = applying.pool, applying.hosts.get(me, [])
+        result.update(placement=applying.placed, changed=False, vms={})
         if entries:
             module_args = {"vms": entries}
             if state_root:
@@ -56,7 +52,7 @@ class ActionModule(ActionBase):
             result.update(ran)
             if ran.get("failed"):
                 return result
-        record = records.get(me)
+        record = applying.records.get(me)
         result["revision"] = (record or {}).get("revision") or max(
             [r["revision"] for r in ((facts.get(me) or {}).get("revisions") or {}).get(pool.name, [])] or [0])
         if record is not None and state_root:

@@ -19,10 +19,12 @@ import getpass
 import hashlib
 import json
 import time
+from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional
 
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Step, quote
-from ansible_collections.mvm.microvm.plugins.plugin_utils.fleet import FleetError, Pool
+from ansible_collections.mvm.microvm.plugins.plugin_utils import placement
+from ansible_collections.mvm.microvm.plugins.plugin_utils.fleet import FleetError, Pool, Tenant
 
 LOG_DIR = "fleet"
 
@@ -85,3 +87,24 @@ def spec_of(facts: Mapping[str, Optional[Mapping[str, Any]]], pool: str, revisio
     known = sorted({r["revision"] for f in facts.values() for r in _records(f, pool)})
     raise FleetError("revision: pool %s has no revision %d on the hosts in play (it has %s)" % (
         pool, revision, ", ".join(map(str, known)) or "none"))
+
+
+@dataclass
+class PoolApply:
+    """One apply of a pool, as every front-end carries it out: the pool (a recorded revision's, for a rollback),
+    each host's `vms` entries, the instances per host, and the record each host appends (None: none)."""
+
+    pool: Pool
+    hosts: Dict[str, List[Dict[str, Any]]]
+    placed: Dict[str, List[str]]
+    records: Dict[str, Optional[Dict[str, Any]]]
+
+
+def plan_pool(pool: Pool, tenant: Tenant, facts: Mapping[str, Optional[Mapping[str, Any]]],
+              revision: Optional[int] = None) -> PoolApply:
+    """The whole apply of a pool from every host's facts (None: unreachable); FleetError when it cannot be."""
+    if revision is not None:
+        pool = spec_of(facts, pool.name, revision)
+    hosts = placement.plan_hosts(pool, tenant, facts)
+    placed = {h: [e["name"] for e in vms if e.get("state") != "absent"] for h, vms in hosts.items()}
+    return PoolApply(pool, hosts, placed, to_write(pool, placed, facts, revision))
