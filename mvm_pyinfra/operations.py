@@ -199,9 +199,10 @@ def rootfs(
 
     + image: image name (a VM refers to it with ``image=``), default ``default``
     + present: whether the image should exist
-    + kernel: ``debian`` (default: Debian's cloud kernel with a virtio initramfs), ``mvm`` (mvm's own kernel,
-      built once from linux-source-6.1 with everything built in, no initrd; a cold build takes minutes) or an
-      absolute path
+    + kernel: ``auto`` (default: ``mvm`` where the host can build it, else ``debian``; an existing image keeps the
+      kernel it was built with), ``mvm`` (mvm's own kernel, built once per host from linux-source-6.1 with
+      everything built in, no initrd; a cold build takes minutes), ``debian`` (Debian's cloud kernel with a virtio
+      initramfs) or an absolute path
     + initrd: absolute path of an initrd to go with a kernel path
     + rootfs_size: size of rootfs.ext4, MiB or with a unit (``64M``); default 64 for busybox, the image's size plus a
       quarter and 32 MiB for ``oci``

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from ansible_collections.mvm.microvm.plugins.module_utils import image, ops, probe, runner, spec
+from ansible_collections.mvm.microvm.plugins.module_utils import image, kernel, ops, probe, runner, spec
 from tests.conftest import REPO, need_qemu, need_root
 
 BIN = Path(sys.executable).parent
@@ -106,14 +106,32 @@ def wait_for(predicate, timeout: float = 30, what: str = "condition") -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def host_kernel(tmp_path_factory) -> None:
+    """mvm's kernel in the host's store before any real test runs: `kernel: auto` (every default image) boots it
+    where the host can build it, and a cold build (minutes, once per machine) belongs to no test's own time."""
+    if os.geteuid() != 0 or not os.path.exists(kernel.SOURCE_TARBALL):
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI needs root and %s for mvm's kernel (scripts/setup.sh installs it)" % kernel.SOURCE_TARBALL)
+        return  # here `auto` means Debian's kernel: the tests run on that
+    root = tmp_path_factory.mktemp("kernel")
+    gather_host, gather_paths = ops.run_probe(sh)
+    _spec, plan, _entry = ops.image_plan({"name": "k", "kernel": "mvm", "state_root": str(root)}, gather_host,
+                                         gather_paths)
+    runner.execute(plan, sh)
+    shutil.rmtree(root)
+
+
 @pytest.fixture(scope="session")
 def built_image(tmp_path_factory) -> Path:
-    """The default image built once per session by the engine, for tests that are not about building."""
+    """The images built once per session by the engine, for tests that are not about building: `default` (the
+    default kernel: mvm's here) and `debian` (Debian's cloud kernel and its initramfs, for the tests of that path)."""
     need_qemu()
     root = tmp_path_factory.mktemp("img")
-    gather_host, gather_paths = ops.run_probe(sh)
-    _spec, plan, _entry = ops.image_plan({"state_root": str(root)}, gather_host, gather_paths)
-    runner.execute(plan, sh)
+    for params in ({}, {"name": "debian", "kernel": "debian"}):
+        gather_host, gather_paths = ops.run_probe(sh)
+        _spec, plan, _entry = ops.image_plan(dict(params, state_root=str(root)), gather_host, gather_paths)
+        runner.execute(plan, sh)
     return root
 
 

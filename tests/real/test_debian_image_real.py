@@ -13,7 +13,7 @@ from tests.real.conftest import engine_apply, host_facts, seed_image, wait_for
 def test_a_debian_image_with_python3_boots_and_runs_python(module_root: Path, built_image: Path) -> None:
     need(shutil.which("mmdebstrap") is not None, "needs mmdebstrap (scripts/setup.sh installs it)")
     seed_image(built_image, module_root)
-    kernel = (built_image / "images/default").resolve()
+    kernel = (built_image / "images/debian").resolve()  # the Debian kernel + initramfs path
     image = {"name": "py", "debian": {"packages": ["python3"]}, "state_root": str(module_root),
              "kernel": str(kernel / "vmlinuz"), "initrd": str(kernel / "initrd.img")}
     plan = engine_apply("image", image)

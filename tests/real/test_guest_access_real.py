@@ -36,11 +36,6 @@ def _playbook(playbook: Path, inventory: Path, *extra: str) -> tuple[int, str]:
     return proc.returncode, proc.stdout + proc.stderr
 
 
-def _kernel(built_image: Path) -> tuple[str, ...]:
-    kernel = (built_image / "images/default").resolve()
-    return ("-e", "kernel=%s/vmlinuz" % kernel, "-e", "initrd=%s/initrd.img" % kernel)
-
-
 @pytest.fixture(scope="module")
 def guests(tmp_path_factory, built_image: Path):
     need_dockerd()
@@ -51,7 +46,7 @@ def guests(tmp_path_factory, built_image: Path):
     inventory = work / "lab.mvm.yml"
     inventory.write_text("plugin: mvm.microvm.vms\nvm_hosts:\n  - name: here\n    state_root: %s\n"
                          "agent_timeout: 5\ncompose:\n  ansible_python_interpreter: \"'/usr/bin/python3'\"\n" % root)
-    extra = ("-e", "mvm_state_root=%s" % root, "-e", "fetch_dir=%s" % work) + _kernel(built_image)
+    extra = ("-e", "mvm_state_root=%s" % root, "-e", "fetch_dir=%s" % work)
     rc, out = _playbook(PLAYBOOKS / "guest_up.yml", inventory, *extra)
     yield root, work, inventory, extra, rc, out
     for name in ("bb", "py", "dk", "sick"):

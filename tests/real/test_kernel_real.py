@@ -1,10 +1,11 @@
 """mvm's own kernel for real: built here from Debian's linux-source-6.1 (once per machine: later runs find it in
-a cache under /var/tmp), its config checked against the fragment, and guests booted with it under QEMU with no
-initrd — the busybox image, an OCI image, on a TAP network, through a snapshot and its restore."""
+the host's store, /var/cache/mvm/kernels), its config checked against the fragment, and guests booted with it under
+QEMU with no initrd — the busybox image, an OCI image, on a TAP network, through a snapshot and its restore."""
 
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -19,32 +20,20 @@ from tests.real.netns import Netns
 from tests.support.fc_doubles import Doubles, run_on_kvm_host
 
 HERE = Path(__file__).parent
-CACHE = Path("/var/tmp/mvm-test-kernels")  # a machine's later runs find the kernel here (it takes minutes)
-
-
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
     need(os.path.exists(kernel.SOURCE_TARBALL), "needs linux-source-6.1 (scripts/setup.sh installs it)")
     root = tmp_path_factory.mktemp("kern")
-    (root / "kernels").mkdir(mode=0o700)
-    for cached in CACHE.glob("*/manifest.json") if CACHE.is_dir() else []:
-        shutil.copytree(cached.parent, root / "kernels" / cached.parent.name)
-    plan = engine_apply("image", {"name": "mk", "kernel": "mvm", "state_root": str(root)})
-    assert plan.changed
-    CACHE.mkdir(mode=0o700, exist_ok=True)
-    for made in (root / "kernels").glob("*/manifest.json"):
-        if not (CACHE / made.parent.name).exists():
-            shutil.copytree(made.parent, CACHE / made.parent.name)  # modes kept: the directory is 0700
+    engine_apply("image", {"name": "mk", "kernel": "mvm", "state_root": str(root)})  # the host's store: built
     yield root
     kill_under(root)
     shutil.rmtree(root, ignore_errors=True)
 
 
 def _kernel_dir(root: Path) -> Path:
-    found = [p.parent for p in (root / "kernels").glob("*/manifest.json")]
-    assert len(found) >= 1
     ident = host_facts(root)["images"]["mk"]["manifest"]["inputs"]["kernel_build"]
-    return root / "kernels" / kernel.kernel_id(ident)
+    assert not (root / "kernels").exists()  # root's kernels are the host's, not the state root's
+    return Path(kernel.HOST_STORE) / kernel.kernel_id(ident)
 
 
 def test_the_kernel_has_every_option_of_the_fragment_and_no_modules(built: Path) -> None:
@@ -59,7 +48,7 @@ def test_the_same_inputs_are_a_cache_hit_and_another_image_reuses_the_kernel(bui
     plan = engine_apply("image", {"name": "mk2", "kernel": "mvm", "rootfs_size": 80, "state_root": str(built)})
     steps = [s.description for s in plan.steps]
     assert "copy mvm's kernel" in steps and not any(s.startswith("build mvm's kernel") for s in steps)
-    assert not list((built / "kernels").glob(".build-*"))
+    assert not list(Path(kernel.HOST_STORE).glob(".build-*"))
 
 
 def _vm(root: Path, name: str, **extra) -> dict:
@@ -162,7 +151,7 @@ def test_firecracker_plans_hand_the_double_the_built_vmlinux_and_no_initrd(built
 def test_each_fragment_survives_olddefconfig_for_its_architecture(arch: str, tmp_path: Path) -> None:
     """aarch64 is configured (not built) here: kconfig runs with the host's compiler."""
     need(os.path.exists(kernel.SOURCE_TARBALL), "needs linux-source-6.1 (scripts/setup.sh installs it)")
-    proc = subprocess.run(["/bin/sh", "-c", kernel.config_command(arch, str(tmp_path / "src"))], capture_output=True,
+    proc = subprocess.run(["/bin/sh", "-c", kernel.config_command(arch, shlex.quote(str(tmp_path / "src")))], capture_output=True,
                           text=True)
     assert proc.returncode == 0, proc.stderr
     assert kernel.missing(arch, (tmp_path / "src/.config").read_text()) == []
@@ -173,7 +162,7 @@ def test_a_dropped_option_fails_the_configuration_naming_it(tmp_path: Path, monk
     need(os.path.exists(kernel.SOURCE_TARBALL), "needs linux-source-6.1 (scripts/setup.sh installs it)")
     # GPIO_PL061 and KEYBOARD_GPIO depend on GPIOLIB: without it, olddefconfig drops both without a word.
     monkeypatch.setitem(kernel.FRAGMENTS, "aarch64", kernel.FRAGMENTS["aarch64"].replace("CONFIG_GPIOLIB=y\n", ""))
-    proc = subprocess.run(["/bin/sh", "-c", kernel.config_command("aarch64", str(tmp_path / "src"))],
+    proc = subprocess.run(["/bin/sh", "-c", kernel.config_command("aarch64", shlex.quote(str(tmp_path / "src")))],
                           capture_output=True, text=True)
     assert proc.returncode != 0
     assert "the kernel config lost options of mvm's fragment: CONFIG_GPIO_PL061=y CONFIG_KEYBOARD_GPIO=y" in proc.stderr

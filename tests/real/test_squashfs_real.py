@@ -17,7 +17,7 @@ WRITER = ("grep ' / ' /proc/mounts | head -n 1; if [ -f /hello ]; then echo MVM-
 def test_a_squashfs_root_boots_with_an_overlay_and_stays_unchanged(module_root: Path, built_image: Path) -> None:
     need(shutil.which("mksquashfs") is not None, "needs squashfs-tools (scripts/setup.sh installs it)")
     seed_image(built_image, module_root)
-    kernel = (built_image / "images/default").resolve()
+    kernel = (built_image / "images/debian").resolve()  # the Debian kernel + initramfs path
     image = {"name": "sq", "format": "squashfs", "state_root": str(module_root),
              "kernel": str(kernel / "vmlinuz"), "initrd": str(kernel / "initrd.img")}
     plan = engine_apply("image", image)

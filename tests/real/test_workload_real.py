@@ -50,9 +50,7 @@ def registry(ns: Netns, tmp_path_factory):
 
 
 def args(built_image: Path, *extra: str) -> tuple[str, ...]:
-    kernel = built_image / "images/default"
-    return ("-e", "registry=" + REGISTRY, "-e", "app_secret=" + SECRET, "-e", "kernel=%s/vmlinuz" % kernel.resolve(),
-            "-e", "initrd=%s/initrd.img" % kernel.resolve()) + extra
+    return ("-e", "registry=" + REGISTRY, "-e", "app_secret=" + SECRET) + extra
 
 
 @pytest.fixture(scope="module")
@@ -115,22 +113,18 @@ def test_a_changed_env_restarts_on_the_same_disk(converged, ns: Netns, built_ima
 def test_the_same_image_from_the_daemon_and_an_archive_is_a_cache_hit(converged, registry: Path,
                                                                      built_image: Path) -> None:
     root, _, _ = converged
-    kernel = (built_image / "images/default").resolve()
     built = host_facts(root)["images"]["app"]["id"]
     archive = registry / "app.tar"
     _run("skopeo", "copy", "-q", "docker-daemon:mvm-test/app:1", "oci-archive:%s:app" % archive)
     for name, ref in (("app-daemon", "docker-daemon:mvm-test/app:1"), ("app-archive", "oci-archive:%s" % archive)):
-        plan = engine_apply("image", {"name": name, "oci": ref, "state_root": str(root), "kernel": str(kernel / "vmlinuz"),
-                                      "initrd": str(kernel / "initrd.img")})
+        plan = engine_apply("image", {"name": name, "oci": ref, "state_root": str(root)})
         assert [s.description for s in plan.steps] == ["point image %s at %s" % (name, built)]
     assert host_facts(root)["images"]["app-archive"]["id"] == built
 
 
 def deploy(ns: Netns, root: Path, built_image: Path, *extra: str) -> str:
-    kernel = (built_image / "images/default").resolve()
     proc = ns.exec(str(BIN / "pyinfra"), "@local", str(DEPLOYS / "workload_up.py"), "--data", f"mvm_state_root={root}",
-                   "--data", "registry=" + REGISTRY, "--data", "app_secret=" + SECRET,
-                   "--data", "kernel=%s/vmlinuz" % kernel, "--data", "initrd=%s/initrd.img" % kernel, *extra,
+                   "--data", "registry=" + REGISTRY, "--data", "app_secret=" + SECRET, *extra,
                    check=False, env=ENV, cwd="/")
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out

@@ -12,7 +12,7 @@ from ansible_collections.mvm.microvm.plugins.module_utils.errors import SpecErro
 from tests.support import frontends
 from tests.support.probes import ROOT, host
 
-HOST = {"source": "6.1.192-1", "gcc": "gcc (Debian 12.2.0-14+deb12u1) 12.2.0", "built": []}
+HOST = {"source": "6.1.192-1", "gcc": "gcc (Debian 12.2.0-14+deb12u1) 12.2.0", "built": [], "host_built": []}
 ENTRY = kernel.probe_entry(ROOT)
 
 
@@ -72,17 +72,20 @@ def test_a_cold_build_is_planned_with_a_warning_and_the_image_boots_it_without_a
     build = plan.steps[1].command
     assert "tar -xf /usr/src/linux-source-6.1.tar.xz" in build and "make -s tinyconfig" in build
     assert "merge_config.sh -m .config mvm.config" in build and "the kernel config lost options" in build
-    assert "%s/kernels/%s" % (ROOT, kid) in build
+    assert "mv -T out %s/%s" % (kernel.HOST_STORE, kid) in build  # root's store is the host's
+    assert "w=%s/.build-%s.$$" % (kernel.HOST_STORE, kid) in build  # a build directory of this run's own
     assert any("building mvm's kernel" in w for w in plan.warnings)
     assert plan.after["inputs"]["kernel_build"]["source"] == "linux-source-6.1 6.1.192-1"
 
 
 def test_a_built_kernel_is_not_built_again_and_a_new_fragment_is_a_new_kernel(monkeypatch) -> None:
     kid = kernel.kernel_id(kernel.identity("x86_64", HOST))
-    steps = [s.description for s in _plan({}, _files(built=[kid])).steps]
+    steps = [s.description for s in _plan({}, _files(host_built=[kid])).steps]
     assert not any("build mvm's kernel" in s for s in steps) and "copy mvm's kernel" in steps
+    # Built only under the state root (by a run as another user): root's run builds its own in the host's store.
+    assert any(s.startswith("build mvm's kernel") for s in [s.description for s in _plan({}, _files(built=[kid])).steps])
     monkeypatch.setitem(kernel.FRAGMENTS, "x86_64", kernel.FRAGMENTS["x86_64"] + "CONFIG_IPV6=y\n")
-    steps = [s.description for s in _plan({}, _files(built=[kid])).steps]
+    steps = [s.description for s in _plan({}, _files(host_built=[kid])).steps]
     assert any(s.startswith("build mvm's kernel") and kid not in s for s in steps)
 
 
@@ -107,3 +110,72 @@ def test_mvms_kernel_mounts_a_squashfs_root_read_only_for_the_init_to_overlay(ro
 
 def test_the_three_front_ends_plan_the_same_build() -> None:
     assert frontends.three_ways("image", {"kernel": "mvm"}, host(), _files()) != []
+
+
+def test_another_user_keeps_its_kernels_under_its_state_root() -> None:
+    facts = host().replace("host\tuid\t0\n", "host\tuid\t1000\n")
+    assert facts != host()
+    kid = kernel.kernel_id(kernel.identity("x86_64", HOST))
+    plan = frontends.engine("image", {"kernel": "mvm"}, frontends.Recording(facts, _files()))
+    assert "mv -T out %s/kernels/%s" % (ROOT, kid) in plan.steps[1].command
+    plan = frontends.engine("image", {"kernel": "mvm"}, frontends.Recording(facts, _files(built=[kid])))
+    assert not any(s.description.startswith("build mvm's kernel") for s in plan.steps)
+
+
+def _image(kernel_source: str) -> str:
+    manifest = {"format": 5, "id": "0123456789abcdef", "kernel": "vmlinuz", "rootfs": "rootfs.ext4",
+                "initrd": "initrd.img" if kernel_source == "debian" else None, "inputs": {"kernel": kernel_source}}
+    return ("image\tdefault\ttarget\t../artifacts/0123456789abcdef\n"
+            "image\tdefault\tmanifest\t%s\n" % json.dumps(manifest))
+
+
+@pytest.mark.parametrize("files,existing,chosen", [
+    ({}, None, "debian"),  # no source (or no compiler) on the host: Debian's kernel
+    ("source", None, "mvm"),  # where mvm's kernel can be built, it is the default
+    ("source", "debian", "debian"),  # an image built before keeps its kernel: no rebuild, no other kernel
+])
+def test_auto_is_mvms_kernel_where_it_can_be_built_and_an_existing_image_keeps_its_kernel(files, existing, chosen):
+    facts = host(extra=[_image(existing)] if existing else [])
+    shas = _files() if files == "source" else {ENTRY: json.dumps({"source": "", "gcc": "gcc 12", "built": []})}
+    module = frontends.ansible("image", {"name": "default"}, frontends.Recording(facts, shas))
+    assert not module.failed, module.result
+    assert module.result["image"]["kernel_source"] == chosen, module.result
+    assert ("initrd.img" in str(module.result["image"]["initrd"])) == (chosen == "debian")
+
+
+def test_an_image_on_mvms_kernel_stays_converged_when_the_source_package_is_gone() -> None:
+    plan = frontends.engine("image", {"name": "default"}, frontends.Recording(host(), _files()))
+    ident, inputs = plan.after["id"], plan.after["inputs"]
+    manifest = {"format": 5, "id": ident, "kernel": "vmlinuz", "rootfs": "rootfs.ext4", "initrd": None,
+                "inputs": inputs, "kernel_source": "mvm"}
+    facts = host(extra=["image\tdefault\ttarget\t../artifacts/%s\n" % ident,
+                        "image\tdefault\tmanifest\t%s\n" % json.dumps(manifest),
+                        "artifact\t%s\tdir\t%s/artifacts/%s\n" % (ident, ROOT, ident)])
+    gone = {ENTRY: json.dumps({"source": "", "gcc": "", "built": [], "host_built": []})}
+    module = frontends.ansible("image", {"name": "default"}, frontends.Recording(facts, gone))
+    assert not module.failed and not module.result["changed"], module.result
+    assert module.result["image"]["kernel_source"] == "mvm"
+    # A rebuild (another size) needs the kernel again: refused, naming what is missing, before anything runs.
+    module = frontends.ansible("image", {"name": "default", "rootfs_size": 80}, frontends.Recording(facts, gone))
+    assert module.failed and module.result["field"] == "kernel" and "not installed" in module.result["msg"]
+
+
+def test_auto_on_an_arch_mvm_builds_no_kernel_for_is_debians_kernel() -> None:
+    assert kernel.choose("auto", "riscv64", HOST, None) == "debian"
+    assert kernel.choose("auto", "aarch64", HOST, None) == "mvm"
+    assert kernel.choose("debian", "x86_64", HOST, None) == "debian"  # the user's own choice stays
+
+
+def test_a_killed_runs_build_directory_is_removed_and_a_live_ones_stays(tmp_path) -> None:
+    import os
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    prefix = str(tmp_path / ".build-abc.")
+    for name in (str(dead.pid), str(os.getpid()), "x1", ""):
+        os.mkdir(prefix + name)
+    (tmp_path / "abc").mkdir()  # a published kernel
+    subprocess.run(["/bin/sh", "-c", kernel.stale_builds_command(prefix)], check=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["abc", ".build-abc.", ".build-abc.%d" % os.getpid(), ".build-abc.x1"])

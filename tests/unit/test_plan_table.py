@@ -60,7 +60,7 @@ CASES = [
          host(extra=[image_lines("default", IMG)]),
          ["create state directory", "copy rootfs to the VM's own disk", "record applied spec",
           "start VM web (qemu, tcg)", "wait for web to be ready"],
-         {3: ["setsid qemu-system-x86_64", "-M microvm,memory-backend=microvm.ram", "-accel tcg,tb-size=32",
+         {3: ["setsid qemu-system-x86_64", "-M microvm,memory-backend=microvm.ram", "-accel tcg,tb-size=16",
               "memory-backend-memfd,id=microvm.ram,size=256M", "-m 256M", "-smp 1",
               f"-pidfile {ROOT}/vms/web/pid", f"unix:{ROOT}/vms/web/qmp.sock,server=on,wait=off",
               "console=ttyS0", "mvm.hostname=web"], 4: ["MVM-READY"]}),

@@ -12,6 +12,7 @@ __metaclass__ = type
 
 import hashlib
 import json
+from dataclasses import replace
 from typing import Any, Dict, Mapping, Optional
 
 from ansible_collections.mvm.microvm.plugins.module_utils import debian, guest, kernel, oci
@@ -53,15 +54,29 @@ def oci_ref(ident: str) -> str:
 
 def user_paths(spec: ImageSpec, state_root: str) -> list:
     """Host files whose content is an input (hashed on the host by the paths probe), the source image (its
-    digest looked up there), and for mvm's kernel its source's and compiler's versions."""
+    digest looked up there), and for mvm's kernel (or `auto`, which may choose it) its source's and compiler's
+    versions and the kernels built."""
     found = [p for p in (_kernel_path(spec), spec.initrd) if p]
-    if spec.kernel == "mvm" and not spec.flake:
+    if spec.kernel in ("mvm", "auto") and not spec.flake:
         found.append(kernel.probe_entry(state_root))
     return found + ([oci.probe_entry(spec.oci, spec.tls_verify)] if spec.oci else [])
 
 
 def _kernel_path(spec: ImageSpec) -> Optional[str]:
-    return spec.kernel if spec.kernel not in ("debian", "mvm") else None
+    return spec.kernel if spec.kernel not in ("debian", "mvm", "auto") else None
+
+
+def resolve(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str]) -> ImageSpec:
+    """The spec with `kernel: auto` made concrete (kernel.choose): everything after plans on `mvm` or `debian`.
+    A flake brings its own kernel; `debian` there only keeps its image's address what it always was."""
+    if spec.kernel != "auto":
+        return spec
+    current = (facts.get("images") or {}).get(spec.name) or {}
+    existing = ((current.get("manifest") or {}).get("inputs") or {}).get("kernel")
+    if spec.flake:
+        return replace(spec, kernel=existing if existing in ("mvm", "debian") else "debian")
+    return replace(spec, kernel=kernel.choose("auto", facts["platform"]["arch"],
+                                              kernel.found(shas, facts["state_root"]), existing))
 
 
 def source(spec: ImageSpec, shas: Mapping[str, str]) -> Optional[Dict[str, Any]]:
@@ -71,6 +86,7 @@ def source(spec: ImageSpec, shas: Mapping[str, str]) -> Optional[Dict[str, Any]]
 
 def inputs(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str]) -> Dict[str, Any]:
     """Everything that decides the artifact's bytes."""
+    spec = resolve(spec, facts, shas)
     for field, path in (("kernel", _kernel_path(spec)), ("initrd", spec.initrd)):
         if path and path not in shas:
             raise SpecError(field, "file not found on the host: %s" % path)
@@ -99,12 +115,31 @@ def inputs(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str]) -
     if spec.format != "ext4":
         found["rootfs_format"] = spec.format
     if spec.kernel == "mvm" and not spec.flake:
-        found["kernel_build"] = kernel.identity(facts["platform"]["arch"], kernel.found(shas, facts["state_root"]))
+        found["kernel_build"] = _kernel_build(spec, facts, shas)
     return found
+
+
+def _kernel_build(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str]) -> Dict[str, Any]:
+    """What addresses mvm's kernel: from the host's source and compiler, or - where they are gone (the image was
+    built, then the source package removed) - what the existing image recorded, so that it stays converged."""
+    host = kernel.found(shas, facts["state_root"])
+    arch = facts["platform"]["arch"]
+    current = (facts.get("images") or {}).get(spec.name) or {}
+    recorded = ((current.get("manifest") or {}).get("inputs") or {}).get("kernel_build")
+    if isinstance(recorded, dict) and not kernel.buildable(arch, host):
+        return dict(recorded)
+    return kernel.identity(arch, host)
 
 
 def image_id(spec_inputs: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(spec_inputs, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def kernel_source(spec: ImageSpec) -> str:
+    """Where a (resolved) image's kernel comes from, as results and facts say it."""
+    if spec.flake:
+        return "flake"
+    return spec.kernel if spec.kernel in ("mvm", "debian") else "path"
 
 
 def has_initrd(spec: ImageSpec) -> bool:
@@ -135,8 +170,10 @@ def _kernel_steps(plan: Plan, spec: ImageSpec, arch: str, work: str, facts: Mapp
             quote(work + "/result/" + ROOTFS_FILE), quote(out + "/" + ROOTFS_FILE)))
         return
     if spec.kernel == "mvm":
-        built = kernel.build_steps(plan, facts["state_root"], found["kernel_build"],
-                                   kernel.found(shas, facts["state_root"]).get("built"))
+        host = kernel.found(shas, facts["state_root"])
+        if kernel.kernel_id(found["kernel_build"]) not in kernel.built(host, facts):
+            kernel.identity(arch, host)  # refuses, naming what is missing, when it cannot be built here
+        built = kernel.build_steps(plan, kernel.store(facts), found["kernel_build"], kernel.built(host, facts))
         plan.add("copy mvm's kernel", "cp %s %s" % (quote(built), quote(out + "/" + KERNEL_FILE)))
         return
     if spec.kernel != "debian":
@@ -252,6 +289,7 @@ def _busybox_env(facts: Mapping[str, Any]) -> str:
 
 def plan_image(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str]) -> Plan:
     """Desired image + host facts -> steps. Raises before any step exists on bad input."""
+    spec = resolve(spec, facts, shas)
     root = facts["state_root"]
     link = "%s/images/%s" % (root, spec.name)
     current = facts["images"].get(spec.name)
@@ -273,7 +311,7 @@ def plan_image(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str
     plan.before = {"image": spec.name, "id": current["id"]} if current else {}
     plan.after = {"image": spec.name, "id": ident, "inputs": found}
     plan.result = dict(paths(root, spec.name, has_initrd(spec), spec.format), name=spec.name, id=ident, dir=adir,
-                       format=spec.format)
+                       format=spec.format, kernel_source=kernel_source(spec))
     if found.get("oci_digest"):
         plan.result["digest"] = found["oci_digest"]
     if current and current["id"] == ident and current["complete"]:
@@ -343,6 +381,7 @@ def _cleaning(command: str, work: str) -> str:
 
 def planned_fact(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str]) -> Dict[str, Any]:
     """The image as the facts will list it once built: what a later VM operation of the same run plans on."""
+    spec = resolve(spec, facts, shas)
     image = source(spec, shas)
     return {"name": spec.name, "id": image_id(inputs(spec, facts, shas)), "complete": True,
             "manifest": {"initrd": INITRD_FILE if has_initrd(spec) else None, "planned": True,

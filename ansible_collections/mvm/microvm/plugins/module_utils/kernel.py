@@ -4,9 +4,14 @@
 """mvm's own guest kernel (`kernel: mvm`): Linux from Debian's linux-source-6.1, configured from a small fragment
 over `tinyconfig`, everything a microVM needs built in (no modules, no initrd).
 
-The kernel is content-addressed under `<state_root>/kernels/<id>/` (`vmlinux`, the config used, a manifest) by
-the source package's version, the compiler's version, the fragment and the architecture; images that use it
-copy its vmlinux. The build fails if `olddefconfig` dropped any option the fragment asks for.
+The kernel is content-addressed under `<store>/<id>/` (`vmlinux`, the config used, a manifest) by the source
+package's version, the compiler's version, the fragment and the architecture; images that use it copy its vmlinux.
+The store is the host's (`/var/cache/mvm/kernels`, shared by every state root: a cold build takes minutes) when
+mvm runs as root, the state root's `kernels/` otherwise. The build fails if `olddefconfig` dropped any option the
+fragment asks for.
+
+`kernel: auto` (the default) is mvm's kernel where the host can build it and Debian's cloud kernel elsewhere;
+an existing image keeps the kernel it was built with (see `choose`).
 """
 from __future__ import absolute_import, annotations, division, print_function
 
@@ -24,6 +29,7 @@ SOURCE_PACKAGE = "linux-source-6.1"
 SOURCE_TARBALL = "/usr/src/linux-source-6.1.tar.xz"
 PROBE_PREFIX = "kernel-source:"  # a paths-probe entry: the source's and compiler's versions, the kernels built
 COLD_BUILD = "about 5 minutes on 2 cores"
+HOST_STORE = "/var/cache/mvm/kernels"  # root's store: one per host, shared by all state roots
 
 # What every microVM backend needs (Firecracker's guest-kernel requirements included: virtio-mmio devices from the
 # command line, the 8250 console, i8042 for SendCtrlAltDel), what mvm's guest uses (ext4, squashfs, overlayfs,
@@ -158,21 +164,52 @@ def probe_entry(state_root: str) -> str:
 
 def probe_command(entry_var: str) -> str:
     """Shell text for the paths probe: `$entry_var` holds a probe entry; prints one `path` line whose value is the
-    source package's version, the compiler's first line and the kernels built under the state root (JSON)."""
+    source package's version, the compiler's first line, the kernels built under the state root (`built`) and in
+    the host's store (`host_built`), as JSON. Which store a run uses is the planner's decision (see `store`)."""
     return (
         "r=${%(v)s#%(pre)s}; sv=$(dpkg-query -W -f '${Version}' %(pkg)s 2>/dev/null); "
         "[ -f %(tar)s ] || sv=; gv=$(gcc --version 2>/dev/null | head -n 1); "
         "ks=$(for k in \"$r\"/kernels/*/manifest.json; do [ -f \"$k\" ] && basename \"$(dirname \"$k\")\"; done "
+        "| tr '\\n' ' '); "
+        "hs=$(for k in %(host)s/*/manifest.json; do [ -f \"$k\" ] && basename \"$(dirname \"$k\")\"; done "
         "| tr '\\n' ' '); printf 'path\\t%%s\\t%%s\\n' \"$%(v)s\" "
         "\"$(python3 -c 'import json,sys; print(json.dumps({\"source\": sys.argv[1], \"gcc\": sys.argv[2], "
-        "\"built\": sys.argv[3].split()}))' \"$sv\" \"$gv\" \"$ks\")\""
-    ) % {"v": entry_var, "pre": PROBE_PREFIX, "pkg": quote(SOURCE_PACKAGE), "tar": quote(SOURCE_TARBALL)}
+        "\"built\": sys.argv[3].split(), \"host_built\": sys.argv[4].split()}))' \"$sv\" \"$gv\" \"$ks\" \"$hs\")\""
+    ) % {"v": entry_var, "pre": PROBE_PREFIX, "pkg": quote(SOURCE_PACKAGE), "tar": quote(SOURCE_TARBALL),
+         "host": quote(HOST_STORE)}
 
 
 def found(shas: Mapping[str, str], state_root: str) -> Dict[str, Any]:
     text = shas.get(probe_entry(state_root))
     value = json.loads(text) if text and text.startswith("{") else None
     return value if isinstance(value, dict) else {}
+
+
+def store(facts: Mapping[str, Any]) -> str:
+    """Where this run builds and finds kernels: root shares one store per host (a cold build takes minutes, and
+    every state root on the host would repeat it); another user keeps them under its state root."""
+    return HOST_STORE if (facts.get("user") or {}).get("uid") == 0 else "%s/kernels" % facts["state_root"]
+
+
+def built(host: Mapping[str, Any], facts: Mapping[str, Any]) -> List[str]:
+    """The kernel ids the probe found in this run's store."""
+    return list(host.get("host_built" if store(facts) == HOST_STORE else "built") or [])
+
+
+def buildable(arch: str, host: Mapping[str, Any]) -> bool:
+    """Whether mvm can build its kernel on this host (or has it built): what `kernel: auto` decides on."""
+    return arch in FRAGMENTS and bool(host.get("source")) and bool(host.get("gcc"))
+
+
+def choose(wanted: str, arch: str, host: Mapping[str, Any], existing: Optional[str]) -> str:
+    """`auto` made concrete: the kernel an existing image was built with (a changed default never rebuilds an
+    image, nor restarts its VMs' next boot on another kernel), else mvm's where it can be built here, else
+    Debian's. Any other value is the user's own choice."""
+    if wanted != "auto":
+        return wanted
+    if existing in ("mvm", "debian"):
+        return existing
+    return "mvm" if buildable(arch, host) else "debian"
 
 
 def identity(arch: str, host: Mapping[str, Any]) -> Dict[str, Any]:
@@ -195,22 +232,23 @@ def kernel_id(inputs: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def directory(state_root: str, ident: str) -> str:
-    return "%s/kernels/%s" % (state_root, ident)
+def directory(kernels: str, ident: str) -> str:
+    return "%s/%s" % (kernels, ident)
 
 
 def _env(arch: str) -> str:
     return "KBUILD_BUILD_TIMESTAMP=mvm KBUILD_BUILD_USER=mvm KBUILD_BUILD_HOST=mvm ARCH=%s" % ARCHES[arch]
 
 
-def config_command(arch: str, work: str) -> str:
-    """Unpack the source into `work` and configure it: tinyconfig, the fragment merged, olddefconfig; then fail,
-    naming them, if options of the fragment did not survive. Needs only the host's compiler (no cross compiler):
-    the aarch64 configuration is checked here this way."""
+def config_command(arch: str, work_word: str) -> str:
+    """Unpack the source into the directory `work_word` (a shell word: quoted path or variable) and configure it:
+    tinyconfig, the fragment merged, olddefconfig; then fail, naming them, if options of the fragment did not
+    survive. Needs only the host's compiler (no cross compiler): the aarch64 configuration is checked here this
+    way."""
     check = " ".join(quote(line) for line in wanted(arch))
     env = _env(arch)
     return " && ".join([
-        "set -e; umask 022; rm -rf %s; mkdir -p %s; cd %s" % (quote(work), quote(work), quote(work)),
+        "set -e; umask 022; rm -rf %s; mkdir -p %s; cd %s" % (work_word, work_word, work_word),
         "tar -xf %s --strip-components=1" % quote(SOURCE_TARBALL),
         write_file("mvm.config", FRAGMENTS[arch].lstrip(), "0644"),
         "%s make -s tinyconfig >/dev/null" % env,
@@ -224,27 +262,43 @@ def config_command(arch: str, work: str) -> str:
     ])
 
 
-def build_steps(plan: Plan, state_root: str, inputs: Mapping[str, Any], built: Optional[List[str]]) -> str:
-    """Steps that leave `<root>/kernels/<id>/vmlinux` (none when it is there): returns that path."""
+def stale_builds_command(prefix: str) -> str:
+    """Remove the build directories `<prefix><pid>` whose run is gone (killed mid-build): each holds a gigabyte of
+    source, and nothing else would remove it. A live run's directory, or a name that is not this shape, stays."""
+    return ("for d in %s*; do [ -d \"$d\" ] || continue; p=${d##*.}; case \"$p\" in ''|*[!0-9]*) continue;; esac; "
+            "kill -0 \"$p\" 2>/dev/null || rm -rf \"$d\"; done" % quote(prefix))
+
+
+def build_steps(plan: Plan, kernels: str, inputs: Mapping[str, Any], built: Optional[List[str]]) -> str:
+    """Steps that leave `<kernels>/<id>/vmlinux` (none when it is there): returns that path.
+
+    The store may be shared by runs on other state roots (their locks are not this run's): each build works in a
+    directory of its own (named with its shell's pid), publishes by one rename that fails if another run got
+    there first (then that run's kernel, built from the same inputs, is used), and removes build directories
+    of runs that were killed."""
     ident = kernel_id(inputs)
-    target = directory(state_root, ident)
+    target = directory(kernels, ident)
     if ident in (built or []):
         return target + "/vmlinux"
     arch = str(inputs["arch"])
     make_target, result = TARGETS[arch]
-    work = "%s/kernels/.build-%s" % (state_root, ident)
-    plan.warnings.append("building mvm's kernel from %s (%s); later builds with the same inputs are cached"
-                         % (SOURCE_PACKAGE, COLD_BUILD))
+    plan.warnings.append("building mvm's kernel from %s (%s); later builds with the same inputs are cached in %s"
+                         % (SOURCE_PACKAGE, COLD_BUILD, kernels))
+    prefix = "%s/.build-%s." % (kernels, ident)
     steps = " && ".join([
-        config_command(arch, work),
+        "mkdir -p -m 0700 %s" % quote(kernels),
+        stale_builds_command(prefix),
+        config_command(arch, '"$w"'),
         "%s make -s -j\"$(nproc)\" %s >build.log 2>&1 || { tail -n 30 build.log >&2; exit 1; }" % (_env(arch),
                                                                                                    make_target),
         "mkdir -m 0700 out && cp %s out/vmlinux && cp .config out/config" % quote(result),
         write_file("out/manifest.json", json.dumps(dict(inputs, id=ident), sort_keys=True), "0600"),
         "chmod 0600 out/vmlinux out/config",
-        "umask 077; rm -rf %s; mv out %s; cd /; rm -rf %s" % (quote(target), quote(target), quote(work)),
+        # One rename publishes it; if another run published the same kernel meanwhile, that one stays.
+        "umask 077; mv -T out %s 2>/dev/null || [ -f %s/manifest.json ]; cd /; rm -rf \"$w\"" % (
+            quote(target), quote(target)),
     ])
     # A failed build (a full disk, a dropped option) leaves no gigabyte-sized source tree behind.
     plan.add("build mvm's kernel %s (%s, %s)" % (ident, SOURCE_PACKAGE, COLD_BUILD),
-             "( %s\n) || { rc=$?; cd /; rm -rf %s; exit $rc; }" % (steps, quote(work)))
+             "w=%s$$; ( %s\n) || { rc=$?; cd /; rm -rf \"$w\"; exit $rc; }" % (quote(prefix), steps))
     return target + "/vmlinux"

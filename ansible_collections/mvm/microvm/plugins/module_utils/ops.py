@@ -130,6 +130,7 @@ def image_plan(params: Mapping[str, Any], gather_host: GatherHost,
     facts = gather_host(desired.state_root)
     wanted = image.user_paths(desired, facts["state_root"]) if desired.state != "absent" else []
     shas = gather_paths(wanted) if wanted else {}
+    desired = image.resolve(desired, facts, shas)
     plan = _locked(image.plan_image(desired, facts, shas), facts, ["images"])
     entry = image.planned_fact(desired, facts, shas) if desired.state == "present" else None
     return desired, plan, entry

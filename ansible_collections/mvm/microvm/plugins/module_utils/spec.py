@@ -62,7 +62,7 @@ VM_DEFAULTS = {
 IMAGE_DEFAULTS = {
     "name": "default",
     "state": "present",
-    "kernel": "debian",
+    "kernel": "auto",
     "initrd": None,
     "rootfs_size": None,  # 64 MiB for busybox; for an OCI image, its unpacked size and a margin
     "flake": None,
@@ -74,8 +74,9 @@ IMAGE_DEFAULTS = {
 }
 ROOTFS_FORMATS = ("ext4", "squashfs")
 # Kernels mvm makes itself: Debian's cloud kernel (+ an initramfs with the virtio modules), or its own build from
-# linux-source-6.1 with everything built in (kernel.py). Anything else is a path.
-KERNEL_SOURCES = ("debian", "mvm")
+# linux-source-6.1 with everything built in (kernel.py); `auto` chooses between them per host (kernel.choose).
+# Anything else is a path.
+KERNEL_SOURCES = ("auto", "debian", "mvm")
 DEFAULT_ROOTFS_MIB = 64
 
 

@@ -15,8 +15,9 @@ description:
     pseudo file systems, sets the hostname, configures C(eth0) from the kernel arguments
     C(mvm.ip=ADDR/PREFIX) and C(mvm.gw=ADDR), prints C(MVM-READY) on the console and powers off on
     the ACPI power button.
-  - Takes the kernel from Debian's C(linux-image-cloud-<arch>) package (with an initramfs that loads
-    its virtio modules), from a given path, or builds kernel and rootfs with C(nix build FLAKE).
+  - Builds mvm's own kernel (everything a microVM needs built in, no initrd) where the host can, takes the kernel
+    from Debian's C(linux-image-cloud-<arch>) package (with an initramfs that loads its virtio modules), from a
+    given path, or builds kernel and rootfs with C(nix build FLAKE).
   - The result lives in C(<state_root>/artifacts/<id>), where the id hashes every input; the image
     name is a link to it. Equal inputs find the finished directory and report no change.
 author:
@@ -37,16 +38,19 @@ options:
     default: present
   kernel:
     description:
-      - C(debian) to extract Debian's cloud kernel (its virtio drivers are modules, so the image gets an initramfs
-        that loads them), C(mvm) to build mvm's own kernel from Debian's C(linux-source-6.1) (everything a microVM
-        needs built in; boots with no initrd straight into mvm's init, in about a third of the time), or an
-        absolute path of a kernel to use as it is.
-      - C(mvm) is built once per state root and inputs (source version, compiler, mvm's config fragment) under
-        C(<state_root>/kernels/); a cold build takes about 5 minutes on 2 cores and needs C(linux-source-6.1),
-        C(gcc), C(make), C(flex), C(bison), C(bc) and C(libelf-dev) on the host. It refuses O(format=squashfs) (the
-        overlay is mounted by the Debian path's initramfs).
+      - C(mvm) to build mvm's own kernel from Debian's C(linux-source-6.1) (everything a microVM needs built in;
+        boots with no initrd straight into mvm's init, in about half the time), C(debian) to extract Debian's cloud
+        kernel (its virtio drivers are modules, so the image gets an initramfs that loads them), or an absolute path
+        of a kernel to use as it is.
+      - C(auto) is C(mvm) where the host can build it (C(linux-source-6.1) and C(gcc) installed, x86_64 or
+        aarch64) and C(debian) elsewhere; an image that already exists keeps the kernel it was built with (give
+        C(mvm) or C(debian) to change it). The module's result says which was used.
+      - C(mvm) is built once per host and inputs (source version, compiler, mvm's config fragment) under
+        C(/var/cache/mvm/kernels/) (as root; another user's under C(<state_root>/kernels/)) and shared by every
+        image; a cold build takes about 5 minutes on 2 cores and needs C(linux-source-6.1), C(gcc), C(make),
+        C(flex), C(bison), C(bc) and C(libelf-dev) on the host.
     type: str
-    default: debian
+    default: auto
   initrd:
     description: Absolute path of an initrd to go with a kernel given by path.
     type: path
@@ -110,12 +114,18 @@ attributes:
 requirements:
   - busybox-static, e2fsprogs (mkfs.ext4 -d), cpio and gzip on the target
   - apt-get and dpkg-deb for O(kernel=debian)
+  - linux-source-6.1, gcc, make, flex, bison, bc and libelf-dev for O(kernel=mvm)
 """
 
 EXAMPLES = r"""
-- name: Build the default image from Debian's cloud kernel
+- name: Build the default image (mvm's kernel where the host can build it)
   mvm.microvm.rootfs:
   register: image
+
+- name: Build an image on Debian's cloud kernel and its initramfs
+  mvm.microvm.rootfs:
+    name: debian-kernel
+    kernel: debian
 
 - name: Use my own kernel
   mvm.microvm.rootfs:
@@ -126,7 +136,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 image:
-  description: The image and the paths of its files.
+  description:
+    - The image and the paths of its files.
+    - C(kernel_source) says which kernel it has (C(mvm), C(debian), C(path) or C(flake)).
   returned: success
   type: dict
   sample:
@@ -134,7 +146,8 @@ image:
     id: 6a0bff97e5bd59ff
     dir: /var/lib/mvm/artifacts/6a0bff97e5bd59ff
     kernel: /var/lib/mvm/images/default/vmlinuz
-    initrd: /var/lib/mvm/images/default/initrd.img
+    kernel_source: mvm
+    initrd: null
     rootfs: /var/lib/mvm/images/default/rootfs.ext4
 commands:
   description: The shell commands of the plan (run, or only planned in check mode).
@@ -162,7 +175,7 @@ def main():
         argument_spec=dict(
             name=dict(type="str", default="default"),
             state=dict(type="str", default="present", choices=["present", "absent"]),
-            kernel=dict(type="str", default="debian"),
+            kernel=dict(type="str", default="auto"),
             initrd=dict(type="path"),
             rootfs_size=dict(type="raw"),
             oci=dict(type="str"),
