@@ -364,9 +364,10 @@ def bridge(
     uplink: Optional[str] = None,
     firewall: Optional[str] = None,
     state_root: Optional[str] = None,
+    isolated: Optional[bool] = None,
 ):
     """
-    Ensure a bridge for microVMs: gateway address, up, optional outbound NAT, network record.
+    Ensure a bridge for microVMs: gateway address, up, optional outbound NAT and isolation, network record.
 
     + bridge: bridge interface name (1-15 bytes)
     + present: whether the bridge, its rules and its record should exist
@@ -374,6 +375,8 @@ def bridge(
     + gateway: bridge address inside the subnet (default: its first host address)
     + nat: masquerade the subnet out of the uplink, with forward rules and IPv4 forwarding (default off)
     + uplink: interface to masquerade to (default: the default route's interface)
+    + isolated: the bridge's VMs reach each other, the host's address on the bridge and the uplink, nothing else
+      (other bridges, other tenants' VMs) (default off)
     + firewall: ``auto`` (iptables, else nft), ``iptables`` or ``nft``
     + state_root: mvm state directory on the host
 
@@ -713,6 +716,13 @@ def pool(
         plan = with_record(Plan())
         yield from _emit(plan, "pool %s has no instance on %s" % (pool, host.name), lambda: plan)
         return
+    network = applying.networks.get(host.name)
+    if network:
+        # The tenant's bridge first; the VMs plan on it as this plan leaves it (remembered for the run).
+        bridge_call = _operation("bridge", dict(network, state_root=root) if root else dict(network))
+        _bdesired, bridge_plan, bridge_promise = bridge_call()
+        ops.remember(_pending(), bridge_promise)
+        yield from _emit(bridge_plan, "tenant %s's bridge is as asked" % found.tenant, bridge_call.plan)
     params: Dict[str, Any] = {"vms": share}
     if root:
         params["state_root"] = root

@@ -53,11 +53,11 @@ class Netns:
                       for link in json.loads(run("ip", "-n", self.host, "-j", "link").stdout))
 
     def rules(self) -> list[str]:
-        """Firewall rules (not chains) of both iptables tables and every rule of mvm's nft table."""
+        """Firewall rules (not chains) of the iptables tables mvm uses and every rule of mvm's nft table."""
         import json
 
         lines = []
-        for table in ("filter", "nat"):
+        for table in ("filter", "nat", "mangle"):
             out = self.exec("iptables", "-w", "-t", table, "-S", check=False).stdout
             lines += [f"{table} {line}" for line in out.splitlines() if line.startswith("-A ")]
         nft = self.exec("nft", "-j", "list", "table", "ip", "mvm", check=False)

@@ -16,7 +16,7 @@ from typing import Iterator
 import pytest
 
 from tests.conftest import need_root
-from tests.real.conftest import BIN, ENV, PLAYBOOKS, host_facts, kill_under, seed_image
+from tests.real.conftest import BIN, ENV, PLAYBOOKS, host_facts, kill_under, seed_image, wait_for
 from tests.support.ssh_lab import SshLab
 
 HERE = Path(__file__).parent
@@ -52,9 +52,9 @@ def lab(tmp_path_factory, built_image: Path) -> Iterator[dict]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _files(lab: dict, instances: int) -> tuple[Path, Path, Path]:
+def _files(lab: dict, instances: int, fleet: str = FLEET) -> tuple[Path, Path, Path]:
     work = lab["work"]
-    (work / "fleet.yml").write_text(FLEET % instances)
+    (work / "fleet.yml").write_text(fleet % instances)
     key = str(work / HOSTS[0] / "user_key")
     lines = ["vm_hosts:", "  hosts:"]
     for name, one in lab["labs"].items():
@@ -73,23 +73,24 @@ def _files(lab: dict, instances: int) -> tuple[Path, Path, Path]:
     return work / "fleet.yml", work / "hosts.yml", work / "inventory.py"
 
 
-def ansible(lab: dict, instances: int, *extra: str) -> int:
-    fleet, hosts, _ = _files(lab, instances)
+def ansible(lab: dict, instances: int, *extra: str, fleet_text: str = FLEET, pool: str = "web", rc: int = 0) -> int:
+    fleet, hosts, _ = _files(lab, instances, fleet_text)
     proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(hosts), str(PLAYBOOKS / "fleet_pool.yml"),
-                           "-e", "fleet_file=%s" % fleet, "-e", "pool_name=web", *extra], capture_output=True,
+                           "-e", "fleet_file=%s" % fleet, "-e", "pool_name=%s" % pool, *extra], capture_output=True,
                           text=True, env=ENV)
     out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-5000:]
+    assert proc.returncode == rc, out[-5000:]
+    lab["last"] = out
     return sum(int(n) for n in re.findall(r"changed=(\d+)", out))
 
 
-def pyinfra(lab: dict, instances: int, *extra: str) -> str:
-    fleet, _, inventory = _files(lab, instances)
+def pyinfra(lab: dict, instances: int, *extra: str, fleet_text: str = FLEET, pool: str = "web", rc: int = 0) -> str:
+    fleet, _, inventory = _files(lab, instances, fleet_text)
     proc = subprocess.run([str(BIN / "pyinfra"), "-y", str(inventory), str(HERE / "deploys/fleet_pool.py"),
-                           "--data", "fleet_file=%s" % fleet, "--data", "pool_name=web", *extra], capture_output=True,
-                          text=True, env=ENV)
+                           "--data", "fleet_file=%s" % fleet, "--data", "pool_name=%s" % pool, *extra],
+                          capture_output=True, text=True, env=ENV)
     out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-5000:]
+    assert proc.returncode == rc, out[-5000:]
     return out
 
 
@@ -97,7 +98,7 @@ def placement(lab: dict) -> dict[str, list[str]]:
     """What runs where, from each host's own facts (read here: the state roots are on this machine)."""
     found = {}
     for name in HOSTS:
-        vms = host_facts(lab["work"] / name / "st")["vms"]
+        vms = {n: v for n, v in host_facts(lab["work"] / name / "st")["vms"].items() if n.startswith("web-")}
         assert all(v["state"] == "running" and v["ready"] for v in vms.values()), vms
         found[name] = sorted(vms, key=lambda n: int(n.rsplit("-", 1)[1]))
     return found
@@ -158,3 +159,52 @@ def test_a_pool_grows_shrinks_and_rolls_back_over_three_hosts_through_ansible_th
     assert "] Success" not in pyinfra(lab, 6, "--data", "pool_revision=3")
     assert placement(lab) == SPREAD[3]
     assert revisions(lab)[4:] == [(5, 9, None), (6, 3, None), (7, 6, None), (8, 3, 3)]
+
+
+# Two tenants on the same hosts: acme's pool web (above) and globex's pool jobs; globex may run 2 VMs in all.
+TWO_TENANTS = FLEET.replace("pools:", """  - name: globex
+    subnet_pool: 10.81.0.0/16
+    quotas: {total: {vms: 2}}
+pools:""") + """  - name: jobs
+    tenant: globex
+    backend: qemu
+    image: {name: default, digest: "sha256:%s"}
+    instances: %%d
+    memory: 128
+""" % ("1" * 64)
+
+
+def _snapshot(lab: dict) -> list:
+    return [(h, sorted(f["vms"]), sorted(f["networks"])) for h in HOSTS
+            for f in [host_facts(lab["work"] / h / "st")]]
+
+
+def _from(lab: dict, host: str, vm: str, command: str) -> bool:
+    from ansible_collections.mvm.microvm.plugins.module_utils import agent
+
+    with agent.open_session(agent.Target(vm, state_root=str(lab["work"] / host / "st"))) as session:
+        return session.exec(command, timeout=20)[0] == 0
+
+
+def test_two_tenants_are_kept_apart_and_a_quota_is_refused_before_any_host_changes(lab: dict) -> None:
+    ansible(lab, 3)  # acme's web: web-0 on kvm1, web-1 on kvm2, web-2 on kvm3
+    before = _snapshot(lab)
+    for run in (ansible, pyinfra):
+        run(lab, 3, fleet_text=TWO_TENANTS, pool="jobs", rc=2 if run is ansible else 1)
+        assert _snapshot(lab) == before, run  # refused on the controller: no host changed
+    assert "tenant globex's pools ask for 3 VMs in all, over its quota of 2" in lab["last"], lab["last"][-3000:]
+    assert ansible(lab, 1, fleet_text=TWO_TENANTS, pool="jobs") > 0  # jobs-0 on kvm1, beside web-0
+    facts = host_facts(lab["work"] / "kvm1" / "st")
+    web, jobs = (facts["vms"][n]["applied"]["network"] for n in ("web-0", "jobs-0"))
+    assert (web["name"], jobs["name"]) == ("mvt-acme", "mvt-globex")
+    assert facts["networks"]["mvt-acme"]["isolated"] and facts["networks"]["mvt-globex"]["isolated"]
+    for vm in ("web-0", "jobs-0"):
+        console = lab["work"] / "kvm1" / "st" / "vms" / vm / "console.log"
+        wait_for(lambda console=console: "MVM-NET gateway" in console.read_text(), 60, "%s's network" % vm)
+    assert _from(lab, "kvm1", "web-0", "ping -c 1 -W 2 %s" % web["gateway"])
+    assert _from(lab, "kvm1", "jobs-0", "ping -c 1 -W 2 %s" % jobs["gateway"])
+    assert not _from(lab, "kvm1", "web-0", "ping -c 1 -W 2 %s" % jobs["ip"])
+    assert not _from(lab, "kvm1", "jobs-0", "ping -c 1 -W 2 %s" % web["ip"])
+    assert not _from(lab, "kvm1", "web-0", "wget -q -T 3 -O /dev/null http://%s/" % jobs["ip"])
+    assert ansible(lab, 0, fleet_text=TWO_TENANTS, pool="jobs") > 0
+    assert "jobs-0" not in host_facts(lab["work"] / "kvm1" / "st")["vms"]

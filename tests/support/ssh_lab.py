@@ -41,8 +41,9 @@ class SshLab:
         _run("ip", "link", "add", "vs" + tag, "type", "veth", "peer", "name", "vp" + tag, "netns", lab.ns)
         _run("ip", "addr", "add", "10.203.%d.1/30" % octet, "dev", "vs" + tag)
         _run("ip", "link", "set", "vs" + tag, "up")
+        # A server has a default route: its VMs' NAT goes out of it (the uplink the facts report).
         for argv in (("addr", "add", lab.address + "/30", "dev", "vp" + tag), ("link", "set", "vp" + tag, "up"),
-                     ("link", "set", "lo", "up")):
+                     ("link", "set", "lo", "up"), ("route", "add", "default", "via", "10.203.%d.1" % octet)):
             _run("ip", "-n", lab.ns, *argv)
         for name in ("host_key", "user_key"):
             _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(work / name))

@@ -43,13 +43,32 @@ class ActionModule(ActionBase):
         state_root = args.get("state_root") or (facts.get(me) or {}).get("state_root")
         pool, entries = applying.pool, applying.hosts.get(me, [])
         result.update(placement=applying.placed, changed=False, vms={})
+        network = applying.networks.get(me)
+        planned = (task_vars.get("ansible_facts") or {}).get("mvm_planned")
+        if network:
+            # The tenant's bridge first; in check mode the VMs then plan on it as the bridge module planned it.
+            bridge_args = dict(network, state_root=state_root) if state_root else dict(network)
+            if self._task.check_mode and planned:
+                bridge_args["planned"] = planned
+            made = self._execute_module(module_name="mvm.microvm.bridge", module_args=bridge_args,
+                                        task_vars=task_vars)
+            if made.get("failed"):
+                result.update(failed=True, msg="tenant %s's bridge %s: %s" % (pool.tenant, network["name"],
+                                                                              made.get("msg")))
+                return result
+            planned = (made.get("ansible_facts") or {}).get("mvm_planned") or planned
+            result.update(changed=bool(made.get("changed")), network=made.get("network") or network)
         if entries:
             module_args = {"vms": entries}
             if state_root:
                 module_args["state_root"] = state_root
+            if self._task.check_mode and planned:
+                module_args["planned"] = planned
             ran = self._execute_module(module_name="mvm.microvm.vms", module_args=module_args, task_vars=task_vars)
             ran.pop("ansible_facts", None)
+            changed = result["changed"] or bool(ran.get("changed"))
             result.update(ran)
+            result["changed"] = changed
             if ran.get("failed"):
                 return result
         record = applying.records.get(me)

@@ -28,6 +28,9 @@ _NFT_CHAINS = {
     "output": "type nat hook output priority -100; policy accept;",
     "postrouting": "type nat hook postrouting priority srcnat; policy accept;",
     "forward": "type filter hook forward priority filter; policy accept;",
+    # A tenant's isolation, before any filter rule: a published port's accept (or another program's) never lets
+    # a VM of another bridge through.
+    "isolate": "type filter hook forward priority mangle; policy accept;",
 }
 
 
@@ -37,7 +40,7 @@ class Rule:
 
     owner: str
     purpose: str
-    kind: str  # masquerade | forward_out | forward_back | dnat_prerouting | dnat_output | accept_to
+    kind: str  # masquerade | forward_out | forward_back | dnat_prerouting | dnat_output | accept_to | isolate_*
     fields: tuple  # sorted (key, value) pairs
 
     @property
@@ -94,6 +97,17 @@ def _iptables(r: Rule) -> tuple:
                                  "%s:%s" % (f["guest"], f["guest_port"])]
     if r.kind == "accept_to":
         return "filter", "FORWARD", ["-d", f["guest"], "-p", f["proto"], "--dport", str(f["guest_port"]), "-j", "ACCEPT"]
+    # Isolation lives in mangle's FORWARD, which runs before filter's: first the bridge's own traffic (bridged
+    # frames pass FORWARD where br_netfilter is loaded), then everything else to or from another interface than
+    # the uplink is dropped.
+    if r.kind == "isolate_same":
+        return "mangle", "FORWARD", ["-i", f["bridge"], "-o", f["bridge"], "-j", "ACCEPT"]
+    if r.kind == "isolate_out":
+        return "mangle", "FORWARD", ["-i", f["bridge"]] + (["!", "-o", f["uplink"]] if f["uplink"] else []) + [
+            "-j", "DROP"]
+    if r.kind == "isolate_in":
+        return "mangle", "FORWARD", ["-o", f["bridge"]] + (["!", "-i", f["uplink"]] if f["uplink"] else []) + [
+            "-j", "DROP"]
     raise ValueError(r.kind)
 
 
@@ -114,22 +128,33 @@ def _nft(r: Rule) -> tuple:
             f["proto"], f["host_port"], f["guest"], f["guest_port"])
     if r.kind == "accept_to":
         return "forward", "ip daddr %s %s dport %s accept" % (f["guest"], f["proto"], f["guest_port"])
+    allowed = '{ "%s", "%s" }' % (f["bridge"], f["uplink"]) if f.get("uplink") else '"%s"' % f.get("bridge")
+    if r.kind == "isolate_same":
+        return "isolate", 'iifname "%s" oifname "%s" accept' % (f["bridge"], f["bridge"])
+    if r.kind == "isolate_out":
+        return "isolate", 'iifname "%s" oifname != %s drop' % (f["bridge"], allowed)
+    if r.kind == "isolate_in":
+        return "isolate", 'oifname "%s" iifname != %s drop' % (f["bridge"], allowed)
     raise ValueError(r.kind)
 
 
 def add_command(backend: str, r: Rule) -> str:
     if backend == "iptables":
         table, chain, args = _iptables(r)
-        # FORWARD accepts go first so a host's DROP policy rules (docker) do not shadow them.
-        where = ["-I", chain, "1"] if chain == "FORWARD" else ["-A", chain]
+        # FORWARD accepts go first so a host's DROP policy rules (docker) do not shadow them; an isolation's
+        # drops go last in mangle, after every bridge's accept of its own traffic.
+        where = ["-A", chain] if chain != "FORWARD" or r.kind in ("isolate_out", "isolate_in") else ["-I", chain, "1"]
         return join(["iptables", "-w", "-t", table] + where + args + ["-m", "comment", "--comment", r.tag])
     chain, expression = _nft(r)
-    return "nft %s" % quote("add rule ip %s %s %s comment \"%s\"" % (NFT_TABLE, chain, expression, r.tag))
+    add = "nft %s" % quote("add rule ip %s %s %s comment \"%s\"" % (NFT_TABLE, chain, expression, r.tag))
+    if chain == "isolate":  # a table made before mvm isolated bridges has no such chain yet ("add" keeps one)
+        return "nft %s && %s" % (quote("add chain ip %s isolate { %s }" % (NFT_TABLE, _NFT_CHAINS["isolate"])), add)
+    return add
 
 
 _CHAIN = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
 _HANDLE = re.compile(r"[0-9]{1,12}", re.ASCII)
-IPTABLES_TABLES = ("nat", "filter")
+IPTABLES_TABLES = ("nat", "filter", "mangle")
 
 
 def delete_command(backend: str, present: Mapping[str, Any]) -> str:
@@ -298,6 +323,18 @@ def nat_rules(owner: str, bridge: str, subnet: str, uplink: str) -> List[Rule]:
     return [rule(owner, "nat", "masquerade", subnet=subnet, uplink=uplink),
             rule(owner, "out", "forward_out", bridge=bridge, uplink=uplink),
             rule(owner, "back", "forward_back", bridge=bridge, uplink=uplink)]
+
+
+def isolation_rules(owner: str, bridge: str, uplink: str) -> List[Rule]:
+    """A bridge whose VMs reach only each other, the host (its gateway address) and the uplink (NAT and published
+    ports): what keeps one tenant's VMs from another's."""
+    return [rule(owner, "iso-same", "isolate_same", bridge=bridge),
+            rule(owner, "iso-out", "isolate_out", bridge=bridge, uplink=uplink),
+            rule(owner, "iso-in", "isolate_in", bridge=bridge, uplink=uplink)]
+
+
+NAT_PURPOSES = ("nat", "out", "back")
+ISOLATION_PURPOSES = ("iso-same", "iso-out", "iso-in")
 
 
 _COMMENT = re.compile(r'--comment "?(mvm:[^"\s]+)"?')

@@ -36,11 +36,16 @@ class BridgeSpec:
     uplink: Optional[str]
     firewall: str
     state_root: Optional[str]
+    isolated: bool = False
 
     def record(self, uplink: Optional[str]) -> Dict[str, Any]:
-        """What the network record says (and what a VM planner reads back)."""
-        return {"subnet": self.subnet, "gateway": self.gateway, "prefix": self.prefix, "nat": self.nat,
-                "uplink": uplink if self.nat else self.uplink}
+        """What the network record says (and what a VM planner reads back); `isolated` only when it is (a record
+        written before the option existed stays the same)."""
+        found = {"subnet": self.subnet, "gateway": self.gateway, "prefix": self.prefix, "nat": self.nat,
+                 "uplink": (uplink or None) if self.nat or self.isolated else self.uplink}
+        if self.isolated:
+            found["isolated"] = True
+        return found
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,7 @@ class ForwardSpec:
 
 
 BRIDGE_DEFAULTS = {"name": None, "state": "present", "subnet": None, "gateway": None, "nat": False,
-                   "uplink": None, "firewall": "auto", "state_root": None}
+                   "isolated": False, "uplink": None, "firewall": "auto", "state_root": None}
 TAP_DEFAULTS = {"name": None, "state": "present", "bridge": None, "user": None, "group": None, "state_root": None}
 FORWARD_DEFAULTS = {"host_port": None, "guest": None, "guest_port": None, "proto": "tcp", "network": None,
                     "state": "present", "firewall": "auto", "state_root": None}
@@ -105,7 +110,8 @@ def bridge_spec(params: Mapping[str, Any]) -> BridgeSpec:
                                        "addresses; got %s" % (net, gw))
         subnet, gateway, prefix = str(net), str(gw), net.prefixlen
     return BridgeSpec(name, state, subnet, gateway, prefix, nat, uplink, firewall_choice,
-                      validate.abs_path("state_root", p["state_root"], optional=True))
+                      validate.abs_path("state_root", p["state_root"], optional=True),
+                      isolated=validate.boolean("isolated", p["isolated"]))
 
 
 def tap_spec(params: Mapping[str, Any]) -> TapSpec:
@@ -269,7 +275,7 @@ def plan_bridge(spec: BridgeSpec, facts: Mapping[str, Any]) -> Plan:
     if spec.uplink and spec.uplink not in facts["network"].get("interfaces", []):
         raise SpecError("uplink", "no interface named %s on the host (it has: %s)"
                         % (spec.uplink, ", ".join(facts["network"].get("interfaces", [])) or "none"))
-    backend = firewall.choose_backend(facts, spec.firewall) if spec.nat else None  # type: Optional[str]
+    backend = firewall.choose_backend(facts, spec.firewall) if spec.nat or spec.isolated else None  # type: Optional[str]
     address = "%s/%d" % (spec.gateway, spec.prefix or 0)
     if not link:
         plan.add("create bridge %s" % spec.name, "ip link add %s type bridge" % quote(spec.name))
@@ -285,8 +291,10 @@ def plan_bridge(spec: BridgeSpec, facts: Mapping[str, Any]) -> Plan:
             write_file("%s/networks/%s.json" % (root, spec.name), _compact(wanted))))
     if spec.nat:
         _ip_forward_on(plan, facts, root)
-    firewall.ensure(plan, facts, backend, owner,
-                    firewall.nat_rules(owner, spec.name, str(spec.subnet), uplink) if spec.nat else [])
+    rules = firewall.nat_rules(owner, spec.name, str(spec.subnet), uplink) if spec.nat else []
+    if spec.isolated:
+        rules += firewall.isolation_rules(owner, spec.name, uplink)
+    firewall.ensure(plan, facts, backend, owner, rules)
     plan.after = {"bridge": {"name": spec.name, "up": True, "addresses": [address]}, "record": wanted}
     plan.result = dict(wanted, name=spec.name, state="present", firewall=backend)
     return plan
@@ -394,7 +402,10 @@ def health(facts: Mapping[str, Any]) -> Dict[str, Any]:
         record = facts["networks"].get(name) or {}
         link = _bridge_link(facts, name)
         wanted = "%s/%s" % (record.get("gateway"), record.get("prefix")) if record else None
-        nat_rules = len(owned(firewall.owner(facts, "br", name)))
+        mine = [firewall.parse_tag(r["tag"]).get("purpose") for r in owned(firewall.owner(facts, "br", name))]
+        nat_rules = len([p for p in mine if p in firewall.NAT_PURPOSES])
+        isolation_ok = len([p for p in mine if p in firewall.ISOLATION_PURPOSES]) == (
+            len(firewall.ISOLATION_PURPOSES) if record.get("isolated") else 0)
         bridges[name] = {
             "exists": link is not None,
             "up": bool(link and link["up"]),
@@ -404,8 +415,10 @@ def health(facts: Mapping[str, Any]) -> Dict[str, Any]:
             "nat": bool(record.get("nat")),
             "nat_rules": nat_rules,
             "nat_ok": nat_rules == 3 if record.get("nat") else nat_rules == 0,
+            "isolated": bool(record.get("isolated")),
+            "isolation_ok": isolation_ok,
             "leases": sorted(record.get("leases", {})),
-            "healthy": bool(link and link["up"] and wanted in link["addresses"]
+            "healthy": bool(link and link["up"] and wanted in link["addresses"] and isolation_ok
                             and (nat_rules == 3 if record.get("nat") else True)),
         }
     forwards = {}  # type: Dict[Tuple[str, str, int], Dict[str, Any]]

@@ -75,9 +75,13 @@ for d in /sys/class/net/*/tun_flags; do
 done
 if command -v iptables >/dev/null 2>&1; then
   iptables -w -t nat -S DOCKER >/dev/null 2>&1 && t docker_chains 1
-  for tb in nat filter; do
-    iptables -w -t $tb -S 2>/dev/null | grep -F 'mvm:' | while IFS= read -r l; do printf 'ipt\t%%s\t%%s\n' $tb "$l"; done
-  done
+  if command -v iptables-save >/dev/null 2>&1; then  # every table in one program
+    iptables-save 2>/dev/null | awk '/^\*/{tb=substr($0,2)} /^-A / && /mvm:/ && tb ~ /^(%(ipt_re)s)$/ {print "ipt\t" tb "\t" $0}'
+  else
+    for tb in %(ipt_tables)s; do
+      iptables -w -t $tb -S 2>/dev/null | grep -F 'mvm:' | while IFS= read -r l; do printf 'ipt\t%%s\t%%s\n' $tb "$l"; done
+    done
+  fi
 fi
 if command -v nft >/dev/null 2>&1 && nft list table ip mvm >/dev/null 2>&1; then
   t nft_table 1
@@ -177,6 +181,7 @@ def host_probe(state_root: Optional[str] = None) -> str:
         "status": qmp.status_command('"$@"'),
         "identity": identity.FUNCTIONS,
         "marker": guest.READY_MARKER, "health": guest.HEALTH_MARKER,
+        "ipt_tables": " ".join(firewall.IPTABLES_TABLES), "ipt_re": "|".join(firewall.IPTABLES_TABLES),
     }
 
 
@@ -498,7 +503,7 @@ def parse_host(output: str) -> Dict[str, Any]:
     facts["network"]["ip_forward_saved"] = one("ip_forward_saved") or None
     facts["network"]["firewall"] = {
         "nft_table": bool(host.get("nft_table")),
-        "rules": firewall.parse_iptables("nat", ipt.get("nat", [])) + firewall.parse_iptables("filter", ipt.get("filter", []))
+        "rules": [r for tb in firewall.IPTABLES_TABLES for r in firewall.parse_iptables(tb, ipt.get(tb, []))]
         + firewall.parse_nft(nft),
     }
     for name, raw in sorted(vms.items()):

@@ -16,6 +16,9 @@ description:
   - With O(nat=true), masquerades the subnet out of the uplink (the default route's interface unless
     given), adds the forward rules it needs and turns IPv4 forwarding on (remembering the old value,
     which the removal of the last network restores).
+  - With O(isolated=true), the bridge's VMs reach each other, the host's address on the bridge and the uplink
+    (outbound NAT, published ports), nothing else: traffic between this bridge and any other interface is
+    dropped, before any accept rule (iptables' mangle table, nft's C(isolate) chain). A tenant's bridge.
   - Rules are made with iptables (nft or legacy variant) or nft, whichever the host has; each carries a
     C(mvm:) comment, so a second run adds nothing and removal takes exactly what mvm made.
 author:
@@ -44,8 +47,15 @@ options:
     description: Masquerade outbound traffic of the subnet through the uplink.
     type: bool
     default: false
+  isolated:
+    description:
+      - Keep the bridge's VMs from every other interface but the uplink (other bridges, other tenants' VMs).
+    type: bool
+    default: false
   uplink:
-    description: Interface to masquerade to; defaults to the interface of the default route.
+    description:
+      - Interface to masquerade to (and, with O(isolated=true), the only other one the VMs may reach).
+      - Defaults to the interface of the default route.
     type: str
   firewall:
     description: Firewall tool to use; V(auto) prefers iptables, then nft.
@@ -58,7 +68,7 @@ attributes:
   diff_mode:
     support: full
 requirements:
-  - iproute2; iptables or nft when O(nat=true)
+  - iproute2; iptables or nft when O(nat=true) or O(isolated=true)
 """
 
 EXAMPLES = r"""
@@ -109,6 +119,7 @@ def main():
             subnet=dict(type="str"),
             gateway=dict(type="str"),
             nat=dict(type="bool", default=False),
+            isolated=dict(type="bool", default=False),
             uplink=dict(type="str"),
             firewall=dict(type="str", default="auto", choices=["auto", "iptables", "nft"]),
             state_root=dict(type="path"),

@@ -63,6 +63,9 @@ def _lacks(host: HostView, pool: Pool, tenant: Tenant, placed: List[str], new: i
     """Why one more new instance does not fit on `host` (None: it fits). `new`: new instances given it so far."""
     if not host.reachable:
         return "unreachable"
+    if pool.ports and placed:
+        # As a container's host port: the host has one of each, and one instance takes it.
+        return "one instance per host for a pool that publishes ports (%s)" % ", ".join(pool.ports)
     if host.memory_mib is not None and (new + 1) * pool.memory > host.memory_mib:
         return "%d MiB of memory available, %d MiB asked" % (host.memory_mib, (new + 1) * pool.memory)
     quota = tenant.quotas.per_host

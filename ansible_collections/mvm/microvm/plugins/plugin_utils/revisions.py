@@ -19,11 +19,11 @@ import getpass
 import hashlib
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional
 
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Step, quote
-from ansible_collections.mvm.microvm.plugins.plugin_utils import placement
+from ansible_collections.mvm.microvm.plugins.plugin_utils import placement, tenancy
 from ansible_collections.mvm.microvm.plugins.plugin_utils.fleet import FleetError, Pool, Tenant
 
 LOG_DIR = "fleet"
@@ -98,6 +98,7 @@ class PoolApply:
     hosts: Dict[str, List[Dict[str, Any]]]
     placed: Dict[str, List[str]]
     records: Dict[str, Optional[Dict[str, Any]]]
+    networks: Dict[str, Dict[str, Any]] = field(default_factory=dict)  # host -> its tenant bridge's parameters
 
 
 def plan_pool(pool: Pool, tenant: Tenant, facts: Mapping[str, Optional[Mapping[str, Any]]],
@@ -107,4 +108,9 @@ def plan_pool(pool: Pool, tenant: Tenant, facts: Mapping[str, Optional[Mapping[s
         pool = spec_of(facts, pool.name, revision)
     hosts = placement.plan_hosts(pool, tenant, facts)
     placed = {h: [e["name"] for e in vms if e.get("state") != "absent"] for h, vms in hosts.items()}
-    return PoolApply(pool, hosts, placed, to_write(pool, placed, facts, revision))
+    networks = tenancy.host_networks(tenant, facts, [h for h, names in placed.items() if names])
+    for host, entries in hosts.items():
+        for entry in entries:
+            if entry.get("state") != "absent":
+                entry["network"] = networks[host]["name"]
+    return PoolApply(pool, hosts, placed, to_write(pool, placed, facts, revision), networks)
