@@ -691,7 +691,12 @@ def pool(
     Instances are named ``<pool>-0`` .. ``<pool>-<N-1>``; one stays on its host while that host is in the deploy,
     a missing one goes to the host with the fewest of the pool's instances (then by name) that has memory and
     tenant quota left; instances beyond the count are removed. The placement is the
-    one Ansible's ``mvm.microvm.pool`` computes (plugin_utils/placement.py).
+    one Ansible's ``mvm.microvm.pool`` computes (plugin_utils/placement.py). A pool that publishes ports runs
+    one instance per host.
+
+    On each host that runs instances the tenant's bridge comes first (``bridge`` with NAT and ``isolated``,
+    ``mvt-<tenant>``, a /24 of its ``subnet_pool`` the host keeps; plugin_utils/tenancy.py); every instance gets a
+    TAP on it.
     """
     from ansible_collections.mvm.microvm.plugins.plugin_utils import fleet as fleet_files
     from ansible_collections.mvm.microvm.plugins.plugin_utils import revisions

@@ -17,7 +17,11 @@ description:
   - Instances are named C(<pool>-0) to C(<pool>-<N-1>). An instance stays on its host while that host is in the
     play; a missing one goes to the host with the fewest of the pool's instances, then by name, if the host has
     the memory available and the tenant's per-host quota allows it. Instances beyond the count
-    are removed, and nothing else. When the pool does not fit, the task fails on every host before any changes.
+    are removed, and nothing else. When the pool does not fit, or goes over its tenant's quotas, the task fails
+    on every host before any changes. A pool that publishes ports runs one instance per host.
+  - On each host that runs instances, the pool's tenant gets its bridge first (M(mvm.microvm.bridge) with NAT and
+    O(mvm.microvm.bridge#module:isolated=true), named C(mvt-<tenant>), a /24 of the tenant's C(subnet_pool) that
+    the host keeps once it has one); every instance gets a TAP on it.
   - Every host of the play must have run M(mvm.microvm.facts) before this task (in the same play, so the facts are
     current); hosts that are unreachable or failed are left out and their instances are started elsewhere.
   - The image's digest is recorded with the pool, not yet verified on the hosts.
@@ -48,7 +52,9 @@ options:
     type: int
 attributes:
   action:
-    description: Runs as an action plugin on the controller, which executes M(mvm.microvm.vms) on each host.
+    description:
+      - Runs as an action plugin on the controller, which executes M(mvm.microvm.bridge) and M(mvm.microvm.vms) on
+        each host.
     support: full
   check_mode:
     support: full
