@@ -162,7 +162,7 @@ def test_a_pool_grows_shrinks_and_rolls_back_over_three_hosts_through_ansible_th
 
 
 # Two tenants on the same hosts: acme's pool web (above) and globex's pool jobs; globex may run 2 VMs in all.
-TWO_TENANTS = FLEET.replace("pools:", """  - name: globex
+TWO_TENANTS = FLEET.replace("instances: %d", "instances: 3").replace("pools:", """  - name: globex
     subnet_pool: 10.81.0.0/16
     quotas: {total: {vms: 2}}
 pools:""") + """  - name: jobs
@@ -192,7 +192,7 @@ def test_two_tenants_are_kept_apart_and_a_quota_is_refused_before_any_host_chang
     for run in (ansible, pyinfra):
         run(lab, 3, fleet_text=TWO_TENANTS, pool="jobs", rc=2 if run is ansible else 1)
         assert _snapshot(lab) == before, run  # refused on the controller: no host changed
-    assert "tenant globex's pools ask for 3 VMs in all, over its quota of 2" in lab["last"], lab["last"][-3000:]
+    assert "tenant globex's pools ask for 3 vms in all, over its quota of 2" in lab["last"], lab["last"][-3000:]
     assert ansible(lab, 1, fleet_text=TWO_TENANTS, pool="jobs") > 0  # jobs-0 on kvm1, beside web-0
     facts = host_facts(lab["work"] / "kvm1" / "st")
     web, jobs = (facts["vms"][n]["applied"]["network"] for n in ("web-0", "jobs-0"))
