@@ -17,7 +17,7 @@ description:
     given), adds the forward rules it needs and turns IPv4 forwarding on (remembering the old value,
     which the removal of the last network restores).
   - With O(isolated=true), the bridge's VMs reach each other, the host's address on the bridge and the uplink
-    (outbound NAT, published ports), nothing else: traffic between this bridge and any other interface is
+    (outbound NAT, published ports), nothing else; traffic between this bridge and any other interface is
     dropped, before any accept rule (iptables' mangle table, nft's C(isolate) chain). A tenant's bridge.
   - Rules are made with iptables (nft or legacy variant) or nft, whichever the host has; each carries a
     C(mvm:) comment, so a second run adds nothing and removal takes exactly what mvm made.
