@@ -15,7 +15,7 @@ Figures (median and spread over repeated runs, and the machine they ran on):
 - kernel: cold build of mvm's kernel; boot to ready with it against the Debian kernel + initramfs and against a
   bare QEMU command line with the same kernel; the VMM's resident memory per idle guest with each kernel.
 
-`MVM_BENCH_ONLY=guest` (or another section's name) runs one section and replaces it in latest.json.
+`MVM_BENCH_ONLY=guest` (or other sections' names, comma-separated) runs those sections and replaces them in latest.json.
 """
 
 from __future__ import annotations
@@ -519,7 +519,7 @@ def main() -> int:
                     "converge": converge_bench, "guest": guest_bench, "kernel": kernel_bench,
                     "starts": starts_bench, "fleet": fleet_bench}
         for name, bench in sections.items():
-            if not only or name == only:
+            if not only or name in only.split(","):
                 report[name] = dict(bench(root), date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         report["duration_s"] = round(time.time() - started, 1)
         out.write_text(json.dumps(report, indent=2) + "\n")
