@@ -193,6 +193,8 @@ def rootfs(
     tls_verify: Optional[bool] = None,
     debian: Optional[Dict[str, Any]] = None,
     format: Optional[str] = None,
+    bundle: Optional[Dict[str, Any]] = None,
+    export: Optional[Dict[str, Any]] = None,
 ):
     """
     Build a microVM kernel + rootfs image into a content-addressed directory.
@@ -215,6 +217,12 @@ def rootfs(
       ["python3"], "mirror": "http://deb.debian.org/debian"}`` (suite default bookworm, mirror default mmdebstrap's)
     + format: ``ext4`` (default: each VM boots its own copy) or ``squashfs`` (read-only, shared; each VM writes to an
       overlay on a disk of its own of ``disk_size``, default 256 MiB)
+    + bundle: the image is a bundle made elsewhere (``export``): ``{"path": "/srv/web.tar", "digest":
+      "sha256:...", "signature": "/srv/web.tar.sig", "allowed_signers": "/etc/mvm/allowed_signers", "signer":
+      "builder@example.org", "require_signature": True}``; the host's copy is checked against the digest and the
+      signature (``ssh-keygen -Y verify``, namespace ``mvm-image``) before it is unpacked
+    + export: write the image's bundle to ``{"dir": ..., "signing_key": ..., "signer": ...}``: ``<dir>/<id>.tar``
+      (the same bytes for the same image) and, with a signing key, ``<id>.tar.sig`` (``ssh-keygen -Y sign``)
     + state_root: mvm state directory on the host
 
     Equal inputs give the same directory: nothing is rebuilt and the operation reports no change.

@@ -15,7 +15,7 @@ import json
 from dataclasses import replace
 from typing import Any, Dict, Mapping, Optional
 
-from ansible_collections.mvm.microvm.plugins.module_utils import debian, guest, kernel, oci
+from ansible_collections.mvm.microvm.plugins.module_utils import bundle, debian, guest, kernel, oci
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError, SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, join, quote, write_file
 from ansible_collections.mvm.microvm.plugins.module_utils.spec import ImageSpec
@@ -56,6 +56,8 @@ def user_paths(spec: ImageSpec, state_root: str) -> list:
     """Host files whose content is an input (hashed on the host by the paths probe), the source image (its
     digest looked up there), and for mvm's kernel (or `auto`, which may choose it) its source's and compiler's
     versions and the kernels built."""
+    if spec.bundle:
+        return [p for p in (spec.bundle.path, spec.bundle.signature, spec.bundle.allowed_signers) if p]
     found = [p for p in (_kernel_path(spec), spec.initrd) if p]
     if spec.kernel in ("mvm", "auto") and not spec.flake:
         found.append(kernel.probe_entry(state_root))
@@ -69,7 +71,7 @@ def _kernel_path(spec: ImageSpec) -> Optional[str]:
 def resolve(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str]) -> ImageSpec:
     """The spec with `kernel: auto` made concrete (kernel.choose): everything after plans on `mvm` or `debian`.
     A flake brings its own kernel; `debian` there only keeps its image's address what it always was."""
-    if spec.kernel != "auto":
+    if spec.kernel != "auto" or spec.bundle:  # a bundle brings its kernel
         return spec
     current = (facts.get("images") or {}).get(spec.name) or {}
     existing = ((current.get("manifest") or {}).get("inputs") or {}).get("kernel")
@@ -87,6 +89,8 @@ def source(spec: ImageSpec, shas: Mapping[str, str]) -> Optional[Dict[str, Any]]
 def inputs(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str]) -> Dict[str, Any]:
     """Everything that decides the artifact's bytes."""
     spec = resolve(spec, facts, shas)
+    if spec.bundle:
+        return _bundle_inputs(spec.bundle, facts, shas)
     for field, path in (("kernel", _kernel_path(spec)), ("initrd", spec.initrd)):
         if path and path not in shas:
             raise SpecError(field, "file not found on the host: %s" % path)
@@ -119,6 +123,20 @@ def inputs(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str]) -
     return found
 
 
+def _bundle_inputs(src: bundle.Source, facts: Mapping[str, Any], shas: Mapping[str, str]) -> Dict[str, Any]:
+    """A bundle's artifact is addressed by the bundle's digest; one that is missing or has another digest, or a
+    signature file that is not there, is refused before anything runs (the copy is checked again before use)."""
+    for field, path in (("bundle.path", src.path), ("bundle.signature", src.signature),
+                        ("bundle.allowed_signers", src.allowed_signers)):
+        if path and path not in shas:
+            raise SpecError(field, "file not found on the host: %s" % path)
+    found = "sha256:" + shas[src.path]
+    if found != src.digest:
+        raise SpecError("bundle.digest", "bundle %s has the digest %s, not the pinned %s: refused"
+                        % (src.path, found, src.digest))
+    return {"format": IMAGE_FORMAT, "arch": facts["platform"]["arch"], "bundle": src.inputs()}
+
+
 def _kernel_build(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str]) -> Dict[str, Any]:
     """What addresses mvm's kernel: from the host's source and compiler, or - where they are gone (the image was
     built, then the source package removed) - what the existing image recorded, so that it stays converged."""
@@ -139,11 +157,14 @@ def kernel_source(spec: ImageSpec) -> str:
     """Where a (resolved) image's kernel comes from, as results and facts say it."""
     if spec.flake:
         return "flake"
+    if spec.bundle:
+        return "bundle"
     return spec.kernel if spec.kernel in ("mvm", "debian") else "path"
 
 
 def has_initrd(spec: ImageSpec) -> bool:
-    return (spec.kernel == "debian" and not spec.flake) or bool(spec.initrd)
+    """Whether the image has an initrd (a bundle's says so in its manifest, read once it is unpacked)."""
+    return (spec.kernel == "debian" and not spec.flake and not spec.bundle) or bool(spec.initrd)
 
 
 def paths(state_root: str, name: str, with_initrd: bool, fmt: str = "ext4") -> Dict[str, Optional[str]]:
@@ -315,8 +336,11 @@ def plan_image(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str
     if found.get("oci_digest"):
         plan.result["digest"] = found["oci_digest"]
     if current and current["id"] == ident and current["complete"]:
+        _export_steps(plan, spec, ident, adir, shas)
         return plan
-    if ident not in facts["artifacts"]:
+    if ident not in facts["artifacts"] and spec.bundle:
+        _bundle_steps(plan, spec.bundle, found, ident, root)
+    elif ident not in facts["artifacts"]:
         _check_space(spec, facts)
         work = "%s/artifacts/.build-%s" % (root, ident)
         plan.add("prepare build directory", "rm -rf %s && mkdir -p %s" % (
@@ -354,7 +378,70 @@ def plan_image(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str
         ]))
     plan.add("point image %s at %s" % (spec.name, ident), "mkdir -p %s && ln -sfn %s %s" % (
         quote(root + "/images"), quote("../artifacts/" + ident), quote(link)))
+    _export_steps(plan, spec, ident, adir, shas)
     return plan
+
+
+# Checks an unpacked bundle's manifest and makes it this host's: its id, its inputs, where it came from.
+_ADOPT = r"""import json,os,sys
+p,ident,inputs,digest,signer,fmt=sys.argv[1:7]
+m=json.load(open(p))
+here=os.path.dirname(p)
+names=[m.get(k) for k in ("kernel","initrd","rootfs","rootfs_tar","oci","vmlinux")] if isinstance(m,dict) else []
+bad=[n for n in names if n is not None and (not isinstance(n,str) or "/" in n or n.startswith(".")
+     or not os.path.isfile(os.path.join(here,n)))]
+if not isinstance(m,dict) or m.get("format")!=int(fmt) or bad or not m.get("kernel") or not m.get("rootfs"):
+    sys.exit("the bundle's manifest does not describe an image of this mvm (format %s, files %s)"
+             % (m.get("format") if isinstance(m,dict) else None, bad))
+m.update(id=ident,inputs=json.loads(inputs),bundle={"digest":digest,"signed_by":signer or None})
+json.dump(m,open(p,"w"),sort_keys=True)
+"""
+
+
+# A bundle is unpacked only if it holds nothing but regular files and directories inside its top directory.
+_UNPACK = (r"""bad=$(tar -tvf %(c)s | awk '$1 !~ /^[-d]/ || $NF ~ /(^|\/)\.\.(\/|$)/ || $NF ~ /^\// {print $NF}' """
+           r"""| head -n 3); if [ -n "$bad" ]; then echo "the bundle holds more than files: $bad" >&2; exit 1; fi; """
+           r"""tar --no-same-owner -xf %(c)s -C %(o)s""")
+
+
+def _bundle_steps(plan: Plan, src: bundle.Source, found: Mapping[str, Any], ident: str, root: str) -> None:
+    """Copy, check (digest, signature), list (regular files only, no path leaving the directory), unpack, adopt."""
+    work = "%s/artifacts/.build-%s" % (root, ident)
+    copy = work + "/bundle.tar"
+    adir = "%s/artifacts/%s" % (root, ident)
+    plan.add("prepare build directory", "rm -rf %s && mkdir -p %s" % (quote(work), quote(work + "/out")))
+    for description, command in (
+            ("copy bundle %s" % src.path, "umask 077 && cp %s %s" % (quote(src.path), quote(copy))),
+            ("verify the bundle's digest%s" % (" and signature (%s)" % src.signer if src.signature else ""),
+             bundle.check_command(src, copy)),
+            ("unpack the bundle", _UNPACK % {"c": quote(copy), "o": quote(work + "/out")} + " && " + join([
+                "python3", "-c", _ADOPT, work + "/out/manifest.json", ident, json.dumps(found, sort_keys=True),
+                src.digest, src.signer if src.signature else "", str(IMAGE_FORMAT)]))):
+        plan.add(description, _cleaning(command, work))
+    plan.add("publish artifact %s" % ident, "rm -rf %s && mv %s %s && rm -rf %s" % (
+        quote(adir), quote(work + "/out"), quote(adir), quote(work)))
+
+
+def export_paths(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str]) -> list:
+    """The export's files, asked about once the image's id is known (a second paths probe, only with export)."""
+    if not spec.export or spec.state == "absent":
+        return []
+    target = bundle.file_of(spec.export, image_id(inputs(spec, facts, shas)))
+    return [target] + ([target + bundle.SIG_SUFFIX] if spec.export.signing_key else [])
+
+
+def _export_steps(plan: Plan, spec: ImageSpec, ident: str, adir: str, shas: Mapping[str, str]) -> None:
+    """The image's bundle (and signature) under the export directory, unless they are there."""
+    if not spec.export:
+        return
+    target = bundle.file_of(spec.export, ident)
+    plan.result["bundle"] = target
+    if target in shas:
+        plan.result["bundle_digest"] = "sha256:" + shas[target]
+    else:
+        plan.add("write bundle %s" % target, bundle.pack_command(adir, target))
+    if spec.export.signing_key and (target + bundle.SIG_SUFFIX not in shas or target not in shas):
+        plan.add("sign bundle %s as %s" % (target, spec.export.signer), bundle.sign_command(spec.export, target))
 
 
 # What a build needs besides the rootfs (as ext4 and as tar): Debian's cloud kernel package, unpacked,

@@ -131,6 +131,9 @@ def image_plan(params: Mapping[str, Any], gather_host: GatherHost,
     wanted = image.user_paths(desired, facts["state_root"]) if desired.state != "absent" else []
     shas = gather_paths(wanted) if wanted else {}
     desired = image.resolve(desired, facts, shas)
+    exported = image.export_paths(desired, facts, shas)
+    if exported:
+        shas = dict(shas, **gather_paths(exported))
     plan = _locked(image.plan_image(desired, facts, shas), facts, ["images"])
     entry = image.planned_fact(desired, facts, shas) if desired.state == "present" else None
     return desired, plan, entry

@@ -70,6 +70,8 @@ IMAGE_DEFAULTS = {
     "tls_verify": True,
     "debian": None,
     "format": "ext4",
+    "bundle": None,
+    "export": None,
     "state_root": None,
 }
 ROOTFS_FORMATS = ("ext4", "squashfs")
@@ -129,6 +131,8 @@ class ImageSpec:
     tls_verify: bool = True
     debian: Optional[Any] = None  # debian.Debian
     format: str = "ext4"
+    bundle: Optional[Any] = None  # bundle.Source: the image is a bundle made elsewhere
+    export: Optional[Any] = None  # bundle.Export: write the image's bundle (and signature) there
 
 
 def vm_spec(params: Mapping[str, Any]) -> VmSpec:
@@ -241,13 +245,17 @@ def image_spec(params: Mapping[str, Any]) -> ImageSpec:
     flake = p["flake"]
     if flake is not None and not _FLAKE.fullmatch(str(flake)):
         raise SpecError("flake", "expected FLAKEREF#ATTRIBUTE such as github:me/vms#web; got %r" % (flake,))
-    from ansible_collections.mvm.microvm.plugins.module_utils import debian, oci
+    from ansible_collections.mvm.microvm.plugins.module_utils import bundle, debian, oci
 
     ref = oci.reference(p["oci"]) if p["oci"] is not None else None
     deb = debian.options(p["debian"]) if p["debian"] is not None else None
-    given = [n for n, v in (("oci", ref), ("debian", deb), ("flake", flake)) if v]
+    src = bundle.source(p["bundle"]) if p["bundle"] is not None else None
+    given = [n for n, v in (("oci", ref), ("debian", deb), ("flake", flake), ("bundle", src)) if v]
     if len(given) > 1:
-        raise SpecError(given[1], "give one image source (oci, debian or flake), not %s" % " and ".join(given))
+        raise SpecError(given[1], "give one image source (oci, debian, flake or bundle), not %s" % " and ".join(given))
+    if src and (p["initrd"] or kernel not in ("auto",) or p["rootfs_size"] is not None or p["format"] != "ext4"):
+        raise SpecError("bundle", "a bundle brings its own kernel, rootfs and format; leave kernel, initrd, "
+                                  "rootfs_size and format out")
     size = p["rootfs_size"]
     return ImageSpec(
         name=validate.name("name", p["name"]),
@@ -255,13 +263,15 @@ def image_spec(params: Mapping[str, Any]) -> ImageSpec:
         kernel=kernel,
         initrd=validate.abs_path("initrd", p["initrd"], optional=True),
         rootfs_size_mib=validate.size_mib("rootfs_size", size, minimum=8) if size is not None
-        else (None if ref or deb else DEFAULT_ROOTFS_MIB),
+        else (None if ref or deb or src else DEFAULT_ROOTFS_MIB),
         flake=flake,
         state_root=validate.abs_path("state_root", p["state_root"], optional=True),
         oci=ref,
         tls_verify=validate.boolean("tls_verify", p["tls_verify"]),
         debian=deb,
         format=_format(p, flake),
+        bundle=src,
+        export=bundle.export(p["export"]) if p["export"] is not None else None,
     )
 
 

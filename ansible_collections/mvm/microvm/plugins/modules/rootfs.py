@@ -106,6 +106,53 @@ options:
       mirror:
         description: An http(s) mirror URL (default mmdebstrap's, from the host's apt sources).
         type: str
+  bundle:
+    description:
+      - The image is a bundle made elsewhere with O(export) (an image built once and carried to every host). The
+        host's copy is checked against O(bundle.digest) and, when given, the signature, before it is unpacked;
+        a bundle that holds anything but files is refused. Excludes the other sources and O(kernel), O(initrd),
+        O(rootfs_size) and O(format) (the bundle has them).
+    type: dict
+    suboptions:
+      path:
+        description: The bundle's absolute path on the host.
+        type: path
+        required: true
+      digest:
+        description: The bundle's pinned digest, V(sha256:<64 hex digits>); another digest is refused.
+        type: str
+        required: true
+      signature:
+        description: The bundle's SSH signature (C(ssh-keygen -Y sign), namespace C(mvm-image)).
+        type: path
+      allowed_signers:
+        description: The C(ssh-keygen) allowed signers file the signature is verified against.
+        type: path
+      signer:
+        description: The identity the signature must be from, in O(bundle.allowed_signers).
+        type: str
+        default: mvm
+      require_signature:
+        description: Refuse the bundle, before anything runs, unless a signature is given (and it verifies).
+        type: bool
+        default: false
+  export:
+    description:
+      - Write the image's bundle as C(<dir>/<image id>.tar) (the same bytes for the same image) and, with
+        O(export.signing_key), its signature C(<id>.tar.sig). Nothing is written when they are there.
+    type: dict
+    suboptions:
+      dir:
+        description: Directory for the bundle.
+        type: path
+        required: true
+      signing_key:
+        description: Private SSH key to sign the bundle with (C(ssh-keygen -Y sign)).
+        type: path
+      signer:
+        description: The identity the signature is made for (what hosts list in their allowed signers file).
+        type: str
+        default: mvm
 attributes:
   check_mode:
     support: full
@@ -114,6 +161,7 @@ attributes:
 requirements:
   - busybox-static, e2fsprogs (mkfs.ext4 -d), cpio and gzip on the target
   - apt-get and dpkg-deb for O(kernel=debian)
+  - ssh-keygen (OpenSSH 8.1 or later) for signed bundles
   - linux-source-6.1, gcc, make, flex, bison, bc and libelf-dev for O(kernel=mvm)
 """
 
@@ -185,6 +233,12 @@ def main():
                                                   packages=dict(type="list", elements="str"),
                                                   mirror=dict(type="str"))),
             flake=dict(type="str"),
+            bundle=dict(type="dict", options=dict(
+                path=dict(type="path", required=True), digest=dict(type="str", required=True),
+                signature=dict(type="path"), allowed_signers=dict(type="path"),
+                signer=dict(type="str", default="mvm"), require_signature=dict(type="bool", default=False))),
+            export=dict(type="dict", options=dict(dir=dict(type="path", required=True), signing_key=dict(type="path"),
+                                                  signer=dict(type="str", default="mvm"))),
             state_root=dict(type="path"),
             planned=dict(type="dict"),
         ),
