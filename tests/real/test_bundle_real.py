@@ -38,7 +38,7 @@ def exported(tmp_path_factory, built_image: Path) -> dict:
     seed_image(built_image, build)
     params = {"state_root": str(build), "export": {"dir": str(work / "out"), "signing_key": str(key), "signer": SIGNER}}
     plan = engine_apply("image", params)
-    assert [s.description.split(" ")[0] for s in plan.steps] == ["write", "sign"], plan.steps
+    assert [s.description.split(" ")[0] for s in plan.steps] == ["write", "sign", "link"], plan.steps
     assert not engine_apply("image", params).changed
     ident = host_facts(build)["images"]["default"]["id"]
     bundle = work / "out" / ("%s.tar" % ident)
@@ -48,6 +48,7 @@ def exported(tmp_path_factory, built_image: Path) -> dict:
     (work / "out" / ("%s.tar.sig" % ident)).unlink()
     engine_apply("image", params)
     assert sha256(bundle) == first  # the same bytes for the same image
+    assert sha256(work / "out" / "default.tar") == first  # the image's name links to its current bundle
     return {"work": work, "bundle": bundle, "digest": first, "signers": signers, "key": key}
 
 

@@ -19,7 +19,7 @@ FILES = {"/srv/web.tar": HEX, "/srv/web.tar.sig": "cd" * 32, "/etc/mvm/allowed_s
 
 def test_a_signed_bundle_is_copied_checked_unpacked_and_published() -> None:
     commands = frontends.three_ways("image", {"name": "web", "bundle": SOURCE}, host(), FILES)
-    assert commands[1].startswith("( umask 077 && cp /srv/web.tar ")
+    assert "[ -f /srv/web.tar ] || { echo 'bundle /srv/web.tar is not on the host'" in commands[1]
     verify = commands[2]
     assert "sha256sum -c --status" in verify and HEX in verify
     assert "ssh-keygen -Y verify -f /etc/mvm/allowed_signers -I builder@example.org -n mvm-image -s /srv/web.tar.sig" \
@@ -35,8 +35,8 @@ def test_a_signed_bundle_is_copied_checked_unpacked_and_published() -> None:
     ({"allowed_signers": None}, "bundle.allowed_signers"),
     ({"signer": "a b;reboot"}, "bundle.signer"),
     ({"path": "relative.tar"}, "bundle.path"),
-    ({"path": "/srv/$(reboot).tar"}, "bundle.path"),
-    ({"path": "/srv/missing.tar"}, "bundle.path"),
+    ({"path": "/srv/x\ny.tar"}, "bundle.path"),
+    ({"signature": "/srv/../etc/shadow"}, "bundle.signature"),
     ({"require_signature": "maybe"}, "bundle.require_signature"),
     ({"unknown": 1}, "bundle.unknown"),
 ])
@@ -47,6 +47,13 @@ def test_a_bundle_that_cannot_be_trusted_is_refused_naming_the_field(change: dic
     assert err.value.field == field, err.value
     module = frontends.ansible("image", {"name": "web", "bundle": source}, frontends.Recording(host(), FILES))
     assert module.failed and field.split(".")[-1] in module.result["msg"], module.result
+
+
+def test_a_bundle_not_on_the_host_yet_is_planned_and_its_copy_step_says_so() -> None:
+    """pyinfra plans every operation before the first runs: the bundle a files.put before it brings is not there."""
+    missing = {k: v for k, v in FILES.items() if k != "/srv/web.tar"}
+    plan = frontends.engine("image", {"name": "web", "bundle": SOURCE}, frontends.Recording(host(), missing))
+    assert plan.steps[1].description == "copy bundle /srv/web.tar" and "is not on the host" in plan.steps[1].command
 
 
 def test_a_bundle_is_the_only_source_and_brings_its_own_kernel() -> None:
@@ -61,9 +68,19 @@ def test_an_export_is_written_and_signed_once() -> None:
     plan = frontends.engine("image", params, frontends.Recording(host(), {}))
     ident = plan.after["id"]
     target = "/srv/out/%s.tar" % ident
-    assert plan.steps[-2].description == "write bundle %s" % target
-    assert "tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner" in plan.steps[-2].command
-    assert plan.steps[-1].command.endswith(
-        "ssh-keygen -q -Y sign -f /root/.ssh/mvm -n mvm-image %s" % target)
+    write, sign, link = plan.steps[-3:]
+    assert write.description == "write bundle %s" % target
+    assert "tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner" in write.command
+    assert sign.command.endswith("ssh-keygen -q -Y sign -f /root/.ssh/mvm -n mvm-image %s" % target)
+    assert link.command == ("ln -sfn %s.tar /srv/out/default.tar && ln -sfn %s.tar.sig /srv/out/default.tar.sig"
+                            % (ident, ident))
     assert bundle.file_of(bundle.export(params["export"]), ident) == target
+    # All there (the link reads as the bundle's own bytes): nothing to do
+    done = {target: "aa" * 32, target + ".sig": "bb" * 32, "/srv/out/default.tar": "aa" * 32,
+            "/srv/out/default.tar.sig": "bb" * 32}
+    plan = frontends.engine("image", params, frontends.Recording(host(), done))
+    assert not [s for s in plan.steps if "bundle" in s.description] and plan.result["bundle_digest"] == "sha256:" + "aa" * 32
+    # The link points at another (older) bundle: only the link moves
+    plan = frontends.engine("image", params, frontends.Recording(host(), dict(done, **{"/srv/out/default.tar": "cc" * 32})))
+    assert [s.description for s in plan.steps if "bundle" in s.description] == ["link /srv/out/default.tar to bundle %s" % ident]
 

@@ -75,3 +75,13 @@ def test_a_pool_that_publishes_ports_runs_one_instance_per_host() -> None:
     assert applying.placed == {"a": ["web-0"], "b": ["web-1"], "c": ["web-2"]}
     with pytest.raises(fleet.FleetError, match="one instance per host for a pool that publishes ports"):
         revisions.plan_pool(loaded.pools[0], loaded.tenants[0], {"a": facts(), "b": facts()})
+
+
+def test_a_pool_refuses_an_image_imported_from_another_bundle_than_the_pinned_one() -> None:
+    loaded = load()
+    good, other = facts(), facts()
+    good["images"] = {"web": {"manifest": {"bundle": {"digest": DIGEST, "signed_by": "b"}}}}
+    other["images"] = {"web": {"manifest": {"bundle": {"digest": "sha256:" + "cd" * 32, "signed_by": "b"}}}}
+    assert revisions.plan_pool(loaded.pools[0], loaded.tenants[0], {"a": good, "b": facts()}).placed
+    with pytest.raises(fleet.FleetError, match="b has it from bundle sha256:cdcd"):
+        revisions.plan_pool(loaded.pools[0], loaded.tenants[0], {"a": good, "b": other})

@@ -95,6 +95,18 @@ def file_of(exp: Export, ident: str) -> str:
     return "%s/%s.tar" % (exp.directory, ident)
 
 
+def named_file(exp: Export, name: str) -> str:
+    """`<dir>/<image name>.tar`: a link to the image's current bundle, a name other hosts can fetch by (the digest
+    pins what they get)."""
+    return "%s/%s.tar" % (exp.directory, name)
+
+
+def link_command(exp: Export, name: str, ident: str) -> str:
+    base = "%s.tar" % ident
+    return " && ".join("ln -sfn %s %s" % (quote(base + suffix), quote(named_file(exp, name) + suffix))
+                       for suffix in ("", SIG_SUFFIX if exp.signing_key else None) if suffix is not None)
+
+
 def pack_command(artifact: str, target: str) -> str:
     """A bundle of an artifact directory, the same bytes for the same files, written through a temporary file."""
     return ("umask 077 && mkdir -p %(d)s && tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner "

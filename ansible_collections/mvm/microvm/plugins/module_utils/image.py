@@ -124,13 +124,11 @@ def inputs(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str]) -
 
 
 def _bundle_inputs(src: bundle.Source, facts: Mapping[str, Any], shas: Mapping[str, str]) -> Dict[str, Any]:
-    """A bundle's artifact is addressed by the bundle's digest; one that is missing or has another digest, or a
-    signature file that is not there, is refused before anything runs (the copy is checked again before use)."""
-    for field, path in (("bundle.path", src.path), ("bundle.signature", src.signature),
-                        ("bundle.allowed_signers", src.allowed_signers)):
-        if path and path not in shas:
-            raise SpecError(field, "file not found on the host: %s" % path)
-    found = "sha256:" + shas[src.path]
+    """A bundle's artifact is addressed by the pinned digest. A bundle on the host with another digest is refused
+    before anything runs; one not there yet is planned all the same (an earlier operation of the same pyinfra
+    deploy may put it there: pyinfra plans every operation first) and its copy step fails if it never came. The
+    host's copy is checked against the digest and the signature in any case before use."""
+    found = "sha256:" + shas[src.path] if src.path in shas else src.digest
     if found != src.digest:
         raise SpecError("bundle.digest", "bundle %s has the digest %s, not the pinned %s: refused"
                         % (src.path, found, src.digest))
@@ -411,7 +409,8 @@ def _bundle_steps(plan: Plan, src: bundle.Source, found: Mapping[str, Any], iden
     adir = "%s/artifacts/%s" % (root, ident)
     plan.add("prepare build directory", "rm -rf %s && mkdir -p %s" % (quote(work), quote(work + "/out")))
     for description, command in (
-            ("copy bundle %s" % src.path, "umask 077 && cp %s %s" % (quote(src.path), quote(copy))),
+            ("copy bundle %s" % src.path, "umask 077 && { [ -f %s ] || { echo %s >&2; exit 1; }; } && cp %s %s" % (
+                quote(src.path), quote("bundle %s is not on the host" % src.path), quote(src.path), quote(copy))),
             ("verify the bundle's digest%s" % (" and signature (%s)" % src.signer if src.signature else ""),
              bundle.check_command(src, copy)),
             ("unpack the bundle", _UNPACK % {"c": quote(copy), "o": quote(work + "/out")} + " && " + join([
@@ -427,7 +426,9 @@ def export_paths(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, s
     if not spec.export or spec.state == "absent":
         return []
     target = bundle.file_of(spec.export, image_id(inputs(spec, facts, shas)))
-    return [target] + ([target + bundle.SIG_SUFFIX] if spec.export.signing_key else [])
+    named = bundle.named_file(spec.export, spec.name)
+    sig = bundle.SIG_SUFFIX if spec.export.signing_key else None
+    return [p for p in (target, named, sig and target + sig, sig and named + sig) if p]
 
 
 def _export_steps(plan: Plan, spec: ImageSpec, ident: str, adir: str, shas: Mapping[str, str]) -> None:
@@ -442,6 +443,11 @@ def _export_steps(plan: Plan, spec: ImageSpec, ident: str, adir: str, shas: Mapp
         plan.add("write bundle %s" % target, bundle.pack_command(adir, target))
     if spec.export.signing_key and (target + bundle.SIG_SUFFIX not in shas or target not in shas):
         plan.add("sign bundle %s as %s" % (target, spec.export.signer), bundle.sign_command(spec.export, target))
+    named = bundle.named_file(spec.export, spec.name)
+    linked = target in shas and shas.get(named) == shas[target] and (
+        not spec.export.signing_key or shas.get(named + bundle.SIG_SUFFIX) == shas.get(target + bundle.SIG_SUFFIX))
+    if not linked:
+        plan.add("link %s to bundle %s" % (named, ident), bundle.link_command(spec.export, spec.name, ident))
 
 
 # What a build needs besides the rootfs (as ext4 and as tar): Debian's cloud kernel package, unpacked,

@@ -55,6 +55,12 @@ def remember(pending: Dict[str, Dict[str, Any]], promise: Promise) -> None:
     pending.setdefault(kind, {})[name] = fact
 
 
+def _made_already(current: Any, planned: Mapping[str, Any]) -> bool:
+    """A planned image the host already has, complete, under the same id."""
+    return (isinstance(current, Mapping) and bool((planned.get("manifest") or {}).get("planned"))
+            and current.get("id") == planned.get("id") and bool(current.get("complete")))
+
+
 def fold(facts: Dict[str, Any], pending: Optional[Pending]) -> Dict[str, Any]:
     """The host's facts as the earlier plans of this run leave them. The probed facts are never changed (pyinfra
     caches them; a plan made again under its locks starts from them)."""
@@ -68,6 +74,8 @@ def fold(facts: Dict[str, Any], pending: Optional[Pending]) -> Dict[str, Any]:
             for name, fact in changes.items():
                 if fact is None:
                     section.pop(name, None)
+                elif _made_already(section.get(name), fact):
+                    continue  # the host has it as planned: its own record says more (a bundle's kernel, ...)
                 else:
                     section[name] = copy.deepcopy(fact)
             folded[kind] = section

@@ -89,6 +89,21 @@ def spec_of(facts: Mapping[str, Optional[Mapping[str, Any]]], pool: str, revisio
         pool, revision, ", ".join(map(str, known)) or "none"))
 
 
+def check_images(pool: Pool, facts: Mapping[str, Optional[Mapping[str, Any]]]) -> None:
+    """The pool's image where its instances run: one that came from a bundle (rootfs `bundle`, verified on the host
+    when it was imported) must be the pinned digest; FleetError naming the host otherwise. An image built on the
+    host itself has no bundle digest to compare: it is used as it is."""
+    wrong = []
+    for host, host_facts in sorted(facts.items()):
+        image = ((host_facts or {}).get("images") or {}).get(pool.image.name) or {}
+        came = ((image.get("manifest") or {}).get("bundle") or {}).get("digest")
+        if came and came != pool.image.digest:
+            wrong.append("%s has it from bundle %s" % (host, came))
+    if wrong:
+        raise FleetError("pool %s pins image %s at %s, but %s: import the pinned bundle first"
+                         % (pool.name, pool.image.name, pool.image.digest, "; ".join(wrong)))
+
+
 @dataclass
 class PoolApply:
     """One apply of a pool, as every front-end carries it out: the pool (a recorded revision's, for a rollback),
@@ -108,6 +123,7 @@ def plan_pool(pool: Pool, tenant: Tenant, facts: Mapping[str, Optional[Mapping[s
         pool = spec_of(facts, pool.name, revision)
     hosts = placement.plan_hosts(pool, tenant, facts)
     placed = {h: [e["name"] for e in vms if e.get("state") != "absent"] for h, vms in hosts.items()}
+    check_images(pool, {h: facts.get(h) for h, names in placed.items() if names})
     networks = tenancy.host_networks(tenant, facts, [h for h, names in placed.items() if names])
     for host, entries in hosts.items():
         for entry in entries:
