@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 
 from ansible_collections.mvm.microvm.plugins.module_utils import ops, qemu, runner  # noqa: E402
 from tests.support import app_image  # noqa: E402
-from tests.support.ssh_lab import SshLab  # noqa: E402
+from tests.support.ssh_lab import SshLab, write_inventories  # noqa: E402
 
 BIN = Path(sys.executable).parent
 ENV = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), PATH=f"{BIN}:{os.environ.get('PATH', '')}")
@@ -302,23 +302,18 @@ def fleet_bench(root: Path) -> dict[str, Any]:
     """No-op converge of a pool of three QEMU guests over three VM hosts (network namespaces with their own sshd
     and state root, over SSH) against a play of the same shape (two tasks, the same hosts) whose tasks ping."""
     work = Path(tempfile.mkdtemp(prefix="mvm-bench-fleet-"))
-    labs = []
+    labs = {}  # type: dict[str, SshLab]
     try:
-        lines = ["vm_hosts:", "  hosts:"]
         for i in range(FLEET_HOSTS):
             host = work / ("h%d" % i)
             host.mkdir()
-            labs.append(SshLab.start(host, octet=50 + i))
+            labs[host.name] = SshLab.start(host, octet=50 + i)
             state = host / "st"
             (state / "images").mkdir(parents=True, mode=0o700)
             shutil.copytree(root / "artifacts", state / "artifacts")
             for link in (root / "images").iterdir():
                 (state / "images" / link.name).symlink_to(os.readlink(link))
-            lines += ["    h%d:" % i, "      ansible_host: %s" % labs[-1].address, "      ansible_user: root",
-                      "      ansible_ssh_private_key_file: %s" % (host / "user_key"),
-                      "      ansible_ssh_common_args: -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
-                      "      ansible_python_interpreter: /usr/bin/python3", "      mvm_state_root: %s" % state]
-        (work / "hosts.yml").write_text("\n".join(lines) + "\n")
+        write_inventories(work, labs)
         (work / "fleet.yml").write_text(
             "tenants: [{name: bench, subnet_pool: 10.90.0.0/16}]\npools:\n  - {name: web, tenant: bench, "
             "backend: qemu, memory: 128, instances: %d, image: {name: default, digest: \"sha256:%s\"}}\n"
@@ -331,7 +326,7 @@ def fleet_bench(root: Path) -> dict[str, Any]:
         out["ratio"] = round(out["noop_converge"]["median_s"] / out["ping_same_shape"]["median_s"], 2)
         return out
     finally:
-        for lab in labs:
+        for lab in labs.values():
             lab.stop()
         shutil.rmtree(work, ignore_errors=True)
 

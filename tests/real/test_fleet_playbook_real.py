@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import REPO, need_root
 from tests.real.conftest import BIN, ENV, engine_apply, host_facts, kill_under
-from tests.support.ssh_lab import SshLab
+from tests.support.ssh_lab import SshLab, write_inventories
 
 HOSTS = ("fh1", "fh2", "fh3")
 SIGNER = "builder@mvm.test"
@@ -50,20 +50,7 @@ def lab(tmp_path_factory) -> Iterator[dict]:
         digest = "sha256:" + hashlib.sha256((work / "fh1" / "bundles" / "web.build.tar").read_bytes()).hexdigest()
         (work / "fleet.yml").write_text(FLEET % digest)
         (work / "wrong.yml").write_text(FLEET % ("sha256:" + "0" * 64))
-        lines = ["vm_hosts:", "  hosts:"]
-        for name, one in labs.items():
-            lines += ["    %s:" % name, "      ansible_host: %s" % one.address, "      ansible_user: root",
-                      "      ansible_ssh_private_key_file: %s" % (work / name / "user_key"),
-                      "      ansible_ssh_common_args: -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
-                      "      ansible_python_interpreter: /usr/bin/python3",
-                      "      mvm_state_root: %s" % (work / name / "st"),
-                      "      mvm_bundle_dir: %s" % (work / name / "bundles")]
-        (work / "hosts.yml").write_text("\n".join(lines) + "\n")
-        (work / "inventory.py").write_text("vm_hosts = [%s]\n" % ", ".join(
-            "(%r, {'ssh_hostname': %r, 'ssh_user': 'root', 'ssh_key': %r, 'ssh_known_hosts_file': '/dev/null', "
-            "'ssh_strict_host_key_checking': 'no', 'mvm_state_root': %r, 'mvm_bundle_dir': %r})" % (
-                name, one.address, str(work / name / "user_key"), str(work / name / "st"), str(work / name / "bundles"))
-            for name, one in labs.items()))
+        write_inventories(work, labs, mvm_bundle_dir="{dir}/bundles")
         yield {"work": work, "digest": digest}
     finally:
         for name, one in labs.items():

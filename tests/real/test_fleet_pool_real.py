@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import need_root
 from tests.real.conftest import BIN, ENV, PLAYBOOKS, host_facts, kill_under, seed_image, wait_for
-from tests.support.ssh_lab import SshLab
+from tests.support.ssh_lab import SshLab, write_inventories
 
 HERE = Path(__file__).parent
 HOSTS = ("kvm1", "kvm2", "kvm3")
@@ -55,21 +55,7 @@ def lab(tmp_path_factory, built_image: Path) -> Iterator[dict]:
 def _files(lab: dict, instances: int, fleet: str = FLEET) -> tuple[Path, Path, Path]:
     work = lab["work"]
     (work / "fleet.yml").write_text(fleet % instances)
-    key = str(work / HOSTS[0] / "user_key")
-    lines = ["vm_hosts:", "  hosts:"]
-    for name, one in lab["labs"].items():
-        lines += ["    %s:" % name, "      ansible_host: %s" % one.address, "      ansible_user: root",
-                  "      ansible_ssh_private_key_file: %s" % (work / name / "user_key"),
-                  "      ansible_ssh_common_args: -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
-                  "      ansible_python_interpreter: /usr/bin/python3",
-                  "      mvm_state_root: %s" % (work / name / "st")]
-    (work / "hosts.yml").write_text("\n".join(lines) + "\n")
-    del key
-    (work / "inventory.py").write_text("vm_hosts = [%s]\n" % ", ".join(
-        "(%r, {'ssh_hostname': %r, 'ssh_user': 'root', 'ssh_key': %r, 'ssh_known_hosts_file': '/dev/null', "
-        "'ssh_strict_host_key_checking': 'no', 'mvm_state_root': %r})" % (
-            name, one.address, str(work / name / "user_key"), str(work / name / "st"))
-        for name, one in lab["labs"].items()))
+    write_inventories(work, lab["labs"])
     return work / "fleet.yml", work / "hosts.yml", work / "inventory.py"
 
 

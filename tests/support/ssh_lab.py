@@ -87,3 +87,27 @@ class SshLab:
         if self.server is not None:
             self.server.wait()
         subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
+
+
+def write_inventories(work: Path, labs: "dict[str, SshLab]", **extra: str) -> tuple[Path, Path]:
+    """`hosts.yml` (Ansible) and `inventory.py` (pyinfra) under `work` for lab hosts whose files are under
+    `work/<name>`: group vm_hosts, root over SSH with the host's key, state root `work/<name>/st`, and each
+    `extra` variable with `{dir}` standing for `work/<name>`."""
+    lines = ["vm_hosts:", "  hosts:"]
+    data = {}
+    for name, one in labs.items():
+        here = work / name
+        values = dict({"mvm_state_root": str(here / "st")}, **{k: v.format(dir=here) for k, v in extra.items()})
+        data[name] = values
+        lines += ["    %s:" % name, "      ansible_host: %s" % one.address, "      ansible_user: root",
+                  "      ansible_ssh_private_key_file: %s" % (here / "user_key"),
+                  "      ansible_ssh_common_args: -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+                  "      ansible_python_interpreter: /usr/bin/python3"]
+        lines += ["      %s: %s" % (k, v) for k, v in values.items()]
+    (work / "hosts.yml").write_text("\n".join(lines) + "\n")
+    (work / "inventory.py").write_text("vm_hosts = [%s]\n" % ", ".join(
+        "(%r, %r)" % (name, dict({"ssh_hostname": one.address, "ssh_user": "root", "ssh_key": str(work / name / "user_key"),
+                                  "ssh_known_hosts_file": "/dev/null", "ssh_strict_host_key_checking": "no"},
+                                 **data[name]))
+        for name, one in labs.items()))
+    return work / "hosts.yml", work / "inventory.py"
