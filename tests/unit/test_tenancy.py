@@ -85,3 +85,8 @@ def test_a_pool_refuses_an_image_imported_from_another_bundle_than_the_pinned_on
     assert revisions.plan_pool(loaded.pools[0], loaded.tenants[0], {"a": good, "b": facts()}).placed
     with pytest.raises(fleet.FleetError, match="b has it from bundle sha256:cdcd"):
         revisions.plan_pool(loaded.pools[0], loaded.tenants[0], {"a": good, "b": other})
+
+
+def test_a_bridge_is_converged_only_as_asked_and_healthy() -> None:
+    bridge = {"name": "mvt-acme", "subnet": "10.80.0.0/24", "nat": True, "isolated": True}
+    assert not tenancy.converged(None, bridge) and not tenancy.converged(facts(), bridge)  # no record: not there

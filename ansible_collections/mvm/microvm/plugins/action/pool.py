@@ -11,8 +11,7 @@ __metaclass__ = type
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.mvm.microvm.plugins.module_utils import network as net_engine
-from ansible_collections.mvm.microvm.plugins.plugin_utils import fleet, revisions
+from ansible_collections.mvm.microvm.plugins.plugin_utils import fleet, revisions, tenancy
 
 
 class ActionModule(ActionBase):
@@ -46,7 +45,7 @@ class ActionModule(ActionBase):
         result.update(placement=applying.placed, changed=False, vms={})
         network = applying.networks.get(me)
         planned = (task_vars.get("ansible_facts") or {}).get("mvm_planned")
-        if network and not self._bridge_converged(facts.get(me), network):
+        if network and not tenancy.converged(facts.get(me), network):
             # The tenant's bridge first; in check mode the VMs then plan on it as the bridge module planned it.
             bridge_args = dict(network, state_root=state_root) if state_root else dict(network)
             if self._task.check_mode and planned:
@@ -85,18 +84,6 @@ class ActionModule(ActionBase):
                     result.update(failed=True, msg="recording revision %d of pool %s failed: %s" % (
                         record["revision"], pool.name, wrote.get("stderr") or wrote.get("msg")))
         return result
-
-    @staticmethod
-    def _bridge_converged(host_facts, network):
-        """The tenant's bridge as asked and healthy in the facts gathered earlier in this play (the same probe's
-        health the facts module reports): no module run is needed for it."""
-        try:
-            record = (host_facts.get("networks") or {}).get(network["name"]) or {}
-            health = net_engine.health(host_facts)["bridges"].get(network["name"]) or {}
-        except (AttributeError, KeyError, TypeError):
-            return False
-        return (record.get("subnet") == network["subnet"] and bool(record.get("nat")) == network["nat"]
-                and bool(record.get("isolated")) == network["isolated"] and bool(health.get("healthy")))
 
     @staticmethod
     def _facts(task_vars):

@@ -68,13 +68,18 @@ def _kernel_path(spec: ImageSpec) -> Optional[str]:
     return spec.kernel if spec.kernel not in ("debian", "mvm", "auto") else None
 
 
+def _recorded_inputs(spec: ImageSpec, facts: Mapping[str, Any]) -> Dict[str, Any]:
+    """The inputs the image of this name was built from, as its manifest on the host records them ({}: none)."""
+    current = (facts.get("images") or {}).get(spec.name) or {}
+    return dict((current.get("manifest") or {}).get("inputs") or {})
+
+
 def resolve(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str]) -> ImageSpec:
     """The spec with `kernel: auto` made concrete (kernel.choose): everything after plans on `mvm` or `debian`.
     A flake brings its own kernel; `debian` there only keeps its image's address what it always was."""
     if spec.kernel != "auto" or spec.bundle:  # a bundle brings its kernel
         return spec
-    current = (facts.get("images") or {}).get(spec.name) or {}
-    existing = ((current.get("manifest") or {}).get("inputs") or {}).get("kernel")
+    existing = _recorded_inputs(spec, facts).get("kernel")
     if spec.flake:
         return replace(spec, kernel=existing if existing in ("mvm", "debian") else "debian")
     return replace(spec, kernel=kernel.choose("auto", facts["platform"]["arch"],
@@ -140,8 +145,7 @@ def _kernel_build(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, 
     built, then the source package removed) - what the existing image recorded, so that it stays converged."""
     host = kernel.found(shas, facts["state_root"])
     arch = facts["platform"]["arch"]
-    current = (facts.get("images") or {}).get(spec.name) or {}
-    recorded = ((current.get("manifest") or {}).get("inputs") or {}).get("kernel_build")
+    recorded = _recorded_inputs(spec, facts).get("kernel_build")
     if isinstance(recorded, dict) and not kernel.buildable(arch, host):
         return dict(recorded)
     return kernel.identity(arch, host)

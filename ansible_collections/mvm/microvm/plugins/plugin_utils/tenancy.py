@@ -18,6 +18,7 @@ import ipaddress
 import re
 from typing import Any, Dict, Iterable, Mapping, Optional
 
+from ansible_collections.mvm.microvm.plugins.module_utils import network as net_engine
 from ansible_collections.mvm.microvm.plugins.plugin_utils.fleet import FleetError, Tenant
 
 _PLAIN = re.compile(r"[A-Za-z0-9_-]{1,11}", re.ASCII)
@@ -58,3 +59,15 @@ def host_networks(tenant: Tenant, facts: Mapping[str, Optional[Mapping[str, Any]
                 raise FleetError("tenant %s: subnet_pool %s has no /24 left for %s" % (tenant.name, pool, name))
         out[name] = {"name": bridge, "subnet": ours[name], "nat": True, "isolated": True}
     return out
+
+
+def converged(host_facts: Optional[Mapping[str, Any]], bridge: Mapping[str, Any]) -> bool:
+    """The tenant's bridge as `host_networks` asks it and healthy in facts gathered earlier in the same run (the
+    engine's network health): a front-end that pays a round trip per operation (Ansible) skips the bridge."""
+    try:
+        record = ((host_facts or {}).get("networks") or {}).get(bridge["name"]) or {}
+        health = net_engine.health(host_facts or {})["bridges"].get(bridge["name"]) or {}
+    except (AttributeError, KeyError, TypeError):
+        return False
+    return (record.get("subnet") == bridge["subnet"] and bool(record.get("nat")) == bridge["nat"]
+            and bool(record.get("isolated")) == bridge["isolated"] and bool(health.get("healthy")))
