@@ -124,10 +124,11 @@ def test_truncated_probe_never_crashes() -> None:
 
 
 def test_network_links_are_parsed() -> None:
-    links = ('[{"ifname":"br0","flags":["BROADCAST","UP"],"linkinfo":{"info_kind":"bridge"},'
+    links = ('[{"ifname":"br0","address":"02:99:f2:d0:92:00","flags":["BROADCAST","UP"],"linkinfo":{"info_kind":"bridge"},'
              '"addr_info":[{"family":"inet","local":"10.9.0.1","prefixlen":24}]},'
              '{"ifname":"tap0","flags":["UP"],"master":"br0","linkinfo":{"info_kind":"tun","info_data":{"type":"tap"}}}]')
     facts = probe.parse_host(probe_text(extra="links\t" + links + "\n"))
-    assert facts["network"]["bridges"] == [{"name": "br0", "up": True, "addresses": ["10.9.0.1/24"], "members": ["tap0"]}]
+    assert facts["network"]["bridges"] == [{"name": "br0", "up": True, "addresses": ["10.9.0.1/24"],
+                                            "mac": "02:99:f2:d0:92:00", "members": ["tap0"]}]
     assert facts["network"]["taps"] == [{"name": "tap0", "up": True, "master": "br0", "user": None, "group": None,
                                        "uid": None, "gid": None}]

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pyinfra.api import OperationValueError
 
+from ansible_collections.mvm.microvm.plugins.module_utils import network
 from tests.support import frontends
 from tests.support.probes import ROOT, applied, host, image_lines, vm_lines
 
@@ -56,7 +57,8 @@ def run_all(kind: str, params: dict[str, Any], facts: str) -> list[str]:
 
 def test_bridge_fresh_with_nat() -> None:
     commands = run_all("bridge", {"name": "mvmbr0", "subnet": "10.77.0.0/24", "nat": True}, host(extra=[UPLINK]))
-    assert commands[:3] == ["ip link add mvmbr0 type bridge", "ip addr add 10.77.0.1/24 dev mvmbr0",
+    assert commands[:3] == ["ip link add mvmbr0 address %s type bridge" % network.bridge_mac("mvmbr0"),
+                            "ip addr add 10.77.0.1/24 dev mvmbr0",
                             "ip link set mvmbr0 up"]
     assert "networks/mvmbr0.json" in commands[3]
     assert "sysctl -q -w net.ipv4.ip_forward=1" in commands
@@ -69,6 +71,25 @@ def test_bridge_fresh_with_nat() -> None:
 def test_bridge_converged_is_a_no_op() -> None:
     facts = host(extra=[UPLINK.replace("ip_forward\t0", "ip_forward\t1"), BR_LINKS, RECORD, nat_rule_lines()])
     assert run_all("bridge", {"name": "mvmbr0", "subnet": "10.77.0.0/24", "nat": True}, facts) == []
+
+
+def with_mac(links: str, mac: str) -> str:
+    return links.replace('"flags"', '"address":"%s","flags"' % mac)
+
+
+def test_a_bridge_keeps_one_mac_whatever_tap_comes_and_goes() -> None:
+    """The kernel gives a bridge without its own MAC the lowest MAC of its ports: a guest that cached the gateway's
+    MAC loses it when a TAP with a lower one joins or leaves. mvm's bridge has a MAC derived from its name (made
+    with it; pinned on a bridge an earlier mvm made); a bridge mvm did not make keeps its own."""
+    mac = network.bridge_mac("mvmbr0")
+    assert mac.startswith("02:") and mac != network.bridge_mac("mvmbr1") and mac == network.bridge_mac("mvmbr0")
+    converged = [UPLINK.replace("ip_forward\t0", "ip_forward\t1"), RECORD, nat_rule_lines()]
+    params = {"name": "mvmbr0", "subnet": "10.77.0.0/24", "nat": True}
+    assert run_all("bridge", params, host(extra=[with_mac(BR_LINKS, mac)] + converged)) == []
+    assert run_all("bridge", params, host(extra=[with_mac(BR_LINKS, "0a:22:2f:c1:92:99")] + converged)) == [
+        "ip link set mvmbr0 address %s" % mac]
+    foreign = [UPLINK.replace("ip_forward\t0", "ip_forward\t1"), with_mac(BR_LINKS, "0a:22:2f:c1:92:99")]
+    assert not any("address" in c and "link set" in c for c in run_all("bridge", params, host(extra=foreign)))
 
 
 def test_bridge_nat_turned_off_deletes_only_its_rules() -> None:

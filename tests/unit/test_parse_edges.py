@@ -88,7 +88,8 @@ def test_the_rest_of_a_vm_record() -> None:
     facts = probe.parse_host(text)
     assert facts["vms"]["web"]["modes"] == {"disk.ext4": 0o600}
     assert facts["vms"]["web"]["backend"] == "unknown"
-    assert facts["network"]["bridges"] == [{"name": "br0", "up": False, "addresses": [], "members": []}]
+    assert facts["network"]["bridges"] == [{"name": "br0", "up": False, "addresses": [], "mac": None,
+                                            "members": []}]
     assert facts["networks"]["br0"]["leases"] == {}
     assert facts["warnings"] == ["lease br0/web is not valid JSON; treated as unknown"]
     assert facts["user"]["uid"] == -1

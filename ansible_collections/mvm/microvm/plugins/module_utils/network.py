@@ -181,6 +181,13 @@ def mac_for(network: str, slot: int) -> str:
     return "02:" + ":".join("%02x" % b for b in digest[:4]) + ":%02x" % (slot % 256)
 
 
+def bridge_mac(network: str) -> str:
+    """The gateway's own MAC (slot 0 of the network), set when mvm makes the bridge. A bridge without one takes
+    the lowest MAC of its ports and changes it as TAPs come and go; guests that cached the old one in ARP then
+    lose their gateway until the entry expires (found on the fleet lab's instance that outlived a scale-down)."""
+    return mac_for(network, 0)
+
+
 def lease_for(facts: Mapping[str, Any], network: str, record: Mapping[str, Any], vm: str) -> Dict[str, Any]:
     """The VM's lease: the one it holds, else the lowest free slot. Two VMs never share an address."""
     leases = record.get("leases", {})
@@ -277,8 +284,11 @@ def plan_bridge(spec: BridgeSpec, facts: Mapping[str, Any]) -> Plan:
                         % (spec.uplink, ", ".join(facts["network"].get("interfaces", [])) or "none"))
     backend = firewall.choose_backend(facts, spec.firewall) if spec.nat or spec.isolated else None  # type: Optional[str]
     address = "%s/%d" % (spec.gateway, spec.prefix or 0)
+    mac = bridge_mac(spec.name)
     if not link:
-        plan.add("create bridge %s" % spec.name, "ip link add %s type bridge" % quote(spec.name))
+        plan.add("create bridge %s" % spec.name, "ip link add %s address %s type bridge" % (quote(spec.name), mac))
+    elif record and link.get("mac") not in (None, mac):  # made by an mvm that left the MAC to the kernel
+        plan.add("pin %s's MAC to %s" % (spec.name, mac), "ip link set %s address %s" % (quote(spec.name), mac))
     if not link or address not in link["addresses"]:
         plan.add("address %s on %s" % (address, spec.name), "ip addr add %s dev %s" % (address, quote(spec.name)))
     if not link or not link["up"]:
@@ -295,7 +305,8 @@ def plan_bridge(spec: BridgeSpec, facts: Mapping[str, Any]) -> Plan:
     if spec.isolated:
         rules += firewall.isolation_rules(owner, spec.name, uplink)
     firewall.ensure(plan, facts, backend, owner, rules)
-    plan.after = {"bridge": {"name": spec.name, "up": True, "addresses": [address]}, "record": wanted}
+    kept = link.get("mac") if link and not record else mac  # a bridge mvm did not make keeps its MAC
+    plan.after = {"bridge": {"name": spec.name, "up": True, "addresses": [address], "mac": kept}, "record": wanted}
     plan.result = dict(wanted, name=spec.name, state="present", firewall=backend)
     return plan
 

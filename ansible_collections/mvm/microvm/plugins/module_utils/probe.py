@@ -330,7 +330,8 @@ def _network(text: Optional[str], warnings: List[str]) -> Dict[str, Any]:
         addresses = ["%s/%s" % (a.get("local"), a.get("prefixlen")) for a in link.get("addr_info", [])
                      if a.get("family") == "inet"]
         if kind == "bridge":
-            bridges.append({"name": link.get("ifname"), "up": up, "addresses": addresses, "members": []})
+            bridges.append({"name": link.get("ifname"), "up": up, "addresses": addresses, "mac": link.get("address"),
+                            "members": []})
         elif kind == "tun" and info.get("info_data", {}).get("type") == "tap":
             data = info.get("info_data", {})
             taps.append({"name": link.get("ifname"), "up": up, "master": link.get("master"),
