@@ -4,6 +4,8 @@
 
     web = load_pool_spec("inventory/fleet.yml", "web")      # a Pool: web.instances, web.vm_params(0), ...
     acme = load_tenant_config("inventory/fleet.yml", "acme")
+    for step in range(update_steps(web)):                    # a rolling update: one `pool` operation a step
+        mvm.pool(name="web, step %d" % step, fleet="inventory/fleet.yml", pool="web", batch=step)
 
 `python -m mvm_pyinfra.fleet schema` prints the fleet file's JSON Schema; `python -m mvm_pyinfra.fleet check FILE`
 validates a file (exit 1 and the file, line and field of the first problem otherwise). The models and the rules
@@ -26,9 +28,10 @@ from ansible_collections.mvm.microvm.plugins.plugin_utils.fleet import (
     load_tenant_config,
     parse,
 )
+from ansible_collections.mvm.microvm.plugins.plugin_utils.rollout import step_bound as update_steps
 
 __all__ = ["Fleet", "FleetError", "Pool", "Tenant", "json_schema", "load", "load_pool_spec", "load_tenant_config",
-           "parse"]
+           "parse", "update_steps"]
 
 
 def main(argv: list[str]) -> int:

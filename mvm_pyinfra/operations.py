@@ -8,7 +8,7 @@ import functools
 import inspect
 import io
 import uuid
-from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence, Tuple
 
 from pyinfra import host, logger
 from pyinfra.api import OperationError, OperationValueError, operation
@@ -662,6 +662,28 @@ def _fleet_pool(params: Mapping[str, Any]) -> Any:
         raise SpecError("fleet", str(exc)) from None
 
 
+_POOL_LOOKS: Dict[Tuple[Any, ...], Dict[str, Any]] = {}
+
+
+def _pool_look(params: Mapping[str, Any]) -> Dict[str, Any]:
+    """Every VM host's facts as the run found them, read once per run and pool - when the deploy first calls
+    `pool`, before any operation ran (with -y pyinfra runs operation bodies only at execution, and a body that
+    read the other hosts then would see them half-way through the same step). Every step of a rolling update, on
+    every host, plans from this one look, as Ansible's steps plan from the facts task before them."""
+    hosts = params.get("hosts")
+    key = (id(host.state), params["pool"], params.get("state_root"), tuple(hosts) if hosts is not None else None)
+    if key not in _POOL_LOOKS:
+        _POOL_LOOKS[key] = _pool_facts(params.get("state_root"), hosts)
+    return _POOL_LOOKS[key]
+
+
+def _pool_early(params: Mapping[str, Any]) -> Any:
+    """At the deploy's call: the fleet file validated, and the run's look at every host taken."""
+    found = _fleet_pool(params)
+    _pool_look(params)
+    return found
+
+
 def _pool_facts(state_root: Optional[str], names: Optional[Sequence[str]]) -> Dict[str, Any]:
     """Every VM host's mvm facts (None: the host failed or did not connect), each with its own state root."""
     found: Dict[str, Any] = {}
@@ -675,13 +697,14 @@ def _pool_facts(state_root: Optional[str], names: Optional[Sequence[str]]) -> Di
     return found
 
 
-@_validated_early(_pool_params, _fleet_pool)
+@_validated_early(_pool_params, _pool_early)
 def pool(
     fleet: str,
     pool: str,
     state_root: Optional[str] = None,
     hosts: Optional[Sequence[str]] = None,
     revision: Optional[int] = None,
+    batch: int = 0,
 ):
     """
     Spread a pool of identical microVMs over the deploy's VM hosts: this host gets its share, as ``vms``.
@@ -691,6 +714,7 @@ def pool(
     + state_root: mvm state directory on every host (default: each host's ``mvm_state_root`` data)
     + hosts: the inventory hosts to spread over (default: every host of the inventory)
     + revision: apply the pool as this revision recorded it (a rollback, itself recorded as a new revision)
+    + batch: the step of a rolling update to apply, from 0 (past the last: the last); see below
 
     Every apply that changes the pool or where its instances run appends a record (number, time, spec and its
     sha256, image digest, instances per host, the controller's user) to ``<state_root>/fleet/<pool>.revisions`` on
@@ -705,6 +729,17 @@ def pool(
     On each host that runs instances the tenant's bridge comes first (``bridge`` with NAT and ``isolated``,
     ``mvt-<tenant>``, a /24 of its ``subnet_pool`` the host keeps; plugin_utils/tenancy.py); every instance gets a
     TAP on it.
+
+    Rolling update: each instance carries the pool spec it runs (label ``mvm.spec``); when the fleet file changes
+    what they run, the out-of-date instances are updated ``update.max_unavailable + update.max_surge`` at a time
+    in index order (surge instances start first and go last; an image change replaces an instance's disk). One
+    operation applies one step; every step is computed from the facts of the run, so a deploy calls ``pool``
+    once per step (``mvm_pyinfra.fleet.update_steps`` gives an upper bound; steps past the last change nothing)
+    and sets ``config.FAIL_PERCENT = 0`` so that a failed step or a lost host stops the run, as
+    ``playbooks/fleet.py`` does. A step returns when its VMs are ready (healthy, with a health check). While
+    instances are out of date, a host that does not answer stops the update before it begins. pyinfra plans every
+    step from the facts the run began with, so the surge instances a first step starts are removed by the next
+    run, not by the last step of this one (Ansible's last step removes them).
     """
     from ansible_collections.mvm.microvm.plugins.plugin_utils import fleet as fleet_files
     from ansible_collections.mvm.microvm.plugins.plugin_utils import revisions
@@ -712,9 +747,11 @@ def pool(
     found, tenant = _fleet_pool({"fleet": fleet, "pool": pool})
     if revision is not None and (isinstance(revision, bool) or not isinstance(revision, int) or revision < 1):
         raise OperationValueError("revision: expected a revision number (1 or more), got %r" % (revision,))
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 0:
+        raise OperationValueError("batch: expected a step number of the update (0 or more), got %r" % (batch,))
     try:
-        facts = _pool_facts(state_root, hosts)
-        applying = revisions.plan_pool(found, tenant, facts, revision)
+        facts = _pool_look({"pool": pool, "state_root": state_root, "hosts": hosts})
+        applying = revisions.plan_pool(found, tenant, facts, revision, batch)
     except fleet_files.FleetError as exc:
         raise OperationError(str(exc)) from None
     share, record = applying.hosts.get(host.name, []), applying.records.get(host.name)

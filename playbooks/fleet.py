@@ -10,7 +10,7 @@ INVENTORY's VM hosts are those of its group `vm_hosts` (every host when it has n
 import hashlib
 import os
 
-from pyinfra import host, inventory
+from pyinfra import config, host, inventory
 from pyinfra.operations import files
 
 from mvm_pyinfra import fleet
@@ -53,5 +53,9 @@ mvm.rootfs(name="The image from it, its digest and signature verified here", ima
            bundle={"path": "%s/%s.tar" % (bundle_dir, name), "digest": pool.image.digest,
                    "signature": "%s/%s.tar.sig" % (bundle_dir, name), "allowed_signers": host.data.allowed_signers,
                    "signer": signer, "require_signature": True})
-# Each host's facts with its own state root (its mvm_state_root data): the placement needs every host's.
-mvm.pool(name="The pool", fleet=host.data.fleet_file, pool=host.data.pool_name, hosts=[h.name for h in group])
+# Each host's facts with its own state root (its mvm_state_root data): the placement needs every host's. One
+# operation per step of a rolling update (steps past the last change nothing); a failed step stops the run.
+config.FAIL_PERCENT = 0
+for step in range(fleet.update_steps(pool)):
+    mvm.pool(name="The pool" + (", step %d of an update" % step if step else ""), fleet=host.data.fleet_file,
+             pool=host.data.pool_name, hosts=[h.name for h in group], batch=step)

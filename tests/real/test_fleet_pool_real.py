@@ -7,11 +7,14 @@ namespace."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
+import threading
+import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -196,3 +199,102 @@ def test_two_tenants_are_kept_apart_and_a_quota_is_refused_before_any_host_chang
     assert not _from(lab, "kvm1", "web-0", "wget -q -T 3 -O /dev/null http://%s/" % jobs["ip"])
     assert ansible(lab, 0, fleet_text=TWO_TENANTS, pool="jobs") > 0
     assert "jobs-0" not in host_facts(lab["work"] / "kvm1" / "st")["vms"]
+
+
+# The rolling update: 6 instances, at most 2 down at once; the new image is `v2` (on each host the same artifact
+# as `default` under another name, with another pinned digest: to the VMs, another image - their disks are replaced).
+ROLL = FLEET.replace("memory: 128\n", "memory: 128\n    update: {max_unavailable: 2}\n")
+V2 = ROLL.replace('{name: default, digest: "sha256:%s"}' % ("0" * 64), '{name: v2, digest: "sha256:%s"}' % ("2" * 64))
+WEB = ["web-%d" % i for i in range(6)]
+
+
+class Watch(threading.Thread):
+    """Polls every host's facts while a run goes on: the most instances down at once, and each instance's spec."""
+
+    def __init__(self, lab: dict, on_down: Callable[[set[str]], None] | None = None) -> None:
+        super().__init__(daemon=True)
+        self.lab, self.on_down, self.most, self.polls, self.done = lab, on_down, 0, 0, threading.Event()
+
+    def look(self) -> dict[str, tuple[bool, str | None]]:
+        """instance -> (running and ready, its mvm.spec label)."""
+        seen = {}
+        for host in HOSTS:
+            for name, vm in host_facts(self.lab["work"] / host / "st")["vms"].items():
+                if name in WEB:
+                    seen[name] = (vm["state"] == "running" and bool(vm["ready"]),
+                                  (vm["applied"].get("labels") or {}).get("mvm.spec"))
+        return seen
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            seen = self.look()
+            down = {n for n in WEB if not seen.get(n, (False, None))[0]}
+            self.most, self.polls = max(self.most, len(down)), self.polls + 1
+            if down and self.on_down is not None:
+                self.on_down(down)
+                self.on_down = None
+            time.sleep(0.2)
+
+    def stop(self) -> "Watch":
+        self.done.set()
+        self.join(30)
+        return self
+
+
+def _spec(text: str) -> str:
+    from ansible_collections.mvm.microvm.plugins.plugin_utils import fleet
+
+    return next(p for p in fleet.parse(text % 6).pools if p.name == "web").spec_id()
+
+
+def test_a_rolling_update_keeps_all_but_two_serving_stops_when_a_host_is_lost_and_a_rerun_completes(lab: dict) -> None:
+    for host in HOSTS:
+        images = lab["work"] / host / "st" / "images"
+        (images / "v2").symlink_to(os.readlink(images / "default"))
+    assert ansible(lab, 6, fleet_text=ROLL) > 0  # web-3..5 join web-0..2 (whose spec is ROLL's: update is not in it)
+    watch = Watch(lab)
+    assert watch.look() == {n: (True, _spec(ROLL)) for n in WEB}
+
+    # To v2, kvm3 cut off while the first batch (web-0 on kvm1, web-1 on kvm2) is under way: the run stops.
+    kvm3 = lab["labs"]["kvm3"]
+    watch = Watch(lab, on_down=lambda down: kvm3.cut())
+    watch.start()
+    try:
+        fleet, hosts, _ = _files(lab, 6, V2)
+        proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(hosts), str(PLAYBOOKS / "fleet_pool.yml"),
+                               "-e", "fleet_file=%s" % fleet, "-e", "pool_name=web"], capture_output=True, text=True,
+                              env=ENV, timeout=600)
+    finally:
+        watch.stop()
+        kvm3.cut(False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "UNREACHABLE" in out, out[-4000:]
+    assert watch.polls > 3 and 1 <= watch.most <= 2, (watch.most, watch.polls)
+    seen = watch.look()
+    assert seen["web-0"] == seen["web-1"] == (True, _spec(V2)), seen  # the first batch went through
+    for name, host in (("web-4", "kvm2"), ("web-5", "kvm3")):  # the last batch never began: old, and answering
+        assert seen[name] == (True, _spec(ROLL)), seen
+        assert _from(lab, host, name, "true"), name
+
+    # kvm3 back: a rerun goes on from what is still out of date, two at a time; then nothing to do.
+    watch = Watch(lab)
+    watch.start()
+    try:
+        assert ansible(lab, 6, fleet_text=V2) > 0
+    finally:
+        watch.stop()
+    assert watch.most <= 2 and watch.look() == {n: (True, _spec(V2)) for n in WEB}
+    assert ansible(lab, 6, fleet_text=V2) == 0
+    assert revisions(lab)[-1][1:] == (6, None)
+
+    # pyinfra back to the first image, the same way: batches of two, then no change.
+    watch = Watch(lab)
+    watch.start()
+    try:
+        out = pyinfra(lab, 6, fleet_text=ROLL)
+    finally:
+        watch.stop()
+    assert "] Success" in out and 1 <= watch.most <= 2, (watch.most, out[-3000:])
+    assert watch.look() == {n: (True, _spec(ROLL)) for n in WEB}, out[-5000:]
+    assert "] Success" not in pyinfra(lab, 6, fleet_text=ROLL)
+    assert placement(lab) == SPREAD[6]

@@ -78,6 +78,10 @@ class SshLab:
     def ssh(self, command: str) -> subprocess.CompletedProcess:
         return subprocess.run(["ssh", *self.ssh_args, self.destination, command], capture_output=True, text=True)
 
+    def cut(self, down: bool = True) -> None:
+        """Make the host unreachable (its link down: connections in flight hang, new ones time out), or back."""
+        _run("ip", "link", "set", "vs" + self.ns[len("mvms"):], "down" if down else "up")
+
     def stop(self) -> None:
         for pid in subprocess.run(["ip", "netns", "pids", self.ns], capture_output=True, text=True).stdout.split():
             try:
@@ -101,7 +105,9 @@ def write_inventories(work: Path, labs: "dict[str, SshLab]", **extra: str) -> tu
         data[name] = values
         lines += ["    %s:" % name, "      ansible_host: %s" % one.address, "      ansible_user: root",
                   "      ansible_ssh_private_key_file: %s" % (here / "user_key"),
-                  "      ansible_ssh_common_args: -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+                  # A host cut off mid-run (the rolling update's test) is found unreachable in seconds, not minutes.
+                  "      ansible_ssh_common_args: -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
+                  " -o ServerAliveInterval=2 -o ServerAliveCountMax=2 -o ConnectTimeout=5",
                   "      ansible_python_interpreter: /usr/bin/python3"]
         lines += ["      %s: %s" % (k, v) for k, v in values.items()]
     (work / "hosts.yml").write_text("\n".join(lines) + "\n")

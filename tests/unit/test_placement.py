@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ansible_collections.mvm.microvm.plugins.plugin_utils import fleet, placement
+from ansible_collections.mvm.microvm.plugins.plugin_utils import fleet, placement, rollout
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -20,8 +20,12 @@ def pool_and_tenant(instances: int, memory: int = 256, per_host: dict | None = N
     return loaded.pools[0], loaded.tenants[0]
 
 
-def facts(*names: str, memory: int = 8192, other_tenant_vms: int = 0, tenant_vms: int = 0) -> dict:
-    vms = {n: {"state": "running", "applied": {"labels": {"mvm.pool": "web", "mvm.tenant": "acme"},
+def facts(*names: str, memory: int = 8192, other_tenant_vms: int = 0, tenant_vms: int = 0,
+          spec: str | None = None) -> dict:
+    """A host running the pool's instances `names` (on pool spec `spec`; None: the current one of
+    pool_and_tenant's pool)."""
+    spec = spec or pool_and_tenant(1)[0].spec_id()
+    vms = {n: {"state": "running", "applied": {"labels": {"mvm.pool": "web", "mvm.tenant": "acme", "mvm.spec": spec},
                                                 "cpus": 1, "memory_mib": 256}} for n in names}
     for i in range(tenant_vms):
         vms["db-%d" % i] = {"state": "running", "applied": {"labels": {"mvm.pool": "db", "mvm.tenant": "acme"},
@@ -61,11 +65,12 @@ def test_placement(instances: int, hosts: dict, expected: dict) -> None:
 
 def test_the_vms_entries_of_a_host_remove_only_the_pools_own_extra_instances() -> None:
     pool, tenant = pool_and_tenant(1)
-    hosts = placement.plan_hosts(pool, tenant, {"a": facts("web-0", "web-5"), "b": facts("web-0")})
+    _steps, hosts = rollout.for_hosts(pool, tenant, {"a": facts("web-0", "web-5"), "b": facts("web-0")})
     assert [(e["name"], e["state"]) for e in hosts["a"]] == [("web-0", "running"), ("web-5", "absent")]
     assert hosts["b"] == [{"name": "web-0", "state": "absent"}]
     entry = hosts["a"][0]
-    assert entry["labels"] == {"mvm.pool": "web", "mvm.tenant": "acme"} and entry["image"] == "web"
+    assert entry["labels"] == {"mvm.pool": "web", "mvm.tenant": "acme", "mvm.spec": pool.spec_id()}
+    assert entry["image"] == "web" and "recreate" not in entry
 
 
 @pytest.mark.parametrize("hosts,pool_args,words", [

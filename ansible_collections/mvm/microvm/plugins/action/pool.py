@@ -21,13 +21,15 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         result = super(ActionModule, self).run(tmp, task_vars)
         args = dict(self._task.args)
-        unknown = sorted(set(args) - {"fleet", "pool", "state_root", "revision"})
+        unknown = sorted(set(args) - {"fleet", "pool", "state_root", "revision", "batch"})
         if unknown or not args.get("fleet") or not args.get("pool"):
-            raise AnsibleActionFail("mvm.microvm.pool takes fleet and pool (required), state_root and revision%s" % (
-                "; unknown: %s" % ", ".join(unknown) if unknown else ""))
-        revision = args.get("revision")
+            raise AnsibleActionFail("mvm.microvm.pool takes fleet and pool (required), state_root, revision and "
+                                    "batch%s" % ("; unknown: %s" % ", ".join(unknown) if unknown else ""))
+        revision, batch = args.get("revision"), args.get("batch")
         if revision is not None and (isinstance(revision, bool) or not str(revision).isdigit() or int(revision) < 1):
             raise AnsibleActionFail("revision: expected a revision number (1 or more), got %r" % (revision,))
+        if batch is not None and (isinstance(batch, bool) or not str(batch).isdigit()):
+            raise AnsibleActionFail("batch: expected a step number of the update (0 or more), got %r" % (batch,))
         path = self._find_needle("files", args["fleet"])
         try:
             loaded = fleet.load(path)
@@ -36,13 +38,14 @@ class ActionModule(ActionBase):
                 raise fleet.FleetError("%s: no pool named %s" % (path, args["pool"]))
             tenant = next(t for t in loaded.tenants if t.name == pool.tenant)
             facts = self._facts(task_vars)
-            applying = revisions.plan_pool(pool, tenant, facts, int(revision) if revision is not None else None)
+            applying = revisions.plan_pool(pool, tenant, facts, int(revision) if revision is not None else None,
+                                           int(batch or 0))
         except fleet.FleetError as exc:
             raise AnsibleActionFail(str(exc)) from None
         me = task_vars.get("inventory_hostname")
         state_root = args.get("state_root") or (facts.get(me) or {}).get("state_root")
         pool, entries = applying.pool, applying.hosts.get(me, [])
-        result.update(placement=applying.placed, changed=False, vms={})
+        result.update(placement=applying.placed, changed=False, vms={}, rollout=applying.rollout)
         network = applying.networks.get(me)
         planned = (task_vars.get("ansible_facts") or {}).get("mvm_planned")
         if network and not tenancy.converged(facts.get(me), network):

@@ -24,7 +24,18 @@ description:
     the host keeps once it has one); every instance gets a TAP on it.
   - Every host of the play must have run M(mvm.microvm.facts) before this task (in the same play, so the facts are
     current); hosts that are unreachable or failed are left out and their instances are started elsewhere.
-  - The image's digest is recorded with the pool, not yet verified on the hosts.
+  - An image that came to a host as a signed bundle (M(mvm.microvm.rootfs) O(mvm.microvm.rootfs#module:bundle))
+    must be the pool's pinned digest there, or the task fails naming the host.
+  - B(Rolling update.) Each instance carries the pool spec it runs (label C(mvm.spec)). When the fleet file
+    changes what the instances run (image, size, workload, ...), the out-of-date instances are updated in batches
+    of C(update.max_unavailable + update.max_surge), in index order; with C(max_surge), surge instances start
+    first and go last. An instance's disk is replaced when its image changes (pool instances are replicas).
+    One task applies one step, O(batch); the result's C(rollout.batches) says how many there are. Loop over the
+    rest with M(ansible.builtin.include_tasks) (the linear strategy runs each step on every host before the next)
+    and C(any_errors_fatal), as C(playbooks/fleet.yml) does. A step returns when its VMs are ready (and healthy,
+    with a health check). A step that fails, or a host lost, stops the run with the later instances still on the
+    old spec; a rerun goes on from what is still out of date. While instances are out of date, a host of the play
+    that does not answer stops the update before it begins.
 author:
   - mvm developers (@mvm-dev)
 extends_documentation_fragment:
@@ -50,6 +61,14 @@ options:
         its sha256, image digest, instances per host, the controller's user) to C(<state_root>/fleet/<pool>.revisions)
         on each host; M(mvm.microvm.facts) lists them under C(revisions).
     type: int
+  batch:
+    description:
+      - The step of a rolling update to apply, from 0; every step computes the same batches from the facts the
+        play gathered. Step 0 makes every placement change (new instances, removals; with C(max_surge), the surge
+        instances), updates the first batch and records the revision; step k updates batch k only (the last one
+        with surge also removes the surge instances). Past the last step, nothing.
+    type: int
+    default: 0
 attributes:
   action:
     description:
@@ -94,6 +113,31 @@ revision:
   description: The pool's revision after this apply (0 when none was ever recorded).
   returned: success
   type: int
+rollout:
+  description: The rolling update as this step saw it.
+  returned: success
+  type: dict
+  contains:
+    batches:
+      description: How many steps the update has (1 when nothing is out of date).
+      type: int
+    batch:
+      description: The step this task applied.
+      type: int
+    updating:
+      description: The instances this step updated.
+      type: list
+      elements: str
+    outdated:
+      description: Every instance that ran another spec when the facts were gathered.
+      type: list
+      elements: str
+    surge:
+      description: The surge instances that run while the update is under way.
+      type: list
+      elements: str
+  sample: {"batches": 3, "batch": 0, "updating": ["web-0", "web-1"], "outdated": ["web-0", "web-1", "web-2"],
+           "surge": []}
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -106,6 +150,7 @@ def main():
             pool=dict(type="str", required=True),
             state_root=dict(type="path"),
             revision=dict(type="int"),
+            batch=dict(type="int", default=0),
         ),
         supports_check_mode=True,
     )

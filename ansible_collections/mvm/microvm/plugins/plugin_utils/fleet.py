@@ -14,6 +14,7 @@ from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
+import hashlib
 import ipaddress
 import json
 import re
@@ -152,12 +153,19 @@ class Pool(_Named):
                     else ""))
         return value
 
+    def spec_id(self) -> str:
+        """What an instance runs, in 16 hex digits: everything of the pool but how many and how to roll out. Each
+        instance carries it as label `mvm.spec`; one with another is out of date (a rolling update's work)."""
+        what = self.model_dump(exclude={"instances", "update"})
+        return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
+
     def vm_params(self, index: int = 0) -> Dict[str, Any]:
         """What the `vm` operation is given for instance `index` (the engine validates it again on the host)."""
         params = dict(self.workload, name="%s-%d" % (self.name, index), image=self.image.name, backend=self.backend,
                       cpus=self.cpus,
                       memory=self.memory, ports=list(self.ports),
-                      labels=dict(self.labels, **{"mvm.pool": self.name, "mvm.tenant": self.tenant}))
+                      labels=dict(self.labels, **{"mvm.pool": self.name, "mvm.tenant": self.tenant,
+                                                  "mvm.spec": self.spec_id()}))
         if self.health is not None:
             params["health"] = dict(self.health)
         return params

@@ -9,7 +9,8 @@ quota for it. Nothing that changes from one look to the next (available memory) 
 each host's share in turn, some hosts' facts older than others', and every host must come to the same placement
 (or, after earlier hosts acted, to one that keeps what they did). Instances beyond the count, and second copies of one name,
 are removed. A pool that does not fit fails before anything changes, naming what each host lacks.
-Both front-ends call `plan_hosts`: Ansible's action `mvm.microvm.pool`, pyinfra's operation `pool`.
+Both front-ends reach it through rollout.for_hosts (which adds the steps of a rolling update): Ansible's action
+`mvm.microvm.pool`, pyinfra's operation `pool`.
 """
 from __future__ import absolute_import, annotations, division, print_function
 
@@ -23,6 +24,7 @@ from ansible_collections.mvm.microvm.plugins.plugin_utils.fleet import FleetErro
 
 POOL_LABEL = "mvm.pool"
 TENANT_LABEL = "mvm.tenant"
+SPEC_LABEL = "mvm.spec"
 
 
 @dataclass
@@ -34,6 +36,7 @@ class HostView:
     memory_mib: Optional[int] = None  # available for new VMs; None: unknown (not a limit)
     cpus: Optional[int] = None
     pool: Dict[str, str] = field(default_factory=dict)  # this pool's instances here: name -> state
+    specs: Dict[str, Optional[str]] = field(default_factory=dict)  # name -> the pool spec it runs (label mvm.spec)
     tenant_vms: int = 0  # the tenant's VMs here that are not this pool's
     tenant_cpus: int = 0
     tenant_memory: int = 0
@@ -52,6 +55,7 @@ def view(name: str, facts: Optional[Mapping[str, Any]], pool: Pool) -> HostView:
         labels = applied.get("labels") or {}
         if labels.get(POOL_LABEL) == pool.name and own.fullmatch(vm_name):
             host.pool[vm_name] = vm.get("state") or "unknown"
+            host.specs[vm_name] = labels.get(SPEC_LABEL)
         elif labels.get(TENANT_LABEL) == pool.tenant:
             host.tenant_vms += 1
             host.tenant_cpus += int(applied.get("cpus") or 0)
@@ -99,24 +103,3 @@ def place(pool: Pool, tenant: Tenant, hosts: List[HostView]) -> Dict[str, List[s
         placed[best.name].append(name)
         new[best.name] += 1
     return {h: sorted(names, key=lambda n: int(n.rsplit("-", 1)[1])) for h, names in placed.items()}
-
-
-def host_vms(pool: Pool, host: HostView, placed: Mapping[str, List[str]], state_root: Optional[str] = None
-             ) -> List[Dict[str, Any]]:
-    """The `vms` operation's entries for one host: its instances as the pool wants them, the pool's other VMs there
-    absent."""
-    mine = placed.get(host.name, [])
-    entries = [dict(pool.vm_params(int(n.rsplit("-", 1)[1])), state="running") for n in mine]
-    entries += [{"name": n, "state": "absent"} for n in sorted(host.pool) if n not in mine]
-    if state_root:
-        for entry in entries:
-            entry["state_root"] = state_root
-    return entries
-
-
-def plan_hosts(pool: Pool, tenant: Tenant, facts: Mapping[str, Optional[Mapping[str, Any]]]
-               ) -> Dict[str, List[Dict[str, Any]]]:
-    """host name -> its `vms` entries, from every host's facts (None: unreachable)."""
-    views = [view(name, f, pool) for name, f in facts.items()]
-    placed = place(pool, tenant, views)
-    return {v.name: host_vms(pool, v, placed) for v in views if v.reachable}

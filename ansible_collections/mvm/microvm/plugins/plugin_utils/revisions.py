@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional
 
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Step, quote
-from ansible_collections.mvm.microvm.plugins.plugin_utils import placement, tenancy
+from ansible_collections.mvm.microvm.plugins.plugin_utils import rollout, tenancy
 from ansible_collections.mvm.microvm.plugins.plugin_utils.fleet import FleetError, Pool, Tenant
 
 LOG_DIR = "fleet"
@@ -114,19 +114,23 @@ class PoolApply:
     placed: Dict[str, List[str]]
     records: Dict[str, Optional[Dict[str, Any]]]
     networks: Dict[str, Dict[str, Any]] = field(default_factory=dict)  # host -> its tenant bridge's parameters
+    rollout: Dict[str, Any] = field(default_factory=dict)  # rollout.summary: batches, this batch, ...
 
 
 def plan_pool(pool: Pool, tenant: Tenant, facts: Mapping[str, Optional[Mapping[str, Any]]],
-              revision: Optional[int] = None) -> PoolApply:
-    """The whole apply of a pool from every host's facts (None: unreachable); FleetError when it cannot be."""
+              revision: Optional[int] = None, batch: int = 0) -> PoolApply:
+    """Step `batch` of the apply of a pool (see rollout.py; a pool with nothing out of date has one step) from every
+    host's facts (None: unreachable); FleetError when it cannot be. The revision is recorded by step 0."""
     if revision is not None:
         pool = spec_of(facts, pool.name, revision)
-    hosts = placement.plan_hosts(pool, tenant, facts)
-    placed = {h: [e["name"] for e in vms if e.get("state") != "absent"] for h, vms in hosts.items()}
-    check_images(pool, {h: facts.get(h) for h, names in placed.items() if names})
-    networks = tenancy.host_networks(tenant, facts, [h for h, names in placed.items() if names])
+    steps, hosts = rollout.for_hosts(pool, tenant, facts, batch)
+    placed = {h: list(steps.placed.get(h, [])) for h in hosts}
+    running = [h for h in hosts if any(e.get("state") != "absent" for e in hosts[h])]
+    check_images(pool, {h: facts.get(h) for h in running})
+    networks = tenancy.host_networks(tenant, facts, running)
     for host, entries in hosts.items():
         for entry in entries:
             if entry.get("state") != "absent":
                 entry["network"] = networks[host]["name"]
-    return PoolApply(pool, hosts, placed, to_write(pool, placed, facts, revision), networks)
+    records = to_write(pool, placed, facts, revision) if batch == 0 else {}
+    return PoolApply(pool, hosts, placed, records, networks, rollout.summary(steps, batch))
