@@ -733,13 +733,13 @@ def pool(
     Rolling update: each instance carries the pool spec it runs (label ``mvm.spec``); when the fleet file changes
     what they run, the out-of-date instances are updated ``update.max_unavailable + update.max_surge`` at a time
     in index order (surge instances start first and go last; an image change replaces an instance's disk). One
-    operation applies one step; every step is computed from the facts of the run, so a deploy calls ``pool``
+    operation applies one step, so a deploy calls ``pool``
     once per step (``mvm_pyinfra.fleet.update_steps`` gives an upper bound; steps past the last change nothing)
     and sets ``config.FAIL_PERCENT = 0`` so that a failed step or a lost host stops the run, as
     ``playbooks/fleet.py`` does. A step returns when its VMs are ready (healthy, with a health check). While
-    instances are out of date, a host that does not answer stops the update before it begins. pyinfra plans every
-    step from the facts the run began with, so the surge instances a first step starts are removed by the next
-    run, not by the last step of this one (Ansible's last step removes them).
+    instances are out of date, a host that does not answer stops the update before it begins. Every step
+    computes its batch from one look at every host, taken when the deploy first calls ``pool`` (before any
+    operation runs); each host's ``vms`` then plans on that host as it is when the step runs.
     """
     from ansible_collections.mvm.microvm.plugins.plugin_utils import fleet as fleet_files
     from ansible_collections.mvm.microvm.plugins.plugin_utils import revisions

@@ -9,7 +9,8 @@ of date. The out-of-date instances are updated in steps of `max_unavailable + ma
 (a last step), so the pool never serves with fewer than `instances - max_unavailable`.
 
 The steps are a pure function of the facts: every host, and every step of one run, computes the same ones from the
-same look (Ansible's facts task before the loop, pyinfra's facts of the run), and step `k` touches only the
+same look (Ansible's facts task before the loop; in pyinfra, the look the pool operation takes when the deploy
+first calls it, before anything runs), and step `k` touches only the
 instances of steps up to `k` (later ones are left exactly as they run). A step's `vms` call returns when its VMs
 are ready (and healthy, with a health check): that is the gate before the next step; a failed step, or a host lost
 on the way, stops the run with the later instances still on the old spec. A rerun looks again and goes on with
