@@ -54,7 +54,7 @@ def test_every_driver_brings_its_part_of_the_probe() -> None:
     for driver in registry.DRIVERS:
         assert set(driver.probe_tools) <= set(probe.tools()), driver.name
         for tool, flag in driver.probe_versions:
-            assert "v %s %s" % (tool, flag) in script and tool in driver.probe_tools, driver.name
+            assert "%s) a=%s;;" % (tool, flag) in script and tool in driver.probe_tools, driver.name
         assert driver.probe_script in script, driver.name
         for kind in driver.probe_records:
             assert "printf '%s\\t" % kind in driver.probe_script, (driver.name, kind)

@@ -168,3 +168,34 @@ def test_record_command_writes_start_time_and_argument(vmm) -> None:
                    check=True, timeout=20)
     assert (vm_dir / identity.RECORD).read_text() == "%s\n%s\n" % (start_time(proc.pid), vm_dir / "pid")
     assert not (vm_dir / (identity.RECORD + ".tmp")).exists()
+
+
+def versions_of(root: Path, path: str) -> list[str]:
+    out = subprocess.run(["/bin/sh", "-c", probe.host_probe(str(root))], capture_output=True, text=True, check=True,
+                         timeout=60, env=dict(os.environ, PATH=path)).stdout
+    return [line for line in out.splitlines() if line.startswith("tool\tcurl\tversion\t")]
+
+
+def test_a_tools_version_is_asked_once_per_binary_and_remembered_only_where_the_state_root_is(tmp_path: Path) -> None:
+    """The probe asks each tool its version once per binary (path, size, mtime, inode) and keeps the answers in
+    `<state_root>/.probe-versions` (0600); a tool double (`curl`, a script that counts its calls) shows it."""
+    tools, calls = tmp_path / "bin", tmp_path / "calls"
+    tools.mkdir()
+    curl = tools / "curl"
+    curl.write_text("#!/bin/sh\necho x >> %s\nprintf 'curl 9.9\\twith a tab\\n'\n" % calls)
+    curl.chmod(0o755)
+    path = "%s:%s" % (tools, os.environ["PATH"])
+    root = tmp_path / "st"
+    root.mkdir(mode=0o700)
+    for _ in range(3):
+        assert versions_of(root, path) == ["tool\tcurl\tversion\tcurl 9.9with a tab"]
+    assert calls.read_text() == "x\n"  # asked once, then read from the cache
+    cache = root / ".probe-versions"
+    assert cache.stat().st_mode & 0o777 == 0o600 and "%s\t" % curl in cache.read_text()
+    curl.write_text(curl.read_text().replace("9.9", "10.0"))  # another binary at the same path: asked again
+    assert versions_of(root, path) == ["tool\tcurl\tversion\tcurl 10.0with a tab"]
+    assert calls.read_text() == "x\nx\n"
+    gone = tmp_path / "absent"  # no state root: nothing is written, the tool is asked every time
+    for _ in range(2):
+        assert versions_of(gone, path) == ["tool\tcurl\tversion\tcurl 10.0with a tab"]
+    assert calls.read_text() == "x\n" * 4 and not gone.exists()

@@ -58,10 +58,32 @@ command -v sw_vers >/dev/null 2>&1 && t macos_version "$(sw_vers -productVersion
 [ -e /dev/kvm ] && t kvm_mode "$(stat -c '%%a %%U %%G' /dev/kvm 2>/dev/null)"
 [ -d "$r" ] && t state_root_mode "$(stat -c '%%a' "$r" 2>/dev/null)"
 for m in kvm kvm_intel kvm_amd kvm_pvm; do [ -d /sys/module/$m ] && t kvm_module $m; done
-for x in %(tools)s; do p=$(command -v $x 2>/dev/null) && printf 'tool\t%%s\tpath\t%%s\n' $x "$p"; done
+vp=
+for x in %(tools)s; do
+  p=$(command -v $x 2>/dev/null) || continue
+  printf 'tool\t%%s\tpath\t%%s\n' $x "$p"
+  case " %(version_tools)s " in *" $x "*) case "$p" in /*) vp="$vp $p";; esac;; esac
+done
 if command -v timeout >/dev/null 2>&1; then T="timeout 5"; else T=""; fi
-v() { command -v "$1" >/dev/null 2>&1 && printf 'tool\t%%s\tversion\t%%s\n' "$1" "$($T "$@" 2>&1 | head -n 1)"; }
-%(versions)s
+# Versions: asked of each tool once per binary (path, size, mtime, inode), remembered in the state root's version
+# cache (0600; a cache, not state: it is written only where the state root exists, and losing it costs a run).
+tab=$(printf '\t'); nl='
+'; V="$r/.probe-versions"; vc=; [ -f "$V" ] && vc=$(cat "$V" 2>/dev/null); nv=
+if [ -n "$vp" ]; then
+  while IFS="$tab" read -r p s m i; do
+    [ -n "$p" ] || continue
+    x=${p##*/}; k="$p$tab$s$tab$m$tab$i$tab"
+    case "$nl$vc$nl" in
+      *"$nl$k"*) o=${vc#*"$k"}; o=${o%%%%"$nl"*};;
+      *) a=; case "$x" in %(version_args)s esac; o=$($T "$p" $a 2>&1 | head -n 1 | tr -d '\t\r');;
+    esac
+    printf 'tool\t%%s\tversion\t%%s\n' "$x" "$o"
+    nv="$nv$k$o$nl"
+  done <<EOF
+$(stat -L -c "%%n$tab%%s$tab%%Y$tab%%i" $vp 2>/dev/null)
+EOF
+  if [ -d "$r" ] && [ "$nv" != "${vc:+$vc$nl}" ]; then (umask 077; printf '%%s' "$nv" > "$V.$$" && mv -f "$V.$$" "$V") 2>/dev/null; fi
+fi
 %(backends)s
 if command -v nix >/dev/null 2>&1; then
   t nix_features "$($T nix config show experimental-features 2>/dev/null || $T nix show-config 2>/dev/null | sed -n 's/^experimental-features = //p')"
@@ -176,7 +198,8 @@ def host_probe(state_root: Optional[str] = None) -> str:
         "root": quote(state_root or ""),
         "version": PROBE_VERSION,
         "tools": " ".join(tools()),
-        "versions": "; ".join("v %s %s" % pair for pair in versions()),
+        "version_tools": " ".join(t for t, _arg in versions()),
+        "version_args": " ".join("%s) a=%s;;" % (t, quote(arg)) for t, arg in versions()),
         "backends": "".join(d.probe_script for d in _drivers()),
         "status": qmp.status_command('"$@"'),
         "identity": identity.FUNCTIONS,
