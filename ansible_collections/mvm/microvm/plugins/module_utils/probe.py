@@ -18,6 +18,8 @@ from ansible_collections.mvm.microvm.plugins.module_utils import firewall, guest
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import quote
 
 PROBE_VERSION = 6
+# The probe's cache of tool versions under the state root (a cache, not state: see _HOST_SCRIPT).
+VERSION_CACHE = ".probe-versions"
 # Tools every host is asked about; each backend driver adds its own (Driver.probe_tools), see tools().
 COMMON_TOOLS = (
     "nix", "curl", "ip", "iptables", "nft", "busybox", "mkfs.ext4", "cpio", "gzip",
@@ -68,7 +70,7 @@ if command -v timeout >/dev/null 2>&1; then T="timeout 5"; else T=""; fi
 # Versions: asked of each tool once per binary (path, size, mtime, inode), remembered in the state root's version
 # cache (0600; a cache, not state: it is written only where the state root exists, and losing it costs a run).
 tab=$(printf '\t'); nl='
-'; V="$r/.probe-versions"; vc=; [ -f "$V" ] && vc=$(cat "$V" 2>/dev/null); nv=
+'; V="$r/%(version_cache)s"; vc=; [ -f "$V" ] && vc=$(cat "$V" 2>/dev/null); nv=
 if [ -n "$vp" ]; then
   while IFS="$tab" read -r p s m i; do
     [ -n "$p" ] || continue
@@ -198,6 +200,7 @@ def host_probe(state_root: Optional[str] = None) -> str:
         "root": quote(state_root or ""),
         "version": PROBE_VERSION,
         "tools": " ".join(tools()),
+        "version_cache": VERSION_CACHE,
         "version_tools": " ".join(t for t, _arg in versions()),
         "version_args": " ".join("%s) a=%s;;" % (t, quote(arg)) for t, arg in versions()),
         "backends": "".join(d.probe_script for d in _drivers()),
