@@ -12,6 +12,7 @@ Figures (median and spread over repeated runs, and the machine they ran on):
 - inside the guest: a ten-task play in a Debian + python3 QEMU guest through the connection plugin against the same
   play on a VM host over SSH (sshd in a network namespace), and the guest agent's exec round trip.
 
+- probe: the host probe in process with its tool version cache warm, against the cache removed each time;
 - kernel: cold build of mvm's kernel; boot to ready with it against the Debian kernel + initramfs and against a
   bare QEMU command line with the same kernel; the VMM's resident memory per idle guest with each kernel.
 
@@ -363,6 +364,30 @@ def starts_bench(root: Path) -> dict[str, Any]:
     return out
 
 
+def probe_bench(root: Path) -> dict[str, Any]:
+    """The host probe in process (the script through /bin/sh, then parsed) on the bench's state root: with its
+    tool version cache warm, against the same probe with the cache removed before each run (every tool asked)."""
+    from ansible_collections.mvm.microvm.plugins.module_utils import probe
+
+    script = probe.host_probe(str(root))
+    cache = root / probe.VERSION_CACHE
+
+    def once() -> None:
+        probe.parse_host(subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, check=True).stdout)
+
+    def cold() -> None:
+        cache.unlink(missing_ok=True)
+        once()
+
+    reps = max(10, REPEAT * 2)
+    uncached = timed(cold, reps)
+    once()
+    cached = timed(once, reps)
+    return {"cached": cached, "uncached": uncached, "ratio": round(cached["median_s"] / uncached["median_s"], 2),
+            "docker_daemon": bool(shutil.which("docker")) and subprocess.run(
+                ["docker", "info"], capture_output=True).returncode == 0}
+
+
 def _pss_mib(pid: int) -> float:
     for line in Path("/proc/%d/smaps_rollup" % pid).read_text().splitlines():
         if line.startswith("Pss:"):
@@ -494,6 +519,13 @@ def table(report: dict[str, Any]) -> str:
             rows.append(_row(f"cold start of {n} QEMU VM{'s' if n > 1 else ''} through `vms` ({report['machine']['accel']})",
                              st[f"n{n}"], f"{st[f'n{n}']['ratio_to_n_single_boots']} x {n} single boot"
                                           f"{'s' if n > 1 else ''} ({st['single_boot_s']:.2f} s each)"))
+    p = report.get("probe")
+    if p:
+        for key, label, ratio in (("cached", "version cache warm", f"{p['ratio']} x cache removed"),
+                                  ("uncached", "version cache removed", "1")):
+            t = {k: v * 1000 for k, v in p[key].items() if k.endswith("_s")}
+            rows.append(f"| host probe in process, {label} (dockerd {'running' if p['docker_daemon'] else 'stopped'}) | "
+                        f"{t['median_s']:.0f} ms | {t['min_s']:.0f}-{t['max_s']:.0f} ms | {ratio} | - |")
     if "boot_ratio" in images:
         rows.append(f"| boot to ready incl. removal, OCI app guest | {images['boot_oci']['median_s']:.2f} s | - | "
                     f"{images['boot_ratio']} x busybox guest ({images['boot_busybox']['median_s']:.2f} s) | - |")
@@ -512,7 +544,7 @@ def main() -> int:
         report.update({"machine": machine(), "repeat": REPEAT})
         sections = {"rebuild": rebuild_bench, "boot": boot_bench, "restore": restore_bench, "images": image_bench,
                     "converge": converge_bench, "guest": guest_bench, "kernel": kernel_bench,
-                    "starts": starts_bench, "fleet": fleet_bench}
+                    "starts": starts_bench, "fleet": fleet_bench, "probe": probe_bench}
         for name, bench in sections.items():
             if not only or name in only.split(","):
                 report[name] = dict(bench(root), date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
