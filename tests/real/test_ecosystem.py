@@ -34,6 +34,16 @@ def test_ansible_lint_production_profile() -> None:
     assert "Profile 'production' was required, and it passed" in proc.stdout + proc.stderr
 
 
+def test_ansible_lint_production_profile_on_the_collection_root() -> None:
+    """As a collection maintainer runs it: galaxy.yml (tags from Galaxy's list, license), meta, the whole tree."""
+    root = REPO / "ansible_collections/mvm/microvm"
+    assert (root / "LICENSE").read_text() == (REPO / "LICENSE").read_text()
+    assert "GNU GENERAL PUBLIC LICENSE" in (root / "LICENSE").read_text() and "Version 3" in (root / "LICENSE").read_text()
+    proc = run(str(BIN / "ansible-lint"), "--profile", "production", "--offline", cwd=root)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert "Profile 'production' was required, and it passed" in proc.stdout + proc.stderr
+
+
 def test_ansible_test_units() -> None:
     proc = run(sys.executable, str(REPO / "tests/support/run_ansible_test.py"), "units")
     out = proc.stdout + proc.stderr
