@@ -12,6 +12,7 @@ Figures (median and spread over repeated runs, and the machine they ran on):
 - inside the guest: a ten-task play in a Debian + python3 QEMU guest through the connection plugin against the same
   play on a VM host over SSH (sshd in a network namespace), and the guest agent's exec round trip.
 
+- example: the converged example (playbooks/up.yml, playbooks/deploy.py) against plays of the same shape;
 - probe: the host probe in process with its tool version cache warm, against the cache removed each time;
 - kernel: cold build of mvm's kernel; boot to ready with it against the Debian kernel + initramfs and against a
   bare QEMU command line with the same kernel; the VMM's resident memory per idle guest with each kernel.
@@ -364,6 +365,36 @@ def starts_bench(root: Path) -> dict[str, Any]:
     return out
 
 
+def example_bench(root: Path) -> dict[str, Any]:
+    """The README's first command, converged: playbooks/up.yml (facts, rootfs, vm, debug) against a play of the
+    same shape whose mvm tasks are pings (bench/up_same_shape.yml), and playbooks/deploy.py (rootfs, vm) against
+    `pyinfra @local exec -- true`, in one run; the example VM is booted once before and removed after."""
+    def up() -> str:
+        return sh(str(BIN / "ansible-playbook"), "-i", "inventory/hosts.yml", "playbooks/up.yml",
+                  "-e", f"mvm_state_root={root}")
+
+    def deploy() -> str:
+        return sh(str(BIN / "pyinfra"), "inventory/inventory.py", "playbooks/deploy.py", "-y",
+                  "--data", f"mvm_state_root={root}")
+
+    try:
+        first = up()
+        deploy()
+        backend = "docker" if "on docker" in first else "qemu" if "on qemu" in first else "?"
+        out: dict[str, Any] = {
+            "backend": backend,
+            "up_yml": timed(up, REPEAT),
+            "up_same_shape": timed(lambda: sh(str(BIN / "ansible-playbook"), "-i", "inventory/hosts.yml",
+                                              "bench/up_same_shape.yml"), REPEAT),
+            "deploy_py": timed(deploy, REPEAT),
+            "pyinfra_exec_true": timed(lambda: sh(str(BIN / "pyinfra"), "@local", "exec", "--", "true"), REPEAT)}
+    finally:
+        apply("vm", {"name": "mvm-example", "state": "absent", "state_root": str(root)})
+    out["up_ratio"] = round(out["up_yml"]["median_s"] / out["up_same_shape"]["median_s"], 2)
+    out["deploy_ratio"] = round(out["deploy_py"]["median_s"] / out["pyinfra_exec_true"]["median_s"], 2)
+    return out
+
+
 def probe_bench(root: Path) -> dict[str, Any]:
     """The host probe in process (the script through /bin/sh, then parsed) on the bench's state root: with its
     tool version cache warm, against the same probe with the cache removed before each run (every tool asked)."""
@@ -519,6 +550,12 @@ def table(report: dict[str, Any]) -> str:
             rows.append(_row(f"cold start of {n} QEMU VM{'s' if n > 1 else ''} through `vms` ({report['machine']['accel']})",
                              st[f"n{n}"], f"{st[f'n{n}']['ratio_to_n_single_boots']} x {n} single boot"
                                           f"{'s' if n > 1 else ''} ({st['single_boot_s']:.2f} s each)"))
+    ex = report.get("example")
+    if ex:
+        rows.append(_row(f"converged playbooks/up.yml ({ex['backend']} VM)", ex["up_yml"],
+                         f"{ex['up_ratio']} x same-shape ping play ({ex['up_same_shape']['median_s']:.2f} s)"))
+        rows.append(_row(f"converged playbooks/deploy.py, pyinfra ({ex['backend']} VM)", ex["deploy_py"],
+                         f"{ex['deploy_ratio']} x pyinfra @local exec -- true ({ex['pyinfra_exec_true']['median_s']:.2f} s)"))
     p = report.get("probe")
     if p:
         for key, label, ratio in (("cached", "version cache warm", f"{p['ratio']} x cache removed"),
@@ -544,7 +581,8 @@ def main() -> int:
         report.update({"machine": machine(), "repeat": REPEAT})
         sections = {"rebuild": rebuild_bench, "boot": boot_bench, "restore": restore_bench, "images": image_bench,
                     "converge": converge_bench, "guest": guest_bench, "kernel": kernel_bench,
-                    "starts": starts_bench, "fleet": fleet_bench, "probe": probe_bench}
+                    "starts": starts_bench, "fleet": fleet_bench, "probe": probe_bench,
+                    "example": example_bench}
         for name, bench in sections.items():
             if not only or name in only.split(","):
                 report[name] = dict(bench(root), date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))

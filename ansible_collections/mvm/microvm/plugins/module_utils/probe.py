@@ -126,7 +126,8 @@ for v in "$r"/vms/*/; do
     if vmm_ok "$v" "$pid"; then ok=1; printf 'vm\t%%s\tpid\t%%s\n' "$n" "$pid"; else printf 'vm\t%%s\tstale\t1\n' "$n"; fi
   fi
   [ -n "$ok" ] && printf 'vm\t%%s\tvmm_uid\t%%s\n' "$n" "$(awk '/^Uid:/{print $2}' /proc/$pid/status 2>/dev/null)"
-  printf 'vm\t%%s\tmodes\t%%s\n' "$n" "$(for f in "$v"/*; do [ -e "$f" ] && printf '%%s=%%s ' "${f##*/}" "$(stat -c %%a "$f")"; done)"
+  # Every file's mode in one program (one stat a file cost a process each: most of a converged probe's time).
+  printf 'vm\t%%s\tmodes\t%%s\n' "$n" "$(cd "$v" 2>/dev/null && stat -c '%%n=%%a' -- * 2>/dev/null | tr '\n' ' ')"
   s=; [ -f "$v/spec.json" ] && s=$(cat "$v/spec.json") && printf 'vm\t%%s\tspec\t%%s\n' "$n" "$s"
   # The health check's last change of state, from the console (see guest); only for a VM that has one.
   case "$s" in *'"health":'*) [ -n "$ok" ] && printf 'vm\t%%s\thealth\t%%s\n' "$n" "$(tail -c 65536 "$v/console.log" \
