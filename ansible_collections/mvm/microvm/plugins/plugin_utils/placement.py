@@ -27,6 +27,11 @@ TENANT_LABEL = "mvm.tenant"
 SPEC_LABEL = "mvm.spec"
 
 
+def index(name: str) -> int:
+    """An instance's number: `web-3` -> 3 (names are the pool's, matched by `view`)."""
+    return int(name.rsplit("-", 1)[1])
+
+
 @dataclass
 class HostView:
     """What placement needs to know of one VM host."""
@@ -102,4 +107,4 @@ def place(pool: Pool, tenant: Tenant, hosts: List[HostView]) -> Dict[str, List[s
         best = min(fits, key=lambda h: (len(placed[h.name]), h.name))
         placed[best.name].append(name)
         new[best.name] += 1
-    return {h: sorted(names, key=lambda n: int(n.rsplit("-", 1)[1])) for h, names in placed.items()}
+    return {h: sorted(names, key=index) for h, names in placed.items()}

@@ -28,10 +28,6 @@ from ansible_collections.mvm.microvm.plugins.plugin_utils import placement
 from ansible_collections.mvm.microvm.plugins.plugin_utils.fleet import FleetError, Pool, Tenant
 
 
-def _index(name: str) -> int:
-    return int(name.rsplit("-", 1)[1])
-
-
 @dataclass
 class Rollout:
     """Where the pool's instances run once updated (`placed`), while the update is under way (`during`: with the
@@ -52,7 +48,7 @@ def plan(pool: Pool, tenant: Tenant, views: List[placement.HostView]) -> Rollout
     placed = placement.place(pool, tenant, views)
     wanted = pool.spec_id()
     outdated = sorted((n for v in views if v.reachable for n in placed.get(v.name, [])
-                       if n in v.pool and v.specs.get(n) != wanted), key=_index)
+                       if n in v.pool and v.specs.get(n) != wanted), key=placement.index)
     if not outdated:
         return Rollout(placed, placed)
     lost = sorted(v.name for v in views if not v.reachable)
@@ -74,14 +70,14 @@ def host_entries(pool: Pool, rollout: Rollout, host: placement.HostView, step: i
     """The `vms` entries of one host at `step`. Step 0: the instances as the pool wants them (the new ones
     started, those beyond the count removed, with surge: the surge instances too), except the out-of-date ones of
     later steps, which are left as they run. Step k: only the instances of batch k (the last step with surge: the
-    surge instances go). Past the last step: nothing. Each step names only what it changes, because pyinfra plans
-    every step from the facts the run began with. An out-of-date instance is given `recreate`: the pool's
+    surge instances go). Past the last step: nothing. Each step names only what it changes: every step is computed
+    from the same look at the hosts, taken before the first one ran. An out-of-date instance is given `recreate`: the pool's
     instances are replicas, and an image change replaces their disks, one batch at a time."""
     if step >= len(rollout.steps):
         return []
 
     def updated(name: str) -> Dict[str, Any]:
-        return dict(pool.vm_params(_index(name)), state="running", recreate=True)
+        return dict(pool.vm_params(placement.index(name)), state="running", recreate=True)
 
     if step > 0:
         entries = [updated(n) for n in rollout.steps[step] if n in rollout.placed.get(host.name, [])]
@@ -90,9 +86,9 @@ def host_entries(pool: Pool, rollout: Rollout, host: placement.HostView, step: i
         return entries
     later = {n for batch in rollout.steps[1:] for n in batch}
     here = rollout.during.get(host.name, [])
-    entries = [updated(n) if n in rollout.steps[0] else dict(pool.vm_params(_index(n)), state="running")
+    entries = [updated(n) if n in rollout.steps[0] else dict(pool.vm_params(placement.index(n)), state="running")
                for n in here if n not in later]
-    entries += [{"name": n, "state": "absent"} for n in sorted(host.pool, key=_index) if n not in here]
+    entries += [{"name": n, "state": "absent"} for n in sorted(host.pool, key=placement.index) if n not in here]
     return entries
 
 
