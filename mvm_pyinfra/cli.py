@@ -18,7 +18,7 @@ def doctor(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", default="auto", choices=CHOICES)
     parser.add_argument("--facts", action="store_true", help="print all facts, not only the doctor's report")
     args = parser.parse_args(argv)
-    gather_host, _ = ops.run_probe(runner.local)
+    gather_host, _ = ops.run_probe(runner.local, local=True)
     facts = gather_host(args.state_root)
     try:
         report = ops.host_report(facts, args.backend)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -98,6 +99,47 @@ def test_pyinfra_converges_twice(root: Path) -> None:
     out = pyinfra(root, port, "-y", "--data", "vm_state=absent")
     assert "[@local] Success" in out
     assert sh(f"docker ps -aq --filter label=mvm.state_root={root}").strip() == ""
+
+
+def test_the_engine_api_and_the_cli_give_the_same_facts(root: Path) -> None:
+    """The probe asks the default socket's Engine API with curl (one process for the version, the containers and the
+    images, one for the containers' pids); with DOCKER_HOST set it asks the docker CLI as before. Both see a
+    running and a paused VM, a container of another state root is in neither, and the first runs no docker
+    process at all."""
+    import os
+
+    from ansible_collections.mvm.microvm.plugins.module_utils import probe
+
+    engine_apply("vm", {"name": "api1", "image": "default", "backend": "docker", "state_root": str(root)})
+    engine_apply("vm", {"name": "api2", "image": "default", "backend": "docker", "state": "paused",
+                        "state_root": str(root)})
+    stranger = sh("docker run -d --label mvm.managed=true --label mvm.name=api3 --label mvm.state_root=/elsewhere "
+                  "--entrypoint /init mvm/default:" + host_facts(root)["vms"]["api1"]["applied"]["image_id"]).strip()
+    try:
+        script = probe.host_probe(str(root))
+
+        def facts(env: dict[str, str]) -> dict:
+            proc = subprocess.run(["strace", "-f", "-e", "trace=execve", "-o", str(root / "trace"), "/bin/sh", "-c",
+                                   script], capture_output=True, text=True, env=dict(os.environ, **env), check=True)
+            return {"facts": probe.parse_host(proc.stdout), "trace": (root / "trace").read_text()}
+
+        api, cli = facts({}), facts({"DOCKER_HOST": "unix:///var/run/docker.sock"})
+        for seen in (api, cli):
+            vms = seen["facts"]["vms"]
+            assert {n: vms[n]["state"] for n in vms} == {"api1": "running", "api2": "paused"}
+            assert all(vms[n]["pid"] for n in vms) and seen["facts"]["warnings"] == []
+        assert api["facts"]["vms"] == cli["facts"]["vms"] and api["facts"]["docker"] == cli["facts"]["docker"]
+        assert api["facts"]["docker"]["daemon"] and api["facts"]["docker"]["server_version"]
+        def ran(trace: str, tool: str) -> int:
+            return len(re.findall(r'execve\("[^"]*/%s", .*\) = 0' % tool, trace))
+
+        assert ran(api["trace"], "docker") == 0 and ran(api["trace"], "curl") == 2
+        assert ran(cli["trace"], "docker") >= 3
+    finally:
+        sh("docker rm -f %s" % stranger)
+        (root / "trace").unlink(missing_ok=True)
+        for name in ("api1", "api2"):
+            engine_apply("vm", {"name": name, "state": "absent", "state_root": str(root)})
 
 
 def test_capabilities_name_a_backend_that_can(root: Path) -> None:

@@ -112,3 +112,53 @@ def test_docker_memory_minus_one() -> None:
     rec = frontends.Recording(DOCKER_UP)
     result = frontends.ansible("vm", {"name": "d", "image": "default", "backend": "docker", "memory": -1}, rec)
     assert result.failed and result.result["field"] == "memory" and rec.commands == []
+
+
+def api_lines(containers: list, images: list, version: object = None, pids: dict | None = None) -> str:
+    """The probe's `dapi` records as its awk program prints the Engine API's answers (docker_backend.API_AWK)."""
+    version = {"Version": "27.3.1"} if version is None else version
+    lines = ["dapi\tversion\t" + json.dumps(version), "dapi\tcontainers\t" + json.dumps(containers),
+             "dapi\timages\t" + json.dumps(images)]
+    lines += ["dapi\tinspect\t" + json.dumps({"Id": ident, "State": {"Pid": pid}}) for ident, pid in (pids or {}).items()]
+    return "".join(line + "\n" for line in lines)
+
+
+def test_the_engine_api_answers_read_as_the_cli_records() -> None:
+    """The same facts from the Engine API's answers as from the CLI's records: this state root's containers only,
+    their pids from the inspect answers, images by repo:tag; a label mvm could not have written is not a VM."""
+    from ansible_collections.mvm.microvm.plugins.module_utils import probe
+
+    label = json.dumps(applied("dweb"), sort_keys=True, separators=(",", ":"))
+    base = LINUX_PVM_QEMU.replace("host\tdocker_server\t\n", "")
+
+    def container(ident: str, name: str, state: str, root: str = ROOT) -> dict:
+        return {"Id": ident, "State": state, "Labels": {"mvm.managed": "true", "mvm.name": name,
+                                                       "mvm.state_root": root, "mvm.spec": label}}
+
+    a, b, c, d = ("%064x" % n for n in range(1, 5))
+    api = probe.parse_host(base + api_lines(
+        [container(a, "dweb", "running"), container(b, "other", "running", "/elsewhere"),
+         container(c, "x; rm -rf /", "running"), container(d, "held", "paused")],
+        [{"Id": "sha256:1", "RepoTags": [f"mvm/default:{IMG}"]}, {"Id": "sha256:2", "RepoTags": None}],
+        pids={a: 4242, b: 7, c: 8, d: 4343}))
+    cli = probe.parse_host(base + "host\tdocker_server\t27.3.1\n"
+                           + f"dvm\tdweb\trunning\t4242\t{a}\t{label}\ndvm\theld\tpaused\t4343\t{d}\t{label}\n"
+                           + f"dimg\tmvm/default:{IMG}\ndimg\t<none>:<none>\n")
+    assert api["vms"] == cli["vms"] and api["docker"] == cli["docker"]
+    assert {n: (v["state"], v["pid"]) for n, v in api["vms"].items() if v["backend"] == "docker"} == {
+        "dweb": ("running", 4242), "held": ("paused", 4343)}
+    assert any("not a VM name 'x; rm -rf /'" in w for w in api["warnings"])
+    assert api["docker"] == {"client": True, "daemon": True, "server_version": "27.3.1",
+                             "images": ["<none>:<none>", f"mvm/default:{IMG}"]}
+
+
+@pytest.mark.parametrize("answers", [
+    "dapi\tversion\t\ndapi\tcontainers\t\ndapi\timages\t\n",  # the socket is there, nobody answers
+    "dapi\tversion\t{not json\ndapi\tcontainers\t{}\ndapi\timages\t[1, \"x\"]\n",  # answers of the wrong shape
+])
+def test_engine_api_answers_that_say_nothing_mean_no_daemon_and_no_vm(answers: str) -> None:
+    from ansible_collections.mvm.microvm.plugins.module_utils import probe
+
+    facts = probe.parse_host(LINUX_PVM_QEMU.replace("host\tdocker_server\t\n", "") + answers)
+    assert facts["docker"]["daemon"] is False and facts["docker"]["images"] == []
+    assert not [v for v in facts["vms"].values() if v["backend"] == "docker"]

@@ -58,7 +58,7 @@ def test_state_root_records(root: Path) -> None:
     lines = run_probe(root)
     assert [line for line in lines if line.split("\t")[0] in KINDS] == [
         "vm\told\tdir\t%s/vms/old" % root,
-        "vm\told\tmodes\tspec.json=600 ",
+        "vm\told\tmodes\tspec.json=600",
         'vm\told\tspec\t{"name":"old"}',
         'snapshot\ts1\t{"name":"s1"}',
         "image\tdefault\ttarget\t../artifacts/abc",
@@ -182,7 +182,8 @@ def test_a_tools_version_is_asked_once_per_binary_and_remembered_only_where_the_
     tools, calls = tmp_path / "bin", tmp_path / "calls"
     tools.mkdir()
     curl = tools / "curl"
-    curl.write_text("#!/bin/sh\necho x >> %s\nprintf 'curl 9.9\\twith a tab\\n'\n" % calls)
+    # (only its --version calls are counted: the probe also asks a Docker daemon's socket with curl where one runs)
+    curl.write_text("#!/bin/sh\n[ \"$1\" = --version ] && echo x >> %s\nprintf 'curl 9.9\\twith a tab\\n'\n" % calls)
     curl.chmod(0o755)
     path = "%s:%s" % (tools, os.environ["PATH"])
     root = tmp_path / "st"
@@ -199,3 +200,94 @@ def test_a_tools_version_is_asked_once_per_binary_and_remembered_only_where_the_
     for _ in range(2):
         assert versions_of(gone, path) == ["tool\tcurl\tversion\tcurl 10.0with a tab"]
     assert calls.read_text() == "x\n" * 4 and not gone.exists()
+
+
+class FakeQmp:
+    """A QMP server on a Unix socket, for the status query: greets, answers qmp_capabilities after an event (as
+    QEMU may), then `query-status` with the status it is given (or a reply of its own)."""
+
+    def __init__(self, path: Path, status: str = "paused", reply: dict | None = None) -> None:
+        import socket
+        import threading
+
+        self.reply = reply if reply is not None else {"return": {"status": status, "running": False}}
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.bind(str(path))
+        self.sock.listen(4)
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self) -> None:
+        import json
+
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn, conn.makefile("rw") as f:
+                f.write('{"QMP": {"version": {}, "capabilities": []}}\n')
+                f.flush()
+                for line in f:
+                    name = json.loads(line)["execute"]
+                    if name == "qmp_capabilities":
+                        f.write('{"event": "RESUME", "timestamp": {}}\n{"return": {}}\n')
+                    else:
+                        f.write(json.dumps(self.reply) + "\n")
+                    f.flush()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def both_ways(root: Path) -> list[dict]:
+    """The VM's facts from the probe that runs the QMP program (pyinfra's) and from the one whose caller asks in
+    its own process (the Ansible modules')."""
+    from ansible_collections.mvm.microvm.plugins.module_utils import ops, runner
+
+    return [ops.run_probe(runner.local, local=local)[0](str(root))["vms"]["web"] for local in (False, True)]
+
+
+@pytest.mark.parametrize("status,state", [("paused", "paused"), ("running", "running"), ("postmigrate", "paused")])
+def test_the_vmm_status_is_the_same_asked_by_the_program_or_in_process(vmm, status: str, state: str) -> None:
+    vm_dir, _proc = vmm
+    server = FakeQmp(vm_dir / "qmp.sock", status)
+    try:
+        for facts in both_ways(vm_dir.parents[1]):
+            assert (facts["state"], facts["vmm_status"]) == (state, status)
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("reply", [
+    {"return": {"status": "paused\tvm\tweb\tstatus\tx"}},  # a status that would forge a record
+    {"return": {"status": 7}}, {"error": {"class": "GenericError", "desc": "no"}}, {"return": []},
+], ids=["forged-record", "not-text", "error", "wrong-shape"])
+def test_a_vmm_status_that_is_not_one_is_no_status(vmm, reply: dict) -> None:
+    """The in-process query keeps only a status word; a VMM that answers anything else is running, status unknown,
+    as when the program finds no answer."""
+    vm_dir, _proc = vmm
+    server = FakeQmp(vm_dir / "qmp.sock", reply=reply)
+    try:
+        in_process = both_ways(vm_dir.parents[1])[1]
+        assert (in_process["state"], in_process["vmm_status"]) == ("running", None)
+    finally:
+        server.close()
+
+
+def test_a_vmm_that_does_not_answer_costs_the_query_its_timeout_only(vmm) -> None:
+    from ansible_collections.mvm.microvm.plugins.module_utils import qmp
+
+    import socket
+
+    vm_dir, _proc = vmm
+    silent = socket.socket(socket.AF_UNIX)
+    silent.bind(str(vm_dir / "qmp.sock"))
+    silent.listen(1)  # accepts the connection, never greets
+    try:
+        started = time.monotonic()
+        assert qmp.query_status(str(vm_dir / "qmp.sock"), timeout=0.3) is None
+        assert time.monotonic() - started < 2
+        assert probe.vmm_status_lines("vm\tweb\tpid\t1\nvm\tweb\tqmp\t%s\n" % (vm_dir / "nothing")) == ""
+    finally:
+        silent.close()

@@ -94,7 +94,7 @@ def run(module: Any, kind: str) -> None:
     """Every module but facts: plan from the host facts (and, in check mode, what earlier tasks planned), run
     unless in check mode, report."""
     op = ops.BY_MODULE[kind]
-    gather_host, gather_paths = ops.run_probe(_runner(module))
+    gather_host, gather_paths = ops.run_probe(_runner(module), local=True)
     gather_in = ops.run_probe_in(_runner(module))
     pending = _planned(module)
 
@@ -123,7 +123,7 @@ def run(module: Any, kind: str) -> None:
 
 
 def run_facts(module: Any) -> None:
-    gather_host, _gather_paths = ops.run_probe(_runner(module))
+    gather_host, _gather_paths = ops.run_probe(_runner(module), local=True)
     try:
         facts = ops.host_report(gather_host(module.params.get("state_root")), module.params.get("backend") or "auto")
     except (MvmError, RuntimeError) as exc:
@@ -142,7 +142,7 @@ def run_vm_info(module: Any) -> None:
     try:
         name = validate.name("name", module.params["name"]) if module.params.get("name") else None
         lines = validate.integer("console_lines", module.params.get("console_lines"), 0, 1000)
-        gather_host, _gather_paths = ops.run_probe(run)
+        gather_host, _gather_paths = ops.run_probe(run, local=True)
         found = vm_info.records(gather_host(module.params.get("state_root"))["vms"], name)
     except (MvmError, RuntimeError) as exc:
         _fail(module, exc)

@@ -23,10 +23,10 @@ RECORD = "vmm.id"
 # vmm_ok DIR PID: the same with ARG and START from DIR/vmm.id (a VM started before the record: DIR/pid).
 FUNCTIONS = (
     "ours() { case \"$1\" in ''|*[!0-9]*) return 1;; esac; "
-    "_s=$(cat /proc/$1/stat 2>/dev/null) || return 1; case \"$_s\" in *\") Z \"*) return 1;; esac; "
+    "[ -r /proc/$1/stat ] && read -r _s 2>/dev/null </proc/$1/stat || return 1; case \"$_s\" in *\") Z \"*) return 1;; esac; "
     "_e=$(readlink /proc/$1/exe 2>/dev/null); case \"${_e##*/}\" in qemu-system-*|firecracker*) ;; *) return 1;; esac; "
     "tr '\\0' '\\n' </proc/$1/cmdline 2>/dev/null | grep -qxF -- \"$2\" || return 1; "
-    "[ -z \"$3\" ] || [ \"$(printf '%s' \"${_s##*) }\" | cut -d' ' -f20)\" = \"$3\" ]; }; "
+    "[ -z \"$3\" ] || { _t=$3; set -- ${_s##*) }; [ $# -ge 20 ] && shift 19 && [ \"$1\" = \"$_t\" ]; }; }; "
     "vmm_ok() { _st=; _arg=\"$1/pid\"; if [ -f \"$1/" + RECORD + "\" ]; then "
     "{ read -r _st; read -r _arg; } <\"$1/" + RECORD + "\"; fi; ours \"$2\" \"$_arg\" \"$_st\"; }; "
 )

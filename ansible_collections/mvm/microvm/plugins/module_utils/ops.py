@@ -330,14 +330,15 @@ def run_probe_in(run: Callable[[str], Tuple[int, str, str]]) -> GatherIn:
     return gather_in
 
 
-def run_probe(run: Callable[[str], Tuple[int, str, str]]) -> Tuple[GatherHost, GatherPaths]:
-    """Fact gatherers over a command runner (for front-ends that run on the host, like Ansible)."""
+def run_probe(run: Callable[[str], Tuple[int, str, str]], local: bool = False) -> Tuple[GatherHost, GatherPaths]:
+    """Fact gatherers over a command runner (for front-ends that run on the host, like Ansible). `local`: the
+    runner's commands run on this process's host, so the VMMs' status is asked from here (no second Python)."""
     def gather_host(state_root: Optional[str]) -> Dict[str, Any]:
         trace.record("probe", "host")
-        rc, out, err = run(probe.host_probe(state_root))
+        rc, out, err = run(probe.host_probe(state_root, vmm_status=not local))
         if rc != 0:
             raise RuntimeError("host probe failed (rc=%d): %s" % (rc, err.strip()))
-        return probe.parse_host(out)
+        return probe.parse_host(out + probe.vmm_status_lines(out) if local else out)
 
     def gather_paths(paths: Sequence[str]) -> Dict[str, str]:
         trace.record("probe", "paths")

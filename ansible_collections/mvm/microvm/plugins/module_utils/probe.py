@@ -43,16 +43,15 @@ if [ -z "$r" ]; then
   if [ "$(id -u)" = 0 ]; then r=/var/lib/mvm; else r="${XDG_STATE_HOME:-$HOME/.local/state}/mvm"; fi
 fi
 t() { printf 'host\t%%s\t%%s\n' "$1" "$2"; }
+# A converged host's probe is mostly process starts (~1 ms each): what a shell builtin can read, it reads.
 t probe_version %(version)s
 t state_root "$r"
-t uid "$(id -u)"
-t user "$(id -un 2>/dev/null)"
-t os "$(uname -s)"
-t arch "$(uname -m)"
-t kernel "$(uname -r)"
+i=$(id 2>/dev/null); u=${i#uid=}; u=${u%%%%[!0-9]*}; t uid "${u:-$(id -u)}"
+case "$i" in "uid=$u("*) i=${i#*\(}; t user "${i%%%%)*}";; *) t user "$(id -un 2>/dev/null)";; esac
+u=$(uname -srm); t os "${u%%%% *}"; t arch "${u##* }"; u=${u#* }; t kernel "${u%%%% *}"
 t cpu_mhz "$(awk -F: '/^cpu MHz/{gsub(/ /, "", $2); print $2; exit}' /proc/cpuinfo 2>/dev/null)"
-grep -qi microsoft /proc/version 2>/dev/null && t wsl 1
-t pid1 "$(head -c 64 /proc/1/comm 2>/dev/null)"
+[ -r /proc/version ] && read -r u < /proc/version && case "$u" in *[Mm][Ii][Cc][Rr][Oo][Ss][Oo][Ff][Tt]*) t wsl 1;; esac
+u=; [ -r /proc/1/comm ] && read -r u < /proc/1/comm; t pid1 "$u"
 [ -r /etc/os-release ] && (. /etc/os-release; t distribution "$ID"; t distribution_version "$VERSION_ID")
 command -v sw_vers >/dev/null 2>&1 && t macos_version "$(sw_vers -productVersion)"
 [ -e /dev/kvm ] && t kvm_present 1
@@ -91,25 +90,31 @@ if command -v nix >/dev/null 2>&1; then
   t nix_features "$($T nix config show experimental-features 2>/dev/null || $T nix show-config 2>/dev/null | sed -n 's/^experimental-features = //p')"
 fi
 command -v ip >/dev/null 2>&1 && printf 'links\t%%s\n' "$(ip -j -d addr show 2>/dev/null)"
-command -v ip >/dev/null 2>&1 && t uplink "$(ip route show default 2>/dev/null | awk '{for(i=1;i<NF;i++) if($i=="dev"){print $(i+1); exit}}')"
-t ip_forward "$(cat /proc/sys/net/ipv4/ip_forward 2>/dev/null)"
+if [ -r /proc/net/route ]; then  # the default route's device, as `ip route show default` names it
+  u=; while read -r d x _ _ _ _ _ m _; do [ "$x$m" = 0000000000000000 ] && u=$d && break; done < /proc/net/route
+  t uplink "$u"
+elif command -v ip >/dev/null 2>&1; then
+  t uplink "$(ip route show default 2>/dev/null | awk '{for(i=1;i<NF;i++) if($i=="dev"){print $(i+1); exit}}')"
+fi
+u=; [ -r /proc/sys/net/ipv4/ip_forward ] && read -r u < /proc/sys/net/ipv4/ip_forward; t ip_forward "$u"
 for d in /sys/class/net/*/tun_flags; do
   [ -f "$d" ] || continue; d=${d%%/tun_flags}
   printf 'tapown\t%%s\t%%s\t%%s\n' "${d##*/}" "$(cat "$d/owner" 2>/dev/null)" "$(cat "$d/group" 2>/dev/null)"
 done
 if command -v iptables >/dev/null 2>&1; then
-  iptables -w -t nat -S DOCKER >/dev/null 2>&1 && t docker_chains 1
-  if command -v iptables-save >/dev/null 2>&1; then  # every table in one program
-    iptables-save 2>/dev/null | awk '/^\*/{tb=substr($0,2)} /^-A / && /mvm:/ && tb ~ /^(%(ipt_re)s)$/ {print "ipt\t" tb "\t" $0}'
+  if command -v iptables-save >/dev/null 2>&1; then  # every table in one program, Docker's nat chain with them
+    iptables-save 2>/dev/null | awk '/^\*/{tb=substr($0,2)} tb == "nat" && /^:DOCKER / {print "host\tdocker_chains\t1"}
+      /^-A / && /mvm:/ && tb ~ /^(%(ipt_re)s)$/ {print "ipt\t" tb "\t" $0}'
   else
+    iptables -w -t nat -S DOCKER >/dev/null 2>&1 && t docker_chains 1
     for tb in %(ipt_tables)s; do
       iptables -w -t $tb -S 2>/dev/null | grep -F 'mvm:' | while IFS= read -r l; do printf 'ipt\t%%s\t%%s\n' $tb "$l"; done
     done
   fi
 fi
-if command -v nft >/dev/null 2>&1 && nft list table ip mvm >/dev/null 2>&1; then
+if command -v nft >/dev/null 2>&1 && u=$(nft -a list table ip mvm 2>/dev/null) && [ -n "$u" ]; then
   t nft_table 1
-  nft -a list table ip mvm 2>/dev/null | while IFS= read -r l; do printf 'nft\t%%s\n' "$l"; done
+  printf '%%s\n' "$u" | while IFS= read -r l; do printf 'nft\t%%s\n' "$l"; done
 fi
 d="$r"; while [ -n "$d" ] && [ ! -d "$d" ]; do case "$d" in */*) d=${d%%/*};; *) d=;; esac; done; [ -n "$d" ] || d=/
 t disk_free_kib "$(df -Pk "$d" 2>/dev/null | awk 'NR==2{print $4}')"
@@ -121,13 +126,15 @@ for v in "$r"/vms/*/; do
   [ -d "$v" ] || continue
   v=${v%%/}; n=${v##*/}
   printf 'vm\t%%s\tdir\t%%s\n' "$n" "$v"
-  pid=$(head -c 32 "$v/pid" 2>/dev/null); ok=""
+  pid=; [ -f "$v/pid" ] && { read -r pid < "$v/pid" || :; }; ok=""
   if [ -n "$pid" ]; then
     if vmm_ok "$v" "$pid"; then ok=1; printf 'vm\t%%s\tpid\t%%s\n' "$n" "$pid"; else printf 'vm\t%%s\tstale\t1\n' "$n"; fi
   fi
-  [ -n "$ok" ] && printf 'vm\t%%s\tvmm_uid\t%%s\n' "$n" "$(awk '/^Uid:/{print $2}' /proc/$pid/status 2>/dev/null)"
+  if [ -n "$ok" ]; then
+    u=; while read -r k u _; do [ "$k" = Uid: ] && break; u=; done < /proc/$pid/status; printf 'vm\t%%s\tvmm_uid\t%%s\n' "$n" "$u"
+  fi
   # Every file's mode in one program (one stat a file cost a process each: most of a converged probe's time).
-  printf 'vm\t%%s\tmodes\t%%s\n' "$n" "$(cd "$v" 2>/dev/null && stat -c '%%n=%%a' -- * 2>/dev/null | tr '\n' ' ')"
+  printf 'vm\t%%s\tmodes\t%%s\n' "$n" "$(cd "$v" 2>/dev/null && set -- $(stat -c '%%n=%%a' -- * 2>/dev/null) && printf '%%s' "$*")"
   s=; [ -f "$v/spec.json" ] && s=$(cat "$v/spec.json") && printf 'vm\t%%s\tspec\t%%s\n' "$n" "$s"
   # The health check's last change of state, from the console (see guest); only for a VM that has one.
   case "$s" in *'"health":'*) [ -n "$ok" ] && printf 'vm\t%%s\thealth\t%%s\n' "$n" "$(tail -c 65536 "$v/console.log" \
@@ -140,30 +147,34 @@ for v in "$r"/vms/*/; do
     [ -n "$st" ] && printf 'vm\t%%s\tstatus\t%%s\n' "$n" "$st"
   fi
 done
-[ $# -gt 0 ] && command -v python3 >/dev/null 2>&1 && %(status)s
+# The run state of QEMU guests from QMP, all in one program; the system's Python where there is one (a shim on PATH
+# can cost more to start than the query). A caller that is itself a Python on the host asks in process instead.
+if [ $# -gt 0 ]; then
+  PY=python3; [ -x /usr/bin/python3 ] && PY=/usr/bin/python3; command -v $PY >/dev/null 2>&1 && %(status)s
+fi
 for s in "$r"/snapshots/*/metadata.json; do
-  [ -f "$s" ] && printf 'snapshot\t%%s\t%%s\n' "$(basename "$(dirname "$s")")" "$(cat "$s")"
+  [ -f "$s" ] && n=${s%%/*} && printf 'snapshot\t%%s\t%%s\n' "${n##*/}" "$(cat "$s")"
 done
 for i in "$r"/images/*; do
   [ -L "$i" ] || continue
-  n=$(basename "$i")
+  n=${i##*/}
   printf 'image\t%%s\ttarget\t%%s\n' "$n" "$(readlink "$i")"
   [ -f "$i/manifest.json" ] && printf 'image\t%%s\tmanifest\t%%s\n' "$n" "$(cat "$i/manifest.json")"
 done
-for n in "$r"/networks/*.json; do [ -f "$n" ] && printf 'net\t%%s\t%%s\n' "$(basename "$n" .json)" "$(cat "$n")"; done
+for n in "$r"/networks/*.json; do [ -f "$n" ] && u=${n##*/} && printf 'net\t%%s\t%%s\n' "${u%%.json}" "$(cat "$n")"; done
 for l in "$r"/networks/*/leases/*; do
-  [ -f "$l" ] && printf 'lease\t%%s\t%%s\t%%s\n' "$(basename "$(dirname "$(dirname "$l")")")" "$(basename "$l")" "$(cat "$l")"
+  [ -f "$l" ] && u=${l%%/leases/*} && printf 'lease\t%%s\t%%s\t%%s\n' "${u##*/}" "${l##*/}" "$(cat "$l")"
 done
 [ -f "$r/networks/.ip_forward" ] && t ip_forward_saved "$(cat "$r/networks/.ip_forward")"
 [ -f "$r/firecracker-install.json" ] && t fc_installed "$(cat "$r/firecracker-install.json")"
 for a in "$r"/artifacts/*/; do
-  [ -f "$a/manifest.json" ] && printf 'artifact\t%%s\tdir\t%%s\n' "$(basename "$a")" "${a%%/}"
+  [ -f "$a/manifest.json" ] && a=${a%%/} && printf 'artifact\t%%s\tdir\t%%s\n' "${a##*/}" "$a"
 done
 for v in "$r"/volumes/*.ext4; do
-  [ -f "$v" ] && printf 'volume\t%%s\t%%s\n' "$(basename "$v" .ext4)" "$(stat -c %%s "$v")"
+  [ -f "$v" ] && u=${v##*/} && printf 'volume\t%%s\t%%s\n' "${u%%.ext4}" "$(stat -c %%s "$v")"
 done
 for v in "$r"/volumes/*.d; do
-  [ -d "$v" ] && printf 'volume\t%%s\tdir\n' "$(basename "$v" .d)"
+  [ -d "$v" ] && u=${v##*/} && printf 'volume\t%%s\tdir\n' "${u%%.d}"
 done
 # A fleet pool's revisions (one JSON record a line, see plugin_utils/revisions.py), read without a program per line.
 for f in "$r"/fleet/*.revisions; do
@@ -195,8 +206,9 @@ def versions() -> Tuple[Tuple[str, str], ...]:
     return tuple(pair for d in _drivers() for pair in d.probe_versions) + COMMON_VERSIONS
 
 
-def host_probe(state_root: Optional[str] = None) -> str:
-    """The one command that gathers everything the planners need about a host."""
+def host_probe(state_root: Optional[str] = None, vmm_status: bool = True) -> str:
+    """The one command that gathers everything the planners need about a host; without `vmm_status` it leaves out
+    the QMP status query, which the caller then makes in its own process (vmm_status_lines)."""
     return _HOST_SCRIPT % {
         "root": quote(state_root or ""),
         "version": PROBE_VERSION,
@@ -205,11 +217,27 @@ def host_probe(state_root: Optional[str] = None) -> str:
         "version_tools": " ".join(t for t, _arg in versions()),
         "version_args": " ".join("%s) a=%s;;" % (t, quote(arg)) for t, arg in versions()),
         "backends": "".join(d.probe_script for d in _drivers()),
-        "status": qmp.status_command('"$@"'),
+        "status": qmp.status_command('"$@"', '$PY') if vmm_status else ":",
         "identity": identity.FUNCTIONS,
         "marker": guest.READY_MARKER, "health": guest.HEALTH_MARKER,
         "ipt_tables": " ".join(firewall.IPTABLES_TABLES), "ipt_re": "|".join(firewall.IPTABLES_TABLES),
     }
+
+
+def vmm_status_lines(output: str) -> str:
+    """The records the probe's QMP program prints (`vm NAME status STATUS`), asked from this process for each VM
+    the probe found running with a QMP socket (host_probe without vmm_status)."""
+    vms = {}  # type: Dict[str, Dict[str, str]]
+    for line in output.splitlines():
+        parts = line.split("\t")
+        if len(parts) == 4 and parts[0] == "vm" and parts[2] in ("pid", "qmp"):
+            vms.setdefault(parts[1], {})[parts[2]] = parts[3]
+    found = []
+    for name, raw in sorted(vms.items()):
+        status = qmp.query_status(raw["qmp"]) if raw.get("pid") and raw.get("qmp") else None
+        if status:
+            found.append("vm\t%s\tstatus\t%s\n" % (name, status))
+    return "".join(found)
 
 
 def paths_probe(paths: Sequence[str]) -> str:

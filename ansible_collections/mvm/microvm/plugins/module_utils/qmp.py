@@ -14,7 +14,8 @@ from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
-from typing import Sequence
+import re
+from typing import Any, Optional, Sequence
 
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import join, quote
 
@@ -72,9 +73,42 @@ def command(socket_path: str, commands: Sequence[str]) -> str:
     return join([*PYTHON, _PROGRAM, "run", socket_path] + list(commands))
 
 
-def status_command(sockets: str) -> str:
-    """For the probe: `sockets` is shell text for the NAME=SOCK words (the probe's "$@")."""
-    return "%s %s status %s" % (" ".join(PYTHON), quote(_PROGRAM), sockets)
+def status_command(sockets: str, python: str = PYTHON[0]) -> str:
+    """For the probe: `sockets` is shell text for the NAME=SOCK words (the probe's "$@"), `python` the shell text
+    of the interpreter."""
+    return "%s %s %s status %s" % (python, " ".join(PYTHON[1:]), quote(_PROGRAM), sockets)
+
+
+def query_status(path: str, timeout: float = 2.0) -> Optional[str]:
+    """The status `query-status` returns, asked from this process: what the program's `status` mode prints, for a
+    caller that is itself a Python on the host (an Ansible module), which so spares starting another. None when
+    the VMM does not answer or answers something else."""
+    import json
+    import socket
+
+    try:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(timeout)
+            sock.connect(path)
+            stream = sock.makefile("rw")
+            stream.readline()  # the greeting
+            reply: Any = {}
+            for name in ("qmp_capabilities", "query-status"):
+                stream.write(json.dumps({"execute": name}) + "\n")
+                stream.flush()
+                reply = {}
+                while "return" not in reply and "error" not in reply:  # events come between
+                    line = stream.readline()
+                    if not line:
+                        return None
+                    reply = json.loads(line)
+            status = reply.get("return", {}).get("status")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return status if isinstance(status, str) and _STATUS.fullmatch(status) else None
+
+
+_STATUS = re.compile(r"[a-z][a-z-]{0,31}")
 
 
 def save_command(socket_path: str, path: str) -> str:
