@@ -276,9 +276,9 @@ def test_a_vmm_status_that_is_not_one_is_no_status(vmm, reply: dict) -> None:
 
 
 def test_a_vmm_that_does_not_answer_costs_the_query_its_timeout_only(vmm) -> None:
-    from ansible_collections.mvm.microvm.plugins.module_utils import qmp
-
     import socket
+
+    from ansible_collections.mvm.microvm.plugins.module_utils import qmp
 
     vm_dir, _proc = vmm
     silent = socket.socket(socket.AF_UNIX)
