@@ -33,6 +33,22 @@ class MvmHost(FactBase):
         return ops.host_report(probe.parse_host("\n".join(output)))
 
 
+class MvmHostRecords(FactBase):
+    """
+    The host probe's records as it prints them, without the QEMU guests' run state: for a deploy that runs on
+    the host itself (pyinfra's ``@local``), which asks QMP from its own process instead of starting a Python on
+    the host for it. ``MvmHost`` is what deploys read.
+
+    + state_root: mvm state directory
+    """
+
+    def command(self, state_root: str | None = None) -> str:
+        return probe.host_probe(state_root, vmm_status=False)
+
+    def process(self, output: Sequence[str]) -> str:
+        return "\n".join(output) + "\n"
+
+
 class MvmVms(FactBase):
     """
     The microVMs mvm manages on a host, by name: backend, state (running or stopped), pid and the

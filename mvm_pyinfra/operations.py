@@ -18,22 +18,83 @@ from ansible_collections.mvm.microvm.plugins.module_utils import install as inst
 from ansible_collections.mvm.microvm.plugins.module_utils import lima as lima_engine
 from ansible_collections.mvm.microvm.plugins.module_utils import lock as lock_engine
 from ansible_collections.mvm.microvm.plugins.module_utils import network as net_engine
-from ansible_collections.mvm.microvm.plugins.module_utils import ops, spec, trace
+from ansible_collections.mvm.microvm.plugins.module_utils import ops, probe, spec, trace
 from ansible_collections.mvm.microvm.plugins.module_utils import snapshot as snap_engine
 from ansible_collections.mvm.microvm.plugins.module_utils import template as template_engine
 from ansible_collections.mvm.microvm.plugins.module_utils import volume as volume_engine
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError, SpecError
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, Step, staged_input
-from mvm_pyinfra.facts import MvmHost, MvmPaths
+from mvm_pyinfra.facts import MvmHost, MvmHostRecords, MvmPaths
 
 # Images that an earlier rootfs operation of this deploy will build, per host: during pyinfra's
 # prepare phase they do not exist yet, and a VM operation after them must not call them missing.
 _PENDING: Dict[str, Dict[str, Dict[str, Any]]] = {}
 
 
+class _Look:
+    """The host facts an operation took at execution, and whether it then ran nothing (see _gather_host)."""
+
+    def __init__(self, op_hash: str, state_root: Optional[str], facts: Dict[str, Any]) -> None:
+        self.op_hash, self.state_root, self.facts, self.clean = op_hash, state_root, facts, False
+
+
+# The last look per host (by state and host name): an operation right after one that changed nothing plans on it.
+_LOOKS: Dict[str, _Look] = {}
+
+
+def _executing() -> Optional[str]:
+    """The operation pyinfra is executing on this host (None while it prepares)."""
+    return getattr(host, "executing_op_hash", None)
+
+
+def _previous_op(op_hash: str) -> Optional[str]:
+    """The operation executed on this host just before `op_hash`, in the deploy's order."""
+    mine = host.state.ops.get(host, {})
+    order = [h for h in host.state.get_op_order() if h in mine]
+    index = order.index(op_hash) if op_hash in order else 0
+    return order[index - 1] if index > 0 else None
+
+
 def _gather_host(state_root: Optional[str]) -> Dict[str, Any]:
-    trace.record("probe", "host")
+    """The host facts, probed once for a run of operations that change nothing: an mvm operation executed right
+    after another that took the facts of the same state root and ran no command plans on that look (nothing ran
+    on the host in between, so a new probe would see what it saw). Anything else probes again. A plan with steps
+    is made again under its locks in any case (_emit)."""
+    import copy
+
+    key, here = "%s:%s" % (id(host.state), host.name), _executing()
+    last = _LOOKS.pop(key, None)
+    if here and last and last.clean and last.state_root == state_root and last.op_hash == _previous_op(here):
+        trace.record("probe", "host (the previous operation's, which ran nothing)")
+        facts = last.facts
+    else:
+        trace.record("probe", "host")
+        facts = _probe(state_root)
+    if here:
+        _LOOKS[key] = _Look(here, state_root, facts)
+    return copy.deepcopy(facts)
+
+
+def _probe(state_root: Optional[str]) -> Dict[str, Any]:
+    """The MvmHost fact. On this machine (``@local``) as this user, the QEMU guests' run state is asked over QMP
+    from this process (one Python fewer on every probe); elsewhere the probe's own program asks it on the host."""
+    import os
+
+    from pyinfra.connectors.local import LocalConnector
+
+    if isinstance(getattr(host, "connector", None), LocalConnector):
+        records = host.get_fact(MvmHostRecords, state_root=state_root)
+        found = probe.parse_host(records)
+        if found["user"]["uid"] == os.geteuid():  # not under sudo or su: the sockets are this process's to ask
+            return ops.host_report(probe.parse_host(records + probe.vmm_status_lines(records)))
     return host.get_fact(MvmHost, state_root=state_root)
+
+
+def _ran_nothing() -> None:
+    """The executing operation ends without a command: its look at the host stays good for the next one."""
+    last = _LOOKS.get("%s:%s" % (id(host.state), host.name))
+    if last and last.op_hash == _executing():
+        last.clean = True
 
 
 def _gather_paths(paths: Sequence[str]) -> Dict[str, str]:
@@ -74,6 +135,7 @@ def _emit(plan: Plan, noop: str, replan: Callable[[], Plan]) -> Iterator[str]:
         logger.warning("%s: %s", host.name, warning)
     if not plan.steps:
         host.noop(noop)
+        _ran_nothing()
         return
     if _preparing():
         # So that --dry (and the confirmation prompt) show the whole plan, not one change.

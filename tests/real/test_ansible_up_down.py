@@ -20,9 +20,12 @@ VM = "mvm-example"
 
 
 def playbook(name: str, root: Path, *extra: str) -> tuple[int, str, dict[str, int]]:
+    """A run of the playbook; the modules' probes and steps are in logged(root) afterwards (MVM_COMMAND_LOG)."""
+    log = root.parent / (root.name + "-commands.log")
+    log.unlink(missing_ok=True)
     proc = subprocess.run([str(BIN / "ansible-playbook"), str(REPO / "playbooks" / name),
                            "-e", f"mvm_state_root={root}", "-e", "mvm_backend=qemu", *extra],
-                          capture_output=True, text=True, env=ENV, cwd="/")
+                          capture_output=True, text=True, env=dict(ENV, MVM_COMMAND_LOG=str(log)), cwd="/")
     out = proc.stdout + proc.stderr
     recap = re.search(r"localhost\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", out)
     counts = dict(zip(("ok", "changed", "unreachable", "failed"), map(int, recap.groups()))) if recap else {}
@@ -80,6 +83,9 @@ def test_second_run_changes_nothing(up) -> None:
     rc, out, counts = playbook("up.yml", root)
     assert rc == 0 and counts["changed"] == 0, out
     assert (root / "vms" / VM / "pid").read_text() == pid
+    # One host probe per module run (facts, rootfs, vm), and the kernel's inputs for rootfs (issue #19).
+    log = (root.parent / (root.name + "-commands.log")).read_text().splitlines()
+    assert log == ["probe\thost", "probe\thost", "probe\tpaths", "probe\thost"], log
 
 
 def test_check_mode_on_converged_host_changes_nothing(up) -> None:

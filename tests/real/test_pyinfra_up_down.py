@@ -14,11 +14,19 @@ VM = "mvm-example"
 
 
 def pyinfra(deploy: str, root: Path, *extra: str) -> tuple[int, str]:
+    """A run of the deploy; the engine's probes and steps of the run are in `root`/commands.log (MVM_COMMAND_LOG)."""
+    log = root.parent / (root.name + "-commands.log")
+    log.unlink(missing_ok=True)
     proc = subprocess.run([str(BIN / "pyinfra"), str(REPO / "inventory" / "inventory.py"),
                            str(REPO / "playbooks" / deploy), "--data", f"mvm_state_root={root}",
                            "--data", "mvm_backend=qemu", *extra],
-                          capture_output=True, text=True, env=ENV, cwd="/")
+                          capture_output=True, text=True, env=dict(ENV, MVM_COMMAND_LOG=str(log)), cwd="/")
     return proc.returncode, proc.stdout + proc.stderr
+
+
+def logged(root: Path) -> list[str]:
+    """The last run's probes and steps, as `kind<TAB>what` lines."""
+    return (root.parent / (root.name + "-commands.log")).read_text().splitlines()
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +39,8 @@ def deployed(module_root: Path):
 def test_deploy_builds_and_boots(deployed) -> None:
     root, out = deployed
     assert out.count("[@local] Success") == 2, out
+    # The image was built: the VM operation after it looks at the host again.
+    assert "probe\thost (the previous operation's, which ran nothing)" not in logged(root)
     vm_dir = root / "vms" / VM
     assert "MVM-READY " + VM in (vm_dir / "console.log").read_text()
     assert qmp(vm_dir / "qmp.sock", "query-status")["status"] == "running"
@@ -41,6 +51,9 @@ def test_second_deploy_reports_no_changes(deployed) -> None:
     rc, out = pyinfra("deploy.py", root, "-y")
     assert rc == 0, out
     assert out.count("[@local] No changes") == 2 and "[@local] Success" not in out, out
+    # One look at the host for the whole converged deploy: the VM operation plans on the rootfs operation's,
+    # which ran nothing (issue #19); the kernel's inputs are one paths probe.
+    assert logged(root) == ["probe\thost", "probe\tpaths", "probe\thost (the previous operation's, which ran nothing)"]
 
 
 def test_dry_run_on_converged_host_detects_no_change(deployed) -> None:

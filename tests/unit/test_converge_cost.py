@@ -58,3 +58,16 @@ def test_vms_start_every_vm_before_waiting_for_any() -> None:
     assert kinds == ["start"] * 3 + ["wait"] * 3, kinds
     order = [next(n for n in "abc" if "/vms/%s/" % n in c) for c in steps]
     assert order == list("abcabc")
+
+
+def test_one_host_probe_per_module_run_on_a_converged_host() -> None:
+    """Each Ansible module run on a converged host sends the host probe once and nothing else: the plan changes
+    nothing, so no second look (the one after steps, or the one under the locks) is taken."""
+    facts, entries = converged(2)
+    cases = [("facts", {}), ("vm", {"name": "web0", "image": "default", "backend": "qemu"}),
+             ("vms", {"vms": entries, "image": "default", "backend": "qemu"})]
+    for kind, params in cases:
+        rec = frontends.Recording(facts)
+        result = frontends.ansible(kind, params, rec, check_mode=False)
+        assert not result.failed and not result.result["changed"], (kind, result.result)
+        assert [c for c in rec.commands if "probe_version" in c] == rec.commands and len(rec.commands) == 1, kind

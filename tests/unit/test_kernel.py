@@ -179,3 +179,33 @@ def test_a_killed_runs_build_directory_is_removed_and_a_live_ones_stays(tmp_path
     subprocess.run(["/bin/sh", "-c", kernel.stale_builds_command(prefix)], check=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["abc", ".build-abc.", ".build-abc.%d" % os.getpid(), ".build-abc.x1"])
+
+
+def test_the_kernel_entry_of_the_paths_probe_runs_no_python_and_reads_as_its_json(tmp_path) -> None:
+    """The probe's kernel entry, run for real with tool doubles on PATH (dpkg-query, gcc whose version line holds
+    a tab; no python3 there at all): the record reads as the JSON the planner takes, kernels listed by builtins."""
+    import os
+    import subprocess
+
+    from ansible_collections.mvm.microvm.plugins.module_utils import probe
+
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for name, text in (("dpkg-query", "printf '6.1.200-1'"), ("gcc", "printf 'gcc\\t(Test) 13.1\\nmore\\n'")):
+        (tools / name).write_text("#!/bin/sh\n%s\n" % text)
+        (tools / name).chmod(0o755)
+    for tool in ("sh", "head", "tr", "cat"):
+        found = subprocess.run(["sh", "-c", "command -v " + tool], capture_output=True, text=True).stdout.strip()
+        (tools / tool).symlink_to(found)
+    root = tmp_path / "st"
+    for ident in ("aaaa", "bbbb"):
+        (root / "kernels" / ident).mkdir(parents=True)
+        (root / "kernels" / ident / "manifest.json").write_text("{}")
+    (root / "kernels" / "half").mkdir()  # no manifest: not a kernel
+    entry = kernel.probe_entry(str(root))
+    out = subprocess.run([str(tools / "sh"), "-c", probe.paths_probe([entry])], capture_output=True, text=True,
+                         env={"PATH": str(tools)}, check=True).stdout
+    got = kernel.found(probe.parse_paths(out), str(root))
+    source = "6.1.200-1" if os.path.exists(kernel.SOURCE_TARBALL) else ""
+    assert got == {"source": source, "gcc": "gcc(Test) 13.1", "built": ["aaaa", "bbbb"],
+                   "host_built": got["host_built"]}

@@ -163,20 +163,25 @@ def probe_entry(state_root: str) -> str:
 
 
 def probe_command(entry_var: str) -> str:
-    """Shell text for the paths probe: `$entry_var` holds a probe entry; prints one `path` line whose value is the
-    source package's version, the compiler's first line, the kernels built under the state root (`built`) and in
-    the host's store (`host_built`), as JSON. Which store a run uses is the planner's decision (see `store`)."""
+    """Shell text for the paths probe: `$entry_var` holds a probe entry; prints one `ksrc` record: the entry, the
+    source package's version, the compiler's first line, the kernels built under the state root and in the host's
+    store (parse_paths makes it the entry's JSON, see `found`). Which store a run uses is the planner's decision
+    (see `store`). Builtins list the stores; no Python starts for it."""
     return (
         "r=${%(v)s#%(pre)s}; sv=$(dpkg-query -W -f '${Version}' %(pkg)s 2>/dev/null); "
-        "[ -f %(tar)s ] || sv=; gv=$(gcc --version 2>/dev/null | head -n 1); "
-        "ks=$(for k in \"$r\"/kernels/*/manifest.json; do [ -f \"$k\" ] && basename \"$(dirname \"$k\")\"; done "
-        "| tr '\\n' ' '); "
-        "hs=$(for k in %(host)s/*/manifest.json; do [ -f \"$k\" ] && basename \"$(dirname \"$k\")\"; done "
-        "| tr '\\n' ' '); printf 'path\\t%%s\\t%%s\\n' \"$%(v)s\" "
-        "\"$(python3 -c 'import json,sys; print(json.dumps({\"source\": sys.argv[1], \"gcc\": sys.argv[2], "
-        "\"built\": sys.argv[3].split(), \"host_built\": sys.argv[4].split()}))' \"$sv\" \"$gv\" \"$ks\" \"$hs\")\""
+        "[ -f %(tar)s ] || sv=; gv=$(gcc --version 2>/dev/null | head -n 1 | tr -d '\\t'); ks=; hs=; "
+        "for k in \"$r\"/kernels/*/manifest.json; do [ -f \"$k\" ] && k=${k%%/manifest.json} && ks=\"$ks ${k##*/}\"; done; "
+        "for k in %(host)s/*/manifest.json; do [ -f \"$k\" ] && k=${k%%/manifest.json} && hs=\"$hs ${k##*/}\"; done; "
+        "printf 'ksrc\\t%%s\\t%%s\\t%%s\\t%%s\\t%%s\\n' \"$%(v)s\" \"$sv\" \"$gv\" \"$ks\" \"$hs\""
     ) % {"v": entry_var, "pre": PROBE_PREFIX, "pkg": quote(SOURCE_PACKAGE), "tar": quote(SOURCE_TARBALL),
          "host": quote(HOST_STORE)}
+
+
+def parse_record(fields: List[str]) -> str:
+    """A `ksrc` record's fields after the entry, as the JSON the planner reads (see `found`)."""
+    fields = (fields + ["", "", "", ""])[:4]
+    return json.dumps({"source": fields[0], "gcc": fields[1], "built": fields[2].split(),
+                       "host_built": fields[3].split()})
 
 
 def found(shas: Mapping[str, str], state_root: str) -> Dict[str, Any]:

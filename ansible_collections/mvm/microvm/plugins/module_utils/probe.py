@@ -252,10 +252,14 @@ def paths_probe(paths: Sequence[str]) -> str:
 
 def parse_paths(output: str) -> Dict[str, str]:
     """path -> sha256 for the files that exist; image entry -> its JSON line, or the tool's error."""
+    from ansible_collections.mvm.microvm.plugins.module_utils import kernel
+
     found = {}
     for line in output.splitlines():
         parts = line.split("\t")
-        if len(parts) == 3 and parts[0] in ("path", "oci", "ocierr"):
+        if parts[0] == "ksrc" and len(parts) >= 2:
+            found[parts[1]] = kernel.parse_record(parts[2:6])
+        elif len(parts) == 3 and parts[0] in ("path", "oci", "ocierr"):
             found[parts[1]] = parts[2] if parts[0] != "ocierr" else "error: " + parts[2]
     return found
 
