@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
@@ -9,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -19,7 +21,11 @@ from ansible_collections.mvm.microvm.plugins.module_utils import image, kernel, 
 from tests.conftest import REPO, need_qemu, need_root
 
 BIN = Path(sys.executable).parent
-ENV = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+# The suite's own ansible local temporary directory: the collection keeps its module payloads beside it
+# (plugin_utils/ansiballz_cache.py), and a test run leaves nothing in the user's ~/.ansible.
+LOCAL_TEMP = tempfile.mkdtemp(prefix="mvm-tests-ansible-")
+atexit.register(shutil.rmtree, LOCAL_TEMP, True)
+ENV = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_LOCAL_TEMP=LOCAL_TEMP,
            PATH="%s:%s" % (BIN, os.environ.get("PATH", "")))
 
 

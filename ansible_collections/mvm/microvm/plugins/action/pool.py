@@ -12,9 +12,10 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.mvm.microvm.plugins.plugin_utils import fleet, revisions, tenancy
+from ansible_collections.mvm.microvm.plugins.plugin_utils.ansiballz_cache import CachedPayload
 
 
-class ActionModule(ActionBase):
+class ActionModule(CachedPayload, ActionBase):
     TRANSFERS_FILES = False
 
     def run(self, tmp=None, task_vars=None):

@@ -15,8 +15,10 @@ __metaclass__ = type
 
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.mvm.microvm.plugins.plugin_utils.ansiballz_cache import CachedPayload
 
-class ActionModule(ActionBase):
+
+class ActionModule(CachedPayload, ActionBase):
     TRANSFERS_FILES = False
 
     def run(self, tmp=None, task_vars=None):
