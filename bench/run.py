@@ -1,8 +1,9 @@
 """mvm benchmarks, measured side by side in one run: `make bench` writes results/latest.json and a table.
 
 Figures (median and spread over repeated runs, and the machine they ran on):
-- no-op converge of N = 1, 5, 10 VMs through ansible-playbook and pyinfra, against baselines measured in the
-  same run (a one-ping playbook; `pyinfra @local exec -- true`), with the commands sent to the host;
+- no-op converge of N = 1, 10, 50 Docker VMs (1, 4, 8 QEMU VMs without a daemon) through ansible-playbook and
+  pyinfra, against baselines measured in the same run (a one-ping playbook; `pyinfra @local exec -- true`) and
+  against N = 1, with the commands sent to the host; each docker VM's memory beyond what runs in it;
 - boot overhead: operation start to guest readiness through mvm, against the same QEMU command line started
   by a bare script waiting for the same marker;
 - rebuild: the rootfs operation with unchanged inputs, and a cold build of the image (its kernel from the host's store);
@@ -12,6 +13,7 @@ Figures (median and spread over repeated runs, and the machine they ran on):
 - inside the guest: a ten-task play in a Debian + python3 QEMU guest through the connection plugin against the same
   play on a VM host over SSH (sshd in a network namespace), and the guest agent's exec round trip.
 
+- starts: cold start of 1, 4, 8 QEMU VMs through `vms` against as many single boots, then their no-op converge;
 - example: the converged example (playbooks/up.yml, playbooks/deploy.py) against plays of the same shape;
 - probe: the host probe in process with its tool version cache warm, against the cache removed each time;
 - kernel: cold build of mvm's kernel; boot to ready with it against the Debian kernel + initramfs and against a
@@ -97,7 +99,9 @@ def converge_bench(root: Path) -> dict[str, Any]:
     out: dict[str, Any] = {"backend": backend, "baseline": {
         "ansible_ping": timed(lambda: sh(str(BIN / "ansible-playbook"), "bench/ping.yml"), REPEAT),
         "pyinfra_exec_true": timed(lambda: sh(str(BIN / "pyinfra"), "@local", "exec", "--", "true"), REPEAT)}}
-    for n in (1, 5, 10):
+    sizes = (1, 10, 50) if backend == "docker" else (1, 4, 8)  # 50 TCG guests would not fit this machine
+    out["sizes"] = list(sizes)
+    for n in sizes:
         vm_list = [{"name": "bench%02d" % i} for i in range(1, n + 1)]
         apply("vms", {"vms": [dict(v, image="default", backend=backend, state_root=str(root)) for v in vm_list]})
         extra = ["-e", f"mvm_state_root={root}", "-e", f"backend={backend}", "-e", json.dumps({"vm_list": vm_list})]
@@ -109,8 +113,28 @@ def converge_bench(root: Path) -> dict[str, Any]:
         for tool, base in (("ansible", "ansible_ping"), ("pyinfra", "pyinfra_exec_true")):
             out[f"n{n}"][tool]["ratio_to_baseline"] = round(
                 out[f"n{n}"][tool]["median_s"] / out["baseline"][base]["median_s"], 2)
-    apply("vms", {"vms": [{"name": "bench%02d" % i, "state": "absent", "state_root": str(root)} for i in range(1, 11)]})
+            out[f"n{n}"][tool]["ratio_to_n1"] = round(
+                out[f"n{n}"][tool]["median_s"] / out[f"n{sizes[0]}"][tool]["median_s"], 2)
+        if backend == "docker" and n == sizes[-1]:
+            out["memory"] = container_memory(root)
+    apply("vms", {"vms": [{"name": "bench%02d" % i, "state": "absent", "state_root": str(root)}
+                          for i in range(1, sizes[-1] + 1)]})
     return out
+
+
+def container_memory(root: Path) -> dict[str, Any]:
+    """What each docker VM costs beyond what runs in it: its containerd shim (the container's supervisor on the
+    host, the docker backend's VMM), proportional set size; and mvm's init inside, for scale. Medians over the
+    containers of the state root."""
+    pids = sh("sh", "-c", f"docker ps -q --filter label=mvm.state_root={root} | xargs -r docker inspect -f '{{{{.State.Pid}}}}'")
+    shim, init = [], []
+    for pid in (int(p) for p in pids.split() if p.isdigit() and int(p) > 0):
+        parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        if "containerd-shim" in Path(f"/proc/{parent}/cmdline").read_bytes().decode(errors="replace"):
+            shim.append(_pss_mib(parent))
+        init.append(_pss_mib(pid))
+    return {"containers": len(init), "shim_pss_mib": round(statistics.median(shim), 1) if shim else None,
+            "init_pss_mib": round(statistics.median(init), 1) if init else None}
 
 
 def wait_marker(console: Path, timeout: float = 120) -> None:
@@ -352,17 +376,34 @@ def starts_bench(root: Path) -> dict[str, Any]:
     boot = round(statistics.median(runs), 4)
     out: dict[str, Any] = {"single_boot_s": boot}
     for n in (1, 4, 8):
-        names = ["st%d" % i for i in range(n)]
+        names = ["bench%02d" % i for i in range(1, n + 1)]
         times = []
-        for _ in range(reps):
+        for rep in range(reps):
             start = time.perf_counter()
             apply("vms", {"vms": [dict(one, name=name) for name in names]})
             times.append(time.perf_counter() - start)
+            if rep == 0:
+                noop = noop_converge(root, "qemu", names)
             gone(names)
         median = round(statistics.median(times), 4)
         out["n%d" % n] = {"median_s": median, "min_s": round(min(times), 4), "max_s": round(max(times), 4),
-                          "runs": reps, "ratio_to_n_single_boots": round(median / (n * boot), 2)}
+                          "runs": reps, "ratio_to_n_single_boots": round(median / (n * boot), 2), "noop": noop}
+    for n in (4, 8):
+        for tool in ("ansible", "pyinfra"):
+            out["n%d" % n]["noop"][tool]["ratio_to_n1"] = round(
+                out["n%d" % n]["noop"][tool]["median_s"] / out["n1"]["noop"][tool]["median_s"], 2)
     return out
+
+
+def noop_converge(root: Path, backend: str, names: list[str]) -> dict[str, Any]:
+    """The same `vms` run again on the VMs it made: time and commands sent, through both front-ends."""
+    vm_list = [{"name": name} for name in names]
+    extra = ["-e", f"mvm_state_root={root}", "-e", f"backend={backend}", "-e", json.dumps({"vm_list": vm_list})]
+    ansible = lambda: sh(str(BIN / "ansible-playbook"), "bench/vms.yml", *extra)  # noqa: E731
+    pyinfra = lambda: sh(str(BIN / "pyinfra"), "@local", "bench/vms_deploy.py", "-y", "--data",  # noqa: E731
+                         f"mvm_state_root={root}", "--data", f"n={len(names)}", "--data", f"backend={backend}")
+    return {"ansible": dict(timed(ansible, REPEAT), commands=count_commands(ansible)),
+            "pyinfra": dict(timed(pyinfra, REPEAT), commands=count_commands(pyinfra))}
 
 
 def example_bench(root: Path) -> dict[str, Any]:
@@ -499,11 +540,17 @@ def table(report: dict[str, Any]) -> str:
                        ("pyinfra_exec_true", "baseline: pyinfra @local exec -- true")):
         t = c["baseline"][key]
         rows.append(f"| {label} | {t['median_s']:.2f} s | {t['min_s']:.2f}-{t['max_s']:.2f} | 1 | - |")
-    for n in (1, 5, 10):
+    for n in c.get("sizes", (1, 5, 10)):
         for tool in ("ansible", "pyinfra"):
             t = c[f"n{n}"][tool]
+            to_one = f"; {t['ratio_to_n1']} x 1 VM" if "ratio_to_n1" in t and n > 1 else ""
             rows.append(f"| no-op converge, {n} {c['backend']} VMs, {tool} | {t['median_s']:.2f} s | "
-                        f"{t['min_s']:.2f}-{t['max_s']:.2f} | {t['ratio_to_baseline']} x baseline | {t['commands']} |")
+                        f"{t['min_s']:.2f}-{t['max_s']:.2f} | {t['ratio_to_baseline']} x baseline{to_one} | "
+                        f"{t['commands']} |")
+    if c.get("memory"):
+        m = c["memory"]
+        rows.append(f"| memory per docker VM beyond what runs in it: containerd shim; mvm's init ({m['containers']} "
+                    f"containers) | {m['shim_pss_mib']}; {m['init_pss_mib']} MiB (proportional) | - | - | - |")
     rows.append(f"| boot to ready through mvm (qemu, {report['machine']['accel']}) | "
                 f"{b['through_mvm_incl_removal']['median_s']:.2f} s | - | {b['ratio']} x bare script | - |")
     rows.append(f"| boot to ready, bare script | {b['bare_script_incl_kill']['median_s']:.2f} s | - | 1 | - |")
@@ -550,6 +597,13 @@ def table(report: dict[str, Any]) -> str:
             rows.append(_row(f"cold start of {n} QEMU VM{'s' if n > 1 else ''} through `vms` ({report['machine']['accel']})",
                              st[f"n{n}"], f"{st[f'n{n}']['ratio_to_n_single_boots']} x {n} single boot"
                                           f"{'s' if n > 1 else ''} ({st['single_boot_s']:.2f} s each)"))
+        for n in (1, 4, 8):
+            for tool in ("ansible", "pyinfra"):
+                t = (st[f"n{n}"].get("noop") or {}).get(tool)
+                if t:
+                    rows.append(f"| no-op converge, {n} QEMU VM{'s' if n > 1 else ''}, {tool} | {t['median_s']:.2f} s | "
+                                f"{t['min_s']:.2f}-{t['max_s']:.2f} | "
+                                f"{str(t['ratio_to_n1']) + ' x 1 VM' if n > 1 else '1'} | {t['commands']} |")
     ex = report.get("example")
     if ex:
         rows.append(_row(f"converged playbooks/up.yml ({ex['backend']} VM)", ex["up_yml"],
@@ -571,6 +625,10 @@ def table(report: dict[str, Any]) -> str:
 
 def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="mvm-bench-"))
+    # The project's bytecode, as `pip install` leaves an installed package (an editable install under
+    # PYTHONDONTWRITEBYTECODE would compile every module from source on each pyinfra run).
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "mvm_pyinfra", "ansible_collections/mvm/microvm/plugins"],
+                   cwd=REPO, capture_output=True, check=True)
     try:
         started = time.time()
         apply("image", {"state_root": str(root)})  # the default kernel: mvm's where it can be built

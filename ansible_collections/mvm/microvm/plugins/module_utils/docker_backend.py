@@ -219,9 +219,10 @@ class DockerDriver(ContainerDriver):
     # version, mvm's containers and images at once and a second one inspects those containers (their pids), instead
     # of four docker processes (~15 ms each). Elsewhere the docker CLI is asked, as the steps are run.
     probe_script = r"""if command -v docker >/dev/null 2>&1; then
-  S=/var/run/docker.sock
-  if [ -n "$DOCKER_HOST$DOCKER_CONTEXT" ] || grep -qs '"currentContext"' "${DOCKER_CONFIG:-$HOME/.docker}/config.json"
-  then S=cli; elif [ ! -S "$S" ]; then S=; elif ! command -v curl >/dev/null 2>&1; then S=cli; fi
+  S=/var/run/docker.sock; c=${DOCKER_CONFIG:-$HOME/.docker}
+  if [ -n "$DOCKER_HOST$DOCKER_CONTEXT" ]; then S=cli  # a context is current only where one was made
+  elif [ -d "$c/contexts/meta" ] && grep -qs '"currentContext"' "$c/config.json"; then S=cli
+  elif [ ! -S "$S" ]; then S=; elif ! command -v curl >/dev/null 2>&1; then S=cli; fi
   if [ "$S" = cli ]; then
     ds=$($T docker version --format '{{.Server.Version}}' 2>/dev/null | head -n 1); t docker_server "$ds"
     if [ -n "$ds" ]; then

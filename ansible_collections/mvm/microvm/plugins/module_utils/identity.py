@@ -19,14 +19,18 @@ from ansible_collections.mvm.microvm.plugins.module_utils.shell import quote
 
 RECORD = "vmm.id"
 
-# ours PID ARG [START]: 0 if PID is a live, non-zombie VMM with ARG in its argv (and START, if given).
+# ours PID ARG [START]: 0 if PID is a live, non-zombie process with ARG in its argv and START as its start time
+# (without START: a VMM's executable).
 # vmm_ok DIR PID: the same with ARG and START from DIR/vmm.id (a VM started before the record: DIR/pid).
 FUNCTIONS = (
-    "ours() { case \"$1\" in ''|*[!0-9]*) return 1;; esac; "
-    "[ -r /proc/$1/stat ] && read -r _s 2>/dev/null </proc/$1/stat || return 1; case \"$_s\" in *\") Z \"*) return 1;; esac; "
-    "_e=$(readlink /proc/$1/exe 2>/dev/null); case \"${_e##*/}\" in qemu-system-*|firecracker*) ;; *) return 1;; esac; "
-    "tr '\\0' '\\n' </proc/$1/cmdline 2>/dev/null | grep -qxF -- \"$2\" || return 1; "
-    "[ -z \"$3\" ] || { _t=$3; set -- ${_s##*) }; [ $# -ge 20 ] && shift 19 && [ \"$1\" = \"$_t\" ]; }; }; "
+    "ours() { case \"$1\" in ''|*[!0-9]*) return 1;; esac; _p=$1; _a=$2; "
+    "[ -r /proc/$_p/stat ] && read -r _s 2>/dev/null </proc/$_p/stat || return 1; case \"$_s\" in *\") Z \"*) return 1;; esac; "
+    # With the start time mvm recorded, pid and start time name one process (and its argv names our pid file): the
+    # executable's name adds nothing and would cost a process per VM on every probe. Without it (a VM started
+    # before the record), the name must be a VMM's.
+    "if [ -n \"$3\" ]; then _t=$3; set -- ${_s##*) }; [ $# -ge 20 ] && shift 19 && [ \"$1\" = \"$_t\" ] || return 1; "
+    "else _e=$(readlink /proc/$_p/exe 2>/dev/null); case \"${_e##*/}\" in qemu-system-*|firecracker*) ;; *) return 1;; esac; fi; "
+    "tr '\\0' '\\n' </proc/$_p/cmdline 2>/dev/null | grep -qxF -- \"$_a\"; }; "
     "vmm_ok() { _st=; _arg=\"$1/pid\"; if [ -f \"$1/" + RECORD + "\" ]; then "
     "{ read -r _st; read -r _arg; } <\"$1/" + RECORD + "\"; fi; ours \"$2\" \"$_arg\" \"$_st\"; }; "
 )

@@ -49,15 +49,23 @@ t state_root "$r"
 i=$(id 2>/dev/null); u=${i#uid=}; u=${u%%%%[!0-9]*}; t uid "${u:-$(id -u)}"
 case "$i" in "uid=$u("*) i=${i#*\(}; t user "${i%%%%)*}";; *) t user "$(id -un 2>/dev/null)";; esac
 u=$(uname -srm); t os "${u%%%% *}"; t arch "${u##* }"; u=${u#* }; t kernel "${u%%%% *}"
-t cpu_mhz "$(awk -F: '/^cpu MHz/{gsub(/ /, "", $2); print $2; exit}' /proc/cpuinfo 2>/dev/null)"
+u=; i=0  # the first CPU's "cpu MHz" line, within its first lines (no program; a bounded read)
+[ -r /proc/cpuinfo ] && while [ $i -lt 40 ] && IFS=: read -r k v; do
+  i=$((i+1)); case "$k" in "cpu MHz"*) u=${v#"${v%%%%[! ]*}"}; break;; esac
+done < /proc/cpuinfo; t cpu_mhz "$u"
 [ -r /proc/version ] && read -r u < /proc/version && case "$u" in *[Mm][Ii][Cc][Rr][Oo][Ss][Oo][Ff][Tt]*) t wsl 1;; esac
 u=; [ -r /proc/1/comm ] && read -r u < /proc/1/comm; t pid1 "$u"
 [ -r /etc/os-release ] && (. /etc/os-release; t distribution "$ID"; t distribution_version "$VERSION_ID")
 command -v sw_vers >/dev/null 2>&1 && t macos_version "$(sw_vers -productVersion)"
 [ -e /dev/kvm ] && t kvm_present 1
 [ -r /dev/kvm ] && [ -w /dev/kvm ] && t kvm_rw 1
-[ -e /dev/kvm ] && t kvm_mode "$(stat -c '%%a %%U %%G' /dev/kvm 2>/dev/null)"
-[ -d "$r" ] && t state_root_mode "$(stat -c '%%a' "$r" 2>/dev/null)"
+nl='
+'
+if [ -e /dev/kvm ] || [ -d "$r" ]; then  # both modes from one stat, its lines in argument order
+  u=$(stat -c '%%a %%U %%G' /dev/kvm "$r" 2>/dev/null)
+  if [ -e /dev/kvm ]; then t kvm_mode "${u%%%%"$nl"*}"; case "$u" in *"$nl"*) u=${u#*"$nl"};; *) u=;; esac; fi
+  [ -d "$r" ] && t state_root_mode "${u%%%% *}"
+fi
 for m in kvm kvm_intel kvm_amd kvm_pvm; do [ -d /sys/module/$m ] && t kvm_module $m; done
 vp=
 for x in %(tools)s; do
@@ -68,8 +76,7 @@ done
 if command -v timeout >/dev/null 2>&1; then T="timeout 5"; else T=""; fi
 # Versions: asked of each tool once per binary (path, size, mtime, inode), remembered in the state root's version
 # cache (0600; a cache, not state: it is written only where the state root exists, and losing it costs a run).
-tab=$(printf '\t'); nl='
-'; V="$r/%(version_cache)s"; vc=; [ -f "$V" ] && vc=$(cat "$V" 2>/dev/null); nv=
+tab=$(printf '\t'); V="$r/%(version_cache)s"; vc=; [ -f "$V" ] && vc=$(cat "$V" 2>/dev/null); nv=
 if [ -n "$vp" ]; then
   while IFS="$tab" read -r p s m i; do
     [ -n "$p" ] || continue
