@@ -83,9 +83,9 @@ def test_second_run_changes_nothing(up) -> None:
     rc, out, counts = playbook("up.yml", root)
     assert rc == 0 and counts["changed"] == 0, out
     assert (root / "vms" / VM / "pid").read_text() == pid
-    # One host probe per module run (facts, rootfs, vm), and the kernel's inputs for rootfs (issue #19).
+    # One host probe per module run (facts, rootfs, vm), the kernel's inputs within it (issue #19).
     log = (root.parent / (root.name + "-commands.log")).read_text().splitlines()
-    assert log == ["probe\thost", "probe\thost", "probe\tpaths", "probe\thost"], log
+    assert log == ["probe\thost", "probe\thost", "probe\thost"], log
 
 
 def test_check_mode_on_converged_host_changes_nothing(up) -> None:

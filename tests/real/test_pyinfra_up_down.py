@@ -52,8 +52,8 @@ def test_second_deploy_reports_no_changes(deployed) -> None:
     assert rc == 0, out
     assert out.count("[@local] No changes") == 2 and "[@local] Success" not in out, out
     # One look at the host for the whole converged deploy: the VM operation plans on the rootfs operation's,
-    # which ran nothing (issue #19); the kernel's inputs are one paths probe.
-    assert logged(root) == ["probe\thost", "probe\tpaths", "probe\thost (the previous operation's, which ran nothing)"]
+    # which ran nothing (issue #19); the kernel's inputs come with it.
+    assert logged(root) == ["probe\thost", "probe\thost (the previous operation's, which ran nothing)"]
 
 
 def test_dry_run_on_converged_host_detects_no_change(deployed) -> None:

@@ -13,11 +13,14 @@ from tests.support import frontends
 from tests.support.probes import ROOT, host
 
 HOST = {"source": "6.1.192-1", "gcc": "gcc (Debian 12.2.0-14+deb12u1) 12.2.0", "built": [], "host_built": []}
-ENTRY = kernel.probe_entry(ROOT)
 
 
-def _files(**changes) -> dict:
-    return {ENTRY: json.dumps(dict(HOST, **changes))}
+def _files(**changes) -> str:
+    """The host probe's records of mvm's kernel's inputs (gcc's version line, the source, the kernels built)."""
+    found = dict(HOST, **changes)
+    lines = ["tool\tgcc\tversion\t%s" % found["gcc"], "ksrc\tsource\t%s" % found["source"]]
+    lines += ["ksrc\t%s\t%s" % (key, ident) for key in ("built", "host_built") for ident in found[key]]
+    return "".join(line + "\n" for line in lines)
 
 
 def test_the_config_check_names_what_olddefconfig_dropped_or_left_on() -> None:
@@ -59,8 +62,8 @@ def test_a_kernel_that_cannot_be_built_here_is_refused_naming_kernel(arch: str, 
     assert failed.value.field == "kernel" and text in str(failed.value)
 
 
-def _plan(params: dict, files: dict):
-    return frontends.engine("image", dict({"kernel": "mvm"}, **params), frontends.Recording(host(), files))
+def _plan(params: dict, files: str):
+    return frontends.engine("image", dict({"kernel": "mvm"}, **params), frontends.Recording(host() + files))
 
 
 def test_a_cold_build_is_planned_with_a_warning_and_the_image_boots_it_without_an_initrd() -> None:
@@ -93,7 +96,7 @@ def test_a_built_kernel_is_not_built_again_and_a_new_fragment_is_a_new_kernel(mo
                                           ({"kernel": "mvm;reboot"}, "kernel"), ({"kernel": "linux"}, "kernel")])
 def test_what_mvms_kernel_cannot_boot_is_refused(params: dict, field: str) -> None:
     module = frontends.ansible("image", dict({"kernel": "mvm"}, **params),
-                               frontends.Recording(host(), dict(_files(), **{"/boot/initrd.img": "ab" * 32})))
+                               frontends.Recording(host() + _files(), {"/boot/initrd.img": "ab" * 32}))
     assert module.failed and module.result.get("field") == field, module.result
 
 
@@ -109,16 +112,16 @@ def test_mvms_kernel_mounts_a_squashfs_root_read_only_for_the_init_to_overlay(ro
 
 
 def test_the_three_front_ends_plan_the_same_build() -> None:
-    assert frontends.three_ways("image", {"kernel": "mvm"}, host(), _files()) != []
+    assert frontends.three_ways("image", {"kernel": "mvm"}, host() + _files()) != []
 
 
 def test_another_user_keeps_its_kernels_under_its_state_root() -> None:
     facts = host().replace("host\tuid\t0\n", "host\tuid\t1000\n")
     assert facts != host()
     kid = kernel.kernel_id(kernel.identity("x86_64", HOST))
-    plan = frontends.engine("image", {"kernel": "mvm"}, frontends.Recording(facts, _files()))
+    plan = frontends.engine("image", {"kernel": "mvm"}, frontends.Recording(facts + _files()))
     assert "mv -T out %s/kernels/%s" % (ROOT, kid) in plan.steps[1].command
-    plan = frontends.engine("image", {"kernel": "mvm"}, frontends.Recording(facts, _files(built=[kid])))
+    plan = frontends.engine("image", {"kernel": "mvm"}, frontends.Recording(facts + _files(built=[kid])))
     assert not any(s.description.startswith("build mvm's kernel") for s in plan.steps)
 
 
@@ -136,27 +139,27 @@ def _image(kernel_source: str) -> str:
 ])
 def test_auto_is_mvms_kernel_where_it_can_be_built_and_an_existing_image_keeps_its_kernel(files, existing, chosen):
     facts = host(extra=[_image(existing)] if existing else [])
-    shas = _files() if files == "source" else {ENTRY: json.dumps({"source": "", "gcc": "gcc 12", "built": []})}
-    module = frontends.ansible("image", {"name": "default"}, frontends.Recording(facts, shas))
+    found = _files() if files == "source" else _files(source="", gcc="gcc 12")
+    module = frontends.ansible("image", {"name": "default"}, frontends.Recording(facts + found))
     assert not module.failed, module.result
     assert module.result["image"]["kernel_source"] == chosen, module.result
     assert ("initrd.img" in str(module.result["image"]["initrd"])) == (chosen == "debian")
 
 
 def test_an_image_on_mvms_kernel_stays_converged_when_the_source_package_is_gone() -> None:
-    plan = frontends.engine("image", {"name": "default"}, frontends.Recording(host(), _files()))
+    plan = frontends.engine("image", {"name": "default"}, frontends.Recording(host() + _files()))
     ident, inputs = plan.after["id"], plan.after["inputs"]
     manifest = {"format": 5, "id": ident, "kernel": "vmlinuz", "rootfs": "rootfs.ext4", "initrd": None,
                 "inputs": inputs, "kernel_source": "mvm"}
     facts = host(extra=["image\tdefault\ttarget\t../artifacts/%s\n" % ident,
                         "image\tdefault\tmanifest\t%s\n" % json.dumps(manifest),
                         "artifact\t%s\tdir\t%s/artifacts/%s\n" % (ident, ROOT, ident)])
-    gone = {ENTRY: json.dumps({"source": "", "gcc": "", "built": [], "host_built": []})}
-    module = frontends.ansible("image", {"name": "default"}, frontends.Recording(facts, gone))
+    gone = _files(source="", gcc="")
+    module = frontends.ansible("image", {"name": "default"}, frontends.Recording(facts + gone))
     assert not module.failed and not module.result["changed"], module.result
     assert module.result["image"]["kernel_source"] == "mvm"
     # A rebuild (another size) needs the kernel again: refused, naming what is missing, before anything runs.
-    module = frontends.ansible("image", {"name": "default", "rootfs_size": 80}, frontends.Recording(facts, gone))
+    module = frontends.ansible("image", {"name": "default", "rootfs_size": 80}, frontends.Recording(facts + gone))
     assert module.failed and module.result["field"] == "kernel" and "not installed" in module.result["msg"]
 
 
@@ -181,31 +184,37 @@ def test_a_killed_runs_build_directory_is_removed_and_a_live_ones_stays(tmp_path
         ["abc", ".build-abc.", ".build-abc.%d" % os.getpid(), ".build-abc.x1"])
 
 
-def test_the_kernel_entry_of_the_paths_probe_runs_no_python_and_reads_as_its_json(tmp_path) -> None:
-    """The probe's kernel entry, run for real with tool doubles on PATH (dpkg-query, gcc whose version line holds
-    a tab; no python3 there at all): the record reads as the JSON the planner takes, kernels listed by builtins."""
+def test_the_host_probe_reads_the_kernels_inputs_once_per_file_without_python(tmp_path) -> None:
+    """The host probe's kernel records, run for real with tool doubles on PATH (dpkg-query, gcc whose version line
+    holds a tab; no python3 there at all): the facts carry what the planner takes, the kernels are listed by
+    builtins, and the source's version is asked again only when its tarball changes (here: never, it is absent
+    or the host's)."""
     import os
     import subprocess
 
     from ansible_collections.mvm.microvm.plugins.module_utils import probe
 
-    tools = tmp_path / "bin"
+    tools, calls = tmp_path / "bin", tmp_path / "calls"
     tools.mkdir()
-    for name, text in (("dpkg-query", "printf '6.1.200-1'"), ("gcc", "printf 'gcc\\t(Test) 13.1\\nmore\\n'")):
+    for name, text in (("dpkg-query", "echo q >> %s; printf '6.1.200-1'" % calls),
+                       ("gcc", "printf 'gcc\\t(Test) 13.1\\nmore\\n'")):
         (tools / name).write_text("#!/bin/sh\n%s\n" % text)
         (tools / name).chmod(0o755)
-    for tool in ("sh", "head", "tr", "cat"):
+    for tool in ("sh", "head", "tr", "cat", "stat", "mv", "id", "uname", "timeout"):
         found = subprocess.run(["sh", "-c", "command -v " + tool], capture_output=True, text=True).stdout.strip()
-        (tools / tool).symlink_to(found)
+        if found:
+            (tools / tool).symlink_to(found)
     root = tmp_path / "st"
     for ident in ("aaaa", "bbbb"):
         (root / "kernels" / ident).mkdir(parents=True)
         (root / "kernels" / ident / "manifest.json").write_text("{}")
     (root / "kernels" / "half").mkdir()  # no manifest: not a kernel
-    entry = kernel.probe_entry(str(root))
-    out = subprocess.run([str(tools / "sh"), "-c", probe.paths_probe([entry])], capture_output=True, text=True,
-                         env={"PATH": str(tools)}, check=True).stdout
-    got = kernel.found(probe.parse_paths(out), str(root))
-    source = "6.1.200-1" if os.path.exists(kernel.SOURCE_TARBALL) else ""
-    assert got == {"source": source, "gcc": "gcc(Test) 13.1", "built": ["aaaa", "bbbb"],
-                   "host_built": got["host_built"]}
+    os.chmod(root, 0o700)
+    for _ in range(2):
+        out = subprocess.run([str(tools / "sh"), "-c", probe.host_probe(str(root))], capture_output=True, text=True,
+                             env={"PATH": str(tools)}, check=True).stdout
+        got = kernel.found(probe.parse_host(out))
+        has_source = os.path.exists(kernel.SOURCE_TARBALL)
+        assert got == {"source": "6.1.200-1" if has_source else "", "gcc": "gcc(Test) 13.1", "built": ["aaaa", "bbbb"],
+                       "host_built": got["host_built"]}
+    assert (calls.read_text() if calls.exists() else "") == ("q\n" if has_source else "")  # asked once, then cached

@@ -53,14 +53,12 @@ def oci_ref(ident: str) -> str:
 
 
 def user_paths(spec: ImageSpec, state_root: str) -> list:
-    """Host files whose content is an input (hashed on the host by the paths probe), the source image (its
-    digest looked up there), and for mvm's kernel (or `auto`, which may choose it) its source's and compiler's
-    versions and the kernels built."""
+    """Host files whose content is an input (hashed on the host by the paths probe) and the source image (its
+    digest looked up there). mvm's kernel's inputs (its source's and compiler's versions, the kernels built) come
+    with the host probe."""
     if spec.bundle:
         return [p for p in (spec.bundle.path, spec.bundle.signature, spec.bundle.allowed_signers) if p]
     found = [p for p in (_kernel_path(spec), spec.initrd) if p]
-    if spec.kernel in ("mvm", "auto") and not spec.flake:
-        found.append(kernel.probe_entry(state_root))
     return found + ([oci.probe_entry(spec.oci, spec.tls_verify)] if spec.oci else [])
 
 
@@ -83,7 +81,7 @@ def resolve(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str]) 
     if spec.flake:
         return replace(spec, kernel=existing if existing in ("mvm", "debian") else "debian")
     return replace(spec, kernel=kernel.choose("auto", facts["platform"]["arch"],
-                                              kernel.found(shas, facts["state_root"]), existing))
+                                              kernel.found(facts), existing))
 
 
 def source(spec: ImageSpec, shas: Mapping[str, str]) -> Optional[Dict[str, Any]]:
@@ -143,7 +141,7 @@ def _bundle_inputs(src: bundle.Source, facts: Mapping[str, Any], shas: Mapping[s
 def _kernel_build(spec: ImageSpec, facts: Mapping[str, Any], shas: Mapping[str, str]) -> Dict[str, Any]:
     """What addresses mvm's kernel: from the host's source and compiler, or - where they are gone (the image was
     built, then the source package removed) - what the existing image recorded, so that it stays converged."""
-    host = kernel.found(shas, facts["state_root"])
+    host = kernel.found(facts)
     arch = facts["platform"]["arch"]
     recorded = _recorded_inputs(spec, facts).get("kernel_build")
     if isinstance(recorded, dict) and not kernel.buildable(arch, host):
@@ -193,7 +191,7 @@ def _kernel_steps(plan: Plan, spec: ImageSpec, arch: str, work: str, facts: Mapp
             quote(work + "/result/" + ROOTFS_FILE), quote(out + "/" + ROOTFS_FILE)))
         return
     if spec.kernel == "mvm":
-        host = kernel.found(shas, facts["state_root"])
+        host = kernel.found(facts)
         if kernel.kernel_id(found["kernel_build"]) not in kernel.built(host, facts):
             kernel.identity(arch, host)  # refuses, naming what is missing, when it cannot be built here
         built = kernel.build_steps(plan, kernel.store(facts), found["kernel_build"], kernel.built(host, facts))

@@ -27,7 +27,6 @@ from ansible_collections.mvm.microvm.plugins.module_utils.shell import Plan, quo
 KERNEL_FORMAT = 1
 SOURCE_PACKAGE = "linux-source-6.1"
 SOURCE_TARBALL = "/usr/src/linux-source-6.1.tar.xz"
-PROBE_PREFIX = "kernel-source:"  # a paths-probe entry: the source's and compiler's versions, the kernels built
 COLD_BUILD = "about 5 minutes on 2 cores"
 HOST_STORE = "/var/cache/mvm/kernels"  # root's store: one per host, shared by all state roots
 
@@ -158,36 +157,35 @@ def missing(arch: str, config_text: str) -> List[str]:
     return found
 
 
-def probe_entry(state_root: str) -> str:
-    return PROBE_PREFIX + state_root
-
-
-def probe_command(entry_var: str) -> str:
-    """Shell text for the paths probe: `$entry_var` holds a probe entry; prints one `ksrc` record: the entry, the
-    source package's version, the compiler's first line, the kernels built under the state root and in the host's
-    store (parse_paths makes it the entry's JSON, see `found`). Which store a run uses is the planner's decision
-    (see `store`). Builtins list the stores; no Python starts for it."""
+def probe_script() -> str:
+    """Shell text for the host probe (after its tool versions, with `$r` the state root): the kernels built under
+    the state root and in the host's store, as `ksrc built ID` / `ksrc host_built ID` records, read by builtins.
+    The source package's version and the compiler's first line come with the tool versions, asked once per file
+    (see probe.VERSIONED_FILES and the gcc tool)."""
     return (
-        "r=${%(v)s#%(pre)s}; sv=$(dpkg-query -W -f '${Version}' %(pkg)s 2>/dev/null); "
-        "[ -f %(tar)s ] || sv=; gv=$(gcc --version 2>/dev/null | head -n 1 | tr -d '\\t'); ks=; hs=; "
-        "for k in \"$r\"/kernels/*/manifest.json; do [ -f \"$k\" ] && k=${k%%/manifest.json} && ks=\"$ks ${k##*/}\"; done; "
-        "for k in %(host)s/*/manifest.json; do [ -f \"$k\" ] && k=${k%%/manifest.json} && hs=\"$hs ${k##*/}\"; done; "
-        "printf 'ksrc\\t%%s\\t%%s\\t%%s\\t%%s\\t%%s\\n' \"$%(v)s\" \"$sv\" \"$gv\" \"$ks\" \"$hs\""
-    ) % {"v": entry_var, "pre": PROBE_PREFIX, "pkg": quote(SOURCE_PACKAGE), "tar": quote(SOURCE_TARBALL),
-         "host": quote(HOST_STORE)}
+        "for k in \"$r\"/kernels/*/manifest.json %(host)s/*/manifest.json; do\n"
+        "  [ -f \"$k\" ] || continue; k=${k%%/manifest.json}\n"
+        "  case \"$k\" in \"$r\"/kernels/*) w=built;; *) w=host_built;; esac; printf 'ksrc\\t%%s\\t%%s\\n' $w \"${k##*/}\"\n"
+        "done\n"
+    ) % {"host": quote(HOST_STORE)}
 
 
-def parse_record(fields: List[str]) -> str:
-    """A `ksrc` record's fields after the entry, as the JSON the planner reads (see `found`)."""
-    fields = (fields + ["", "", "", ""])[:4]
-    return json.dumps({"source": fields[0], "gcc": fields[1], "built": fields[2].split(),
-                       "host_built": fields[3].split()})
+def parse_records(records: List[List[str]], compiler: str) -> Dict[str, Any]:
+    """The host's kernel inputs, from the probe's `ksrc` records and the compiler's version line: the source
+    package's version ("" without its tarball), gcc's first line, the kernels built in each store."""
+    found = {"source": "", "gcc": compiler, "built": [], "host_built": []}  # type: Dict[str, Any]
+    for key, value in records:
+        if key == "source":
+            found["source"] = value
+        elif key in ("built", "host_built") and value:
+            found[key].append(value)
+    return found
 
 
-def found(shas: Mapping[str, str], state_root: str) -> Dict[str, Any]:
-    text = shas.get(probe_entry(state_root))
-    value = json.loads(text) if text and text.startswith("{") else None
-    return value if isinstance(value, dict) else {}
+def found(facts: Mapping[str, Any]) -> Dict[str, Any]:
+    """The host's kernel inputs as the probe found them ({}: facts from a probe that did not look)."""
+    value = facts.get("kernel_inputs")
+    return dict(value) if isinstance(value, dict) else {}
 
 
 def store(facts: Mapping[str, Any]) -> str:

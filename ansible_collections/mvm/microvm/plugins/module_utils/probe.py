@@ -23,11 +23,20 @@ VERSION_CACHE = ".probe-versions"
 # Tools every host is asked about; each backend driver adds its own (Driver.probe_tools), see tools().
 COMMON_TOOLS = (
     "nix", "curl", "ip", "iptables", "nft", "busybox", "mkfs.ext4", "cpio", "gzip",
-    "python3", "apt-get", "dpkg-deb", "setsid", "qemu-ga",
+    "python3", "apt-get", "dpkg-deb", "setsid", "qemu-ga", "gcc",
 )
 # Tools whose first output line of `TOOL ARG` carries their version.
 COMMON_VERSIONS = (("nix", "--version"), ("curl", "--version"), ("ip", "-V"), ("iptables", "--version"),
-                   ("nft", "--version"))
+                   ("nft", "--version"), ("gcc", "--version"))
+
+
+def versioned_files() -> Tuple[Tuple[str, str, str], ...]:
+    """Files whose version a command tells, asked once per file (path, size, mtime, inode) like the tools: the
+    record (printf text, kind and key) it is printed as, the file, and the command. mvm's kernel source: the package's
+    version, only while its tarball is there."""
+    from ansible_collections.mvm.microvm.plugins.module_utils import kernel
+
+    return (("ksrc\\tsource", kernel.SOURCE_TARBALL, "dpkg-query -W -f '${Version}' " + quote(kernel.SOURCE_PACKAGE)),)
 
 
 def tools() -> Tuple[str, ...]:
@@ -73,6 +82,7 @@ for x in %(tools)s; do
   printf 'tool\t%%s\tpath\t%%s\n' $x "$p"
   case " %(version_tools)s " in *" $x "*) case "$p" in /*) vp="$vp $p";; esac;; esac
 done
+for p in %(versioned_files)s; do [ -f "$p" ] && vp="$vp $p"; done
 if command -v timeout >/dev/null 2>&1; then T="timeout 5"; else T=""; fi
 # Versions: asked of each tool once per binary (path, size, mtime, inode), remembered in the state root's version
 # cache (0600; a cache, not state: it is written only where the state root exists, and losing it costs a run).
@@ -83,16 +93,22 @@ if [ -n "$vp" ]; then
     x=${p##*/}; k="$p$tab$s$tab$m$tab$i$tab"
     case "$nl$vc$nl" in
       *"$nl$k"*) o=${vc#*"$k"}; o=${o%%%%"$nl"*};;
-      *) a=; case "$x" in %(version_args)s esac; o=$($T "$p" $a 2>&1 | head -n 1 | tr -d '\t\r');;
+      *) case "$p" in
+           %(versioned_asks)s
+           *) a=; case "$x" in %(version_args)s esac; o=$($T "$p" $a 2>&1 | head -n 1 | tr -d '\t\r');;
+         esac;;
     esac
-    printf 'tool\t%%s\tversion\t%%s\n' "$x" "$o"
+    case "$p" in
+      %(versioned_prints)s
+      *) printf 'tool\t%%s\tversion\t%%s\n' "$x" "$o";;
+    esac
     nv="$nv$k$o$nl"
   done <<EOF
 $(stat -L -c "%%n$tab%%s$tab%%Y$tab%%i" $vp 2>/dev/null)
 EOF
   if [ -d "$r" ] && [ "$nv" != "${vc:+$vc$nl}" ]; then (umask 077; printf '%%s' "$nv" > "$V.$$" && mv -f "$V.$$" "$V") 2>/dev/null; fi
 fi
-%(backends)s
+%(kernel)s%(backends)s
 if command -v nix >/dev/null 2>&1; then
   t nix_features "$($T nix config show experimental-features 2>/dev/null || $T nix show-config 2>/dev/null | sed -n 's/^experimental-features = //p')"
 fi
@@ -195,7 +211,6 @@ _PATHS_SCRIPT = r"""
 for p in %(paths)s; do
   case "$p" in
     %(oci_prefix)s*) %(oci)s;;
-    %(kernel_prefix)s*) %(kernel)s;;
     *) if [ -f "$p" ]; then printf 'path\t%%s\t%%s\n' "$p" "$(sha256sum "$p" 2>/dev/null | cut -c1-64)"; fi;;
   esac
 done
@@ -216,6 +231,8 @@ def versions() -> Tuple[Tuple[str, str], ...]:
 def host_probe(state_root: Optional[str] = None, vmm_status: bool = True) -> str:
     """The one command that gathers everything the planners need about a host; without `vmm_status` it leaves out
     the QMP status query, which the caller then makes in its own process (vmm_status_lines)."""
+    from ansible_collections.mvm.microvm.plugins.module_utils import kernel
+
     return _HOST_SCRIPT % {
         "root": quote(state_root or ""),
         "version": PROBE_VERSION,
@@ -224,6 +241,12 @@ def host_probe(state_root: Optional[str] = None, vmm_status: bool = True) -> str
         "version_tools": " ".join(t for t, _arg in versions()),
         "version_args": " ".join("%s) a=%s;;" % (t, quote(arg)) for t, arg in versions()),
         "backends": "".join(d.probe_script for d in _drivers()),
+        "kernel": kernel.probe_script(),
+        "versioned_files": " ".join(quote(path) for _kind, path, _ask in versioned_files()),
+        "versioned_asks": "\n           ".join("%s) o=$($T %s 2>/dev/null | head -n 1 | tr -d '\\t\\r');;" % (quote(path), ask)
+                                             for _kind, path, ask in versioned_files()),
+        "versioned_prints": "\n      ".join("%s) printf '%s\\t%%s\\n' \"$o\";;" % (quote(path), kind)
+                                            for kind, path, _ask in versioned_files()),
         "status": qmp.status_command('"$@"', '$PY') if vmm_status else ":",
         "identity": identity.FUNCTIONS,
         "marker": guest.READY_MARKER, "health": guest.HEALTH_MARKER,
@@ -250,23 +273,18 @@ def vmm_status_lines(output: str) -> str:
 def paths_probe(paths: Sequence[str]) -> str:
     """Existence and sha256 of user-given files (kernels, rootfs), and the digest and run settings of images named
     by reference (entries from oci.probe_entry): only asked for when given."""
-    from ansible_collections.mvm.microvm.plugins.module_utils import kernel, oci
+    from ansible_collections.mvm.microvm.plugins.module_utils import oci
 
     return _PATHS_SCRIPT % {"paths": " ".join(quote(p) for p in paths), "oci_prefix": oci.PROBE_PREFIX,
-                            "oci": oci.inspect_command("p"), "kernel_prefix": kernel.PROBE_PREFIX,
-                            "kernel": kernel.probe_command("p")}
+                            "oci": oci.inspect_command("p")}
 
 
 def parse_paths(output: str) -> Dict[str, str]:
     """path -> sha256 for the files that exist; image entry -> its JSON line, or the tool's error."""
-    from ansible_collections.mvm.microvm.plugins.module_utils import kernel
-
     found = {}
     for line in output.splitlines():
         parts = line.split("\t")
-        if parts[0] == "ksrc" and len(parts) >= 2:
-            found[parts[1]] = kernel.parse_record(parts[2:6])
-        elif len(parts) == 3 and parts[0] in ("path", "oci", "ocierr"):
+        if len(parts) == 3 and parts[0] in ("path", "oci", "ocierr"):
             found[parts[1]] = parts[2] if parts[0] != "ocierr" else "error: " + parts[2]
     return found
 
@@ -478,12 +496,13 @@ def parse_host(output: str) -> Dict[str, Any]:
     artifacts = {}  # type: Dict[str, str]
     links = None  # type: Optional[str]
     width = {"host": 3, "tool": 4, "vm": 4, "image": 4, "artifact": 4, "links": 2, "ipt": 3, "nft": 2,
-             "net": 3, "lease": 4, "snapshot": 3, "tapown": 4, "volume": 3, "rev": 3}
+             "net": 3, "lease": 4, "snapshot": 3, "tapown": 4, "volume": 3, "rev": 3, "ksrc": 3}
     owned = {kind: n for d in _drivers() for kind, n in d.probe_records.items()}  # the backends' own records
     width.update(owned)
     backend_lines = {kind: [] for kind in owned}  # type: Dict[str, List[List[str]]]
     snapshots = {}  # type: Dict[str, str]
     revisions = {}  # type: Dict[str, List[str]]
+    kernel_records = []  # type: List[List[str]]
     ipt = {}  # type: Dict[str, List[str]]
     nft = []  # type: List[str]
     nets = {}  # type: Dict[str, str]
@@ -520,6 +539,8 @@ def parse_host(output: str) -> Dict[str, Any]:
             snapshots[parts[1]] = parts[2]
         elif kind == "rev":
             revisions.setdefault(parts[1], []).append(parts[2])
+        elif kind == "ksrc":
+            kernel_records.append(parts[1:3])
         elif kind == "tapown":
             tap_owners[parts[1]] = (parts[2], parts[3])
         elif kind == "volume":
@@ -600,6 +621,10 @@ def parse_host(output: str) -> Dict[str, Any]:
     records = _Records(one, backend_lines)
     for driver in _drivers():
         driver.parse_probe(records, facts, warnings)
+    # mvm's kernel's inputs here (see kernel.found): the compiler's first line is gcc's version line, raw.
+    from ansible_collections.mvm.microvm.plugins.module_utils import kernel
+
+    facts["kernel_inputs"] = kernel.parse_records(kernel_records, tools.get("gcc", {}).get("version", ""))
     installed = one("fc_installed")
     facts["firecracker_install"] = json_or_none(installed, warnings, "firecracker install record") if installed else None
     facts["revisions"] = {}  # pool -> its records, by number (see plugin_utils/revisions.py)

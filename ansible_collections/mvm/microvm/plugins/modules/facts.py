@@ -58,6 +58,9 @@ ansible_facts:
           per VM jailer, vmm not root, distinct uid, seccomp, cgroup limits, file modes), and C(all_ok).
         - C(capacity) holds the host's available memory (C(memory_available_mib)) and C(cpus), which a fleet's
           placement weighs (M(mvm.microvm.pool)); C(revisions) the records of each fleet pool applied here, by pool.
+        - C(kernel_inputs) is what mvm's own kernel is built from here (C(source), the kernel source package's
+          version; C(gcc), the compiler's version line) and the kernels already built (C(built) under the state
+          root, C(host_built) in the host's store), which M(mvm.microvm.rootfs) plans on.
       returned: always
       type: dict
       sample:
