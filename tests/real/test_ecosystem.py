@@ -147,3 +147,34 @@ def test_pip_package_carries_the_collection(tmp_path: Path) -> None:
     env = dict(ENV, PYTHONPATH=str(target), ANSIBLE_CONFIG=str(cfg), ANSIBLE_COLLECTIONS_PATH=str(tmp_path / "none"))
     proc = run(str(BIN / "ansible-doc"), "mvm.microvm.vm", env=env, cwd=tmp_path)
     assert proc.returncode == 0 and str(target) in proc.stdout, proc.stdout[:2000] + proc.stderr
+
+
+def test_pip_install_without_extras_gives_pyinfra_operations_and_facts_without_ansible(tmp_path: Path) -> None:
+    """A pyinfra user's install: `pip install .` into a fresh virtual environment, no extras. ansible-core is not
+    there, the MvmHost fact reads this host, and a deploy of rootfs + vm plans (--dry) without changing anything;
+    the package and the collection carry one version (galaxy.yml's)."""
+    venv, root = tmp_path / "venv", tmp_path / "st"
+    assert run(sys.executable, "-m", "venv", str(venv)).returncode == 0
+    proc = run(str(venv / "bin" / "pip"), "install", "-q", str(REPO), timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    py = str(venv / "bin" / "python")
+    proc = run(py, "-c", "import ansible", cwd="/")
+    assert proc.returncode != 0 and "No module named 'ansible'" in proc.stderr, proc.stderr
+    galaxy = (REPO / "ansible_collections/mvm/microvm/galaxy.yml").read_text()
+    proc = run(py, "-c", "import mvm_pyinfra, importlib.metadata as m; print(mvm_pyinfra.__version__, m.version('mvm-pyinfra'))",
+               cwd="/")
+    version = re.search(r"^version:\s*(\S+)", galaxy, re.M).group(1)  # type: ignore[union-attr]
+    assert proc.stdout.split() == [version, version], proc.stdout + proc.stderr
+    env = dict(ENV, PATH="%s:%s" % (venv / "bin", ENV["PATH"]))
+    proc = run(str(venv / "bin" / "pyinfra"), "@local", "fact", "mvm_pyinfra.facts.MvmHost", f"state_root={root}",
+               env=env, cwd="/")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and '"probe_version"' in out and '"chosen"' in out, out[-3000:]
+    deploy = tmp_path / "deploy.py"
+    deploy.write_text("from mvm_pyinfra import operations as mvm\n"
+                      f"mvm.rootfs(name='image', image='default', kernel='debian', state_root={str(root)!r})\n"
+                      f"mvm.vm(name='vm', vm='web', image='default', backend='qemu', state_root={str(root)!r})\n")
+    proc = run(str(venv / "bin" / "pyinfra"), "@local", str(deploy), "--dry", env=env, cwd="/")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "will start VM web" in out, out[-3000:]
+    assert not root.exists()

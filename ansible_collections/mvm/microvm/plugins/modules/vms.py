@@ -42,11 +42,22 @@ attributes:
 """
 
 EXAMPLES = r"""
-- name: Ten web VMs on one bridge
+- name: Three web VMs, started together, then waited for together
   mvm.microvm.vms:
     image: default
     backend: qemu
-    vms: "{{ range(10) | map('string') | map('regex_replace', '^', 'web-') | map('community.general.dict_kv', 'name') | list }}"
+    vms:
+      - name: web-0
+      - name: web-1
+        memory: 512M
+      - name: web-2
+        state: stopped
+
+- name: Ten web VMs, the list made with ansible-core's own filters
+  mvm.microvm.vms:
+    image: default
+    backend: qemu
+    vms: "{{ range(10) | map('regex_replace', '^(.*)$', '{\"name\": \"web-\\1\"}') | map('from_json') | list }}"
 """
 
 RETURN = r"""
