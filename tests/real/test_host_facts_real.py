@@ -63,17 +63,33 @@ def test_facts_match_this_machine_in_both_front_ends(tmp_path: Path) -> None:
 
 
 def test_doctor_command_exit_codes(tmp_path: Path) -> None:
+    """mvm-doctor: a table by default (check, ok, needed, why, the command that fixes it), JSON with --json; the
+    backend asked for is the one answered about, even one that cannot run here."""
     need_qemu()
-    ok = subprocess.run([str(BIN / "mvm-doctor"), "--state-root", str(tmp_path), "--backend", "qemu"],
+    ok = subprocess.run([str(BIN / "mvm-doctor"), "--state-root", str(tmp_path), "--backend", "qemu", "--json"],
                         capture_output=True, text=True)
     assert ok.returncode == 0, ok.stdout
     report = json.loads(ok.stdout)
     assert report["all_ok"] is True and report["backend"] == "qemu"
-    assert all(set(c) >= {"name", "category", "ok", "info"} for c in report["checks"])
-    bad = subprocess.run([str(BIN / "mvm-doctor"), "--state-root", str(tmp_path), "--backend", "firecracker"],
+    assert all(set(c) >= {"name", "category", "ok", "info", "needed", "fix"} for c in report["checks"])
+    assert report["table"][-1] == "backend qemu: ready"
+    text = subprocess.run([str(BIN / "mvm-doctor"), "--state-root", str(tmp_path), "--backend", "qemu"],
+                          capture_output=True, text=True)
+    assert text.returncode == 0 and text.stdout.splitlines() == report["table"], text.stdout
+    assert text.stdout.splitlines()[0].split()[:3] == ["check", "ok", "needed"]
+    bad = subprocess.run([str(BIN / "mvm-doctor"), "--state-root", str(tmp_path), "--backend", "firecracker", "--json"],
                          capture_output=True, text=True)
     assert bad.returncode == 1
-    assert "firecracker is not available" in json.loads(bad.stdout)["error"]
+    report = json.loads(bad.stdout)
+    assert report["backend"] == "firecracker" and not report["all_ok"]
+    checks = {c["name"]: c for c in report["checks"]}
+    assert checks["backend"]["ok"] is False and "not available here" in checks["backend"]["info"]
+    assert checks["firecracker"]["needed"] and checks["firecracker"]["fix"].startswith("ansible localhost -m ")
+    assert checks["docker daemon"]["needed"] is False  # about firecracker, not the backend auto would pick
+    table = subprocess.run([str(BIN / "mvm-doctor"), "--state-root", str(tmp_path), "--backend", "firecracker"],
+                           capture_output=True, text=True).stdout
+    assert "fix: ansible localhost -m mvm.microvm.firecracker_install" in table
+    assert table.splitlines()[-1].startswith("backend firecracker: not ready (backend, ")
 
 
 def test_doctor_playbook_and_deploy(tmp_path: Path) -> None:
@@ -83,9 +99,11 @@ def test_doctor_playbook_and_deploy(tmp_path: Path) -> None:
                                "-e", f"mvm_state_root={tmp_path}", "-e", f"mvm_backend={backend}"],
                               capture_output=True, text=True, env=ENV, cwd="/")
         assert (proc.returncode == 0) is expect_ok, proc.stdout
+        # the same table in both front-ends, about the backend asked for
+        assert f"backend {backend}: {'ready' if expect_ok else 'not ready'}" in proc.stdout, proc.stdout
         proc = subprocess.run([str(BIN / "pyinfra"), str(REPO / "inventory/inventory.py"), str(REPO / "playbooks/doctor.py"),
                                "--data", f"mvm_state_root={tmp_path}", "--data", f"mvm_backend={backend}", "-y"],
                               capture_output=True, text=True, env=ENV, cwd="/")
         out = proc.stdout + proc.stderr
         assert (proc.returncode == 0) is expect_ok, out
-        assert '"all_ok"' in out
+        assert f"backend {backend}: {'ready' if expect_ok else 'not ready'}" in out and "fix" in out or expect_ok, out

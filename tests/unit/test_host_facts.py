@@ -85,9 +85,36 @@ def test_doctor_marks_checks_the_backend_needs() -> None:
     assert report["backend"] == "qemu" and report["all_ok"] is True
     assert by_name["kvm usable"]["ok"] is False and by_name["kvm usable"]["needed"] is False
     assert by_name["qemu"]["needed"] and by_name["qemu"]["ok"]
-    assert set(by_name["qemu"]) == {"name", "category", "ok", "info", "needed"}
+    assert set(by_name["qemu"]) == {"name", "category", "ok", "info", "needed", "fix"}
     broken = doctor.report(probe.parse_host(LINUX_PVM_QEMU.replace("tool\tpython3\tpath\t/usr/bin/python3\n", "")))
     assert broken["all_ok"] is False
+
+
+@pytest.mark.parametrize("host,backend,failing,fixes", [
+    ("linux-no-kvm-docker", "firecracker", ["backend", "kvm usable", "firecracker"],
+     {"firecracker": "ansible localhost -m mvm.microvm.firecracker_install"}),
+    ("linux-no-kvm-no-docker", "docker", ["backend", "docker daemon"], {"docker daemon": "systemctl start docker"}),
+    ("nothing-fits", "auto", ["backend"], {}),
+])
+def test_the_doctor_answers_about_the_backend_asked_for_with_the_command_that_fixes_each_check(
+        host: str, backend: str, failing: list, fixes: dict) -> None:
+    """`--backend X` (the facts module's doctor_backend) is about X, available here or not: the checks X needs,
+    each failing one with the command that makes it pass, and a table of them with the verdict last."""
+    facts = ops.host_report(probe.parse_host(HOSTS[host]))
+    report = doctor.report(facts, backend)
+    needed_failing = [c["name"] for c in report["checks"] if c["needed"] and not c["ok"]]
+    assert needed_failing[:len(failing)] == failing and report["all_ok"] is False
+    by_name = {c["name"]: c for c in report["checks"]}
+    for name, command in fixes.items():
+        assert by_name[name]["fix"].startswith(command), by_name[name]
+    assert all(c["fix"] for c in report["checks"] if not c["ok"] and c["category"] != "platform")
+    assert all(c["fix"] == "" for c in report["checks"] if c["ok"])
+    table = report["table"]
+    assert table[0].split()[:3] == ["check", "ok", "needed"]
+    assert table[-1] == "backend %s: not ready (%s)" % (report["backend"] or "none", ", ".join(needed_failing))
+    rows = [line.split()[0] for line in table[1:-1] if not line.lstrip().startswith("fix:")]
+    needed = [c["name"].split()[0] for c in report["checks"] if c["needed"]]
+    assert rows[:len(needed)] == needed  # what the backend needs comes first
 
 
 def test_one_command_gathers_the_facts_in_both_front_ends() -> None:

@@ -126,6 +126,10 @@ def run_facts(module: Any) -> None:
     gather_host, _gather_paths = ops.run_probe(_runner(module), local=True)
     try:
         facts = ops.host_report(gather_host(module.params.get("state_root")), module.params.get("backend") or "auto")
+        if module.params.get("doctor_backend"):  # answered about, available here or not (see doctor.report)
+            from ansible_collections.mvm.microvm.plugins.module_utils import doctor
+
+            facts["doctor"] = doctor.report(facts, module.params["doctor_backend"])
     except (MvmError, RuntimeError) as exc:
         module.fail_json(msg=str(exc))
         return

@@ -73,15 +73,102 @@ def checks(facts: Mapping[str, Any], chosen: Optional[str], reason: str) -> List
             for n, c, ok, info in found]
 
 
+def _apt(package: str) -> str:
+    return "apt-get install " + package
+
+
+def fix(name: str, facts: Mapping[str, Any], backend: Optional[str]) -> str:
+    """The command that makes a failing check pass (Debian's packages on Linux, Homebrew on macOS): what the
+    user runs, not a description of the condition."""
+    mac = facts["platform"]["kind"] == "macos"
+    arm = facts["platform"]["arch"] in ("aarch64", "arm64")
+    kvm = facts["kvm"]
+    if name == "backend":
+        return fix(_first_missing(facts, backend), facts, backend) if backend else "mvm-doctor --backend qemu"
+    if name == "kvm present":
+        return "modprobe kvm_intel || modprobe kvm_amd  # on a VM: enable nested virtualisation in its hypervisor"
+    if name == "kvm usable":
+        if kvm["present"] and not kvm["rw"]:
+            return "usermod -aG kvm \"$USER\"  # then log in again"
+        return "use a host with kvm_intel or kvm_amd, or: mvm-doctor --backend qemu  # TCG, slower"
+    if name in ("firecracker", "jailer"):
+        return "ansible localhost -m mvm.microvm.firecracker_install  # or mvm_pyinfra's firecracker_install"
+    if name == "qemu":
+        return "brew install qemu" if mac else _apt("qemu-system-arm" if arm else "qemu-system-x86")
+    if name == "python3":
+        return "brew install python" if mac else _apt("python3")
+    if name == "setsid":
+        return _apt("util-linux")
+    if name == "image tools":
+        return _apt("busybox-static e2fsprogs cpio gzip")
+    if name == "docker daemon":
+        return "systemctl start docker" if facts["docker"]["client"] else ("brew install --cask docker" if mac
+                                                                          else _apt("docker.io"))
+    if name == "limactl":
+        return "brew install lima" if mac else "see https://lima-vm.io/docs/installation/"
+    if name == "container":
+        return "install the package from https://github.com/apple/container/releases"
+    if name == "container service":
+        return "container system start"
+    if name == "ip":
+        return _apt("iproute2")
+    if name == "firewall":
+        return _apt("iptables")
+    if name == "state root disk":
+        return "free %d MiB under %s" % (MIN_FREE_MIB, facts["state_root"])
+    return ""
+
+
+def _first_missing(facts: Mapping[str, Any], backend: str) -> str:
+    """The first check the backend needs that fails (its fix is the backend's)."""
+    found = [c for c in checks(facts, backend, "") if c["name"] in NEEDS.get(backend, ()) and not c["ok"]]
+    return found[0]["name"] if found else ""
+
+
 def report(facts: Mapping[str, Any], requested: str = "auto") -> Dict[str, Any]:
-    """{"checks": [...], "all_ok": bool, "backend": chosen}: all_ok covers the checks the backend needs."""
-    try:
-        chosen, reason = backends.select(facts, requested)  # type: Optional[str], str
-    except MvmError as exc:
-        chosen, reason = None, str(exc)
+    """{"backend", "checks", "all_ok", "table"}: all_ok covers the checks the backend needs, each check has the
+    command that fixes it. A requested backend is the one answered about, available here or not (then its
+    backend check fails, saying why and what it needs), so `mvm-doctor --backend firecracker` is about
+    Firecracker on any host."""
+    if requested != "auto":
+        entry = backends.availability(facts)[requested]
+        chosen = requested  # type: Optional[str]
+        ok = bool(entry["available"])
+        reason = "requested" if ok else "not available here: %s. It needs %s" % (
+            entry["why_not"], backends.INSTALL_HINT[requested])
+    else:
+        try:
+            chosen, reason = backends.select(facts, requested)
+            ok = True
+        except MvmError as exc:
+            chosen, reason, ok = None, str(exc), False
     found = checks(facts, chosen, reason)
+    for check in found:
+        if check["name"] == "backend":
+            check["ok"] = ok
+        check["fix"] = "" if check["ok"] else fix(check["name"], facts, chosen)
     if "security" in facts:  # the posture, as advice: needed only by VMs that ask for production
-        found += [{"name": "security: " + c["name"], "category": "security", "ok": c["ok"],
-                   "info": c["why"] + ("; fix: " + c["fix"] if c["fix"] else ""), "needed": False}
+        found += [{"name": "security: " + c["name"], "category": "security", "ok": c["ok"], "info": c["why"],
+                   "needed": False, "fix": c["fix"] or ""}
                   for c in facts["security"]["host"]]
-    return {"backend": chosen, "checks": found, "all_ok": all(c["ok"] for c in found if c["needed"])}
+    done = {"backend": chosen, "checks": found, "all_ok": all(c["ok"] for c in found if c["needed"])}  # type: Dict[str, Any]
+    done["table"] = table(done)
+    return done
+
+
+def table(done: Mapping[str, Any]) -> List[str]:
+    """The report as text lines: one row a check (check, ok, needed, why, the command that fixes it), the checks
+    the backend needs first; then the verdict. mvm-doctor prints it; playbooks/doctor.yml shows it."""
+    rows = [(c["name"], "ok" if c["ok"] else "FAIL", "needed" if c["needed"] else "-", c["info"], c.get("fix") or "")
+            for c in sorted(done["checks"], key=lambda c: (not c["needed"], c["category"] == "security"))]
+    head = ("check", "ok", "needed", "why (and the command that fixes it)", "")
+    width = [max(len(r[i]) for r in rows + [head]) for i in range(3)]
+    lines = ["%-*s  %-*s  %-*s  %s" % (width[0], head[0], width[1], head[1], width[2], head[2], head[3])]
+    for name, ok, needed, why, how in rows:
+        lines.append("%-*s  %-*s  %-*s  %s" % (width[0], name, width[1], ok, width[2], needed, why))
+        if how:
+            lines.append("%s  fix: %s" % (" " * (width[0] + width[1] + width[2] + 4), how))
+    failing = [c["name"] for c in done["checks"] if c["needed"] and not c["ok"]]
+    lines.append("backend %s: %s" % (done["backend"] or "none", "ready" if done["all_ok"] else
+                                     "not ready (%s)" % ", ".join(failing)))
+    return lines

@@ -21,6 +21,15 @@ extends_documentation_fragment:
   - mvm.microvm.state_root
   - mvm.microvm.attributes
   - mvm.microvm.attributes.facts
+options:
+  doctor_backend:
+    description:
+      - The backend the doctor's report (C(ansible_facts.mvm.doctor)) answers about, whether or not it can run
+        here. Unlike O(backend), one that cannot run here does not fail the task; its report says why and gives the
+        command that fixes each failing check (C(fix)), and C(table) holds the report as text lines.
+      - Default is O(backend)'s choice.
+    type: str
+    choices: [auto, firecracker, apple-container, docker, lima, qemu]
 attributes:
   check_mode:
     support: full
@@ -37,6 +46,14 @@ EXAMPLES = r"""
 - name: Show the backend mvm chose
   ansible.builtin.debug:
     msg: "{{ ansible_facts.mvm.backend.chosen }} ({{ ansible_facts.mvm.backend.reason }})"
+
+- name: What this host needs for Firecracker, with the command that fixes each failing check
+  mvm.microvm.facts:
+    doctor_backend: firecracker
+
+- name: Show the doctor's table
+  ansible.builtin.debug:
+    msg: "{{ ansible_facts.mvm.doctor.table }}"
 """
 
 RETURN = r"""
@@ -51,8 +68,9 @@ ansible_facts:
           (present, read-write, kind, usable and why not), tools with path and version, docker daemon,
           nix flakes, Lima instances, bridges and TAP devices, microVMs and images under the state root.
         - C(backend) holds the chosen backend, the reason, every backend's availability and the capability matrix.
-        - C(doctor) holds C(checks) (name, category, ok, info, needed) and C(all_ok) for the chosen backend; the
-          host's security checks are listed there too, as advice (not needed).
+        - C(doctor) holds C(checks) (name, category, ok, info, needed, and C(fix), the command that makes a failing
+          check pass), C(all_ok) and C(table) (the report as text lines) for the chosen backend, or the one
+          O(doctor_backend) names; the host's security checks are listed there too, as advice (not needed).
         - C(security) is the security posture, C(host) and C(vms) (by name) each a list of checks with C(name),
           C(ok), C(why) and C(fix) (kvm device permissions, state root mode, jailer installed, firewall isolation;
           per VM jailer, vmm not root, distinct uid, seccomp, cgroup limits, file modes), and C(all_ok).
@@ -81,6 +99,7 @@ def main():
             state_root=dict(type="path"),
             backend=dict(type="str", default="auto",
                          choices=list(registry.CHOICES)),
+            doctor_backend=dict(type="str", choices=list(registry.CHOICES)),
         ),
         supports_check_mode=True,
     )
