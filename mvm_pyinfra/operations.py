@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import inspect
 import io
+import os
 import uuid
 from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence, Tuple
 
@@ -217,6 +218,8 @@ def _validated_early(to_params: Callable[..., Any], make_spec: Callable[[Any], A
         op = operation()(func)
         signature = inspect.signature(func)
 
+        renames = _argument_names(to_params)
+
         @functools.wraps(op)
         def call(*args: Any, **kwargs: Any) -> Any:
             own = {k: v for k, v in kwargs.items() if k in signature.parameters}
@@ -225,7 +228,9 @@ def _validated_early(to_params: Callable[..., Any], make_spec: Callable[[Any], A
             try:
                 make_spec(to_params(**bound.arguments))
             except SpecError as exc:
-                raise OperationValueError(str(exc)) from exc
+                error = OperationValueError(_in_own_words(exc, renames))
+                error.__cause__ = exc
+                _raise_in_deploy(error)
             return op(*args, **kwargs)
 
         call._inner = func  # type: ignore[attr-defined]
@@ -234,12 +239,65 @@ def _validated_early(to_params: Callable[..., Any], make_spec: Callable[[Any], A
     return decorator
 
 
+def _argument_names(to_params: Callable[..., Any]) -> Dict[str, str]:
+    """The engine's field names the operation spells otherwise: its first argument is the engine's `name` (pyinfra
+    keeps `name=` for the operation's label), `present` is the engine's `state`."""
+    params = [p for p in inspect.signature(to_params).parameters.values() if p.kind is p.POSITIONAL_OR_KEYWORD]
+    named = {p.name for p in params}
+    renames = {"state": "present"} if "present" in named and "state" not in named else {}
+    if params and params[0].name != "present":
+        renames["name"] = params[0].name
+    return renames
+
+
+def _in_own_words(exc: SpecError, renames: Mapping[str, str]) -> str:
+    """The engine's refusal, naming the argument as the deploy wrote it (`vm: ...`, not the engine's `name: ...`)."""
+    head, dot, rest = exc.field.partition(".")
+    head, bracket, index = head.partition("[")
+    field = renames.get(head, head) + bracket + index + dot + rest
+    return field + str(exc)[len(exc.field):]
+
+
+_OWN_FILES = (os.path.dirname(os.path.abspath(__file__)) + os.sep,)
+
+
+def _raise_in_deploy(error: Exception) -> None:
+    """Raise `error` from the deploy's own line: pyinfra names the innermost frame outside its own package as where
+    an operation error is ("Operation error in deploy.py line 12"), and that would be this module. As Jinja does
+    for templates, the raise runs in code compiled under the caller's file name and line, so the traceback and
+    pyinfra's message point at the call the user wrote."""
+    frame = inspect.currentframe()
+    while frame is not None and (frame.f_code.co_filename.startswith(_OWN_FILES) or _pyinfra_file(frame.f_code.co_filename)):
+        frame = frame.f_back
+    if frame is None:
+        raise error
+    where = compile("\n" * (frame.f_lineno - 1) + "raise error", frame.f_code.co_filename, "exec")
+    try:
+        exec(where, {"error": error})
+    finally:
+        del frame
+
+
+def _pyinfra_file(filename: str) -> bool:
+    from pyinfra.api.util import PYINFRA_INSTALL_DIR
+
+    return filename.startswith(PYINFRA_INSTALL_DIR)
+
+
 def _image_params(image: str, present: bool, **kwargs: Any) -> Dict[str, Any]:
     return _given(name=image, state="present" if present else "absent", **kwargs)
 
 
-def _vm_params(vm: str, **kwargs: Any) -> Dict[str, Any]:
-    return _given(name=vm, **kwargs)
+def _present_or_state(operation: str, present: bool, state: Optional[str]) -> Optional[str]:
+    """`present=False` removes, as in every operation; `state` says the rest (running, stopped...). The older
+    `state="absent"` still removes, with a deprecation warning."""
+    if state == "absent":
+        logger.warning("mvm.%s: state='absent' is deprecated; use present=False (as every mvm operation does)", operation)
+    return "absent" if not present else state
+
+
+def _vm_params(vm: str, present: bool = True, state: Optional[str] = None, **kwargs: Any) -> Dict[str, Any]:
+    return _given(name=vm, state=_present_or_state("vm", present, state), **kwargs)
 
 
 @_validated_early(_image_params, spec.image_spec)
@@ -306,6 +364,7 @@ def rootfs(
 @_validated_early(_vm_params, spec.vm_spec)
 def vm(
     vm: str,
+    present: bool = True,
     state: str = "running",
     backend: Optional[str] = None,
     image: Optional[str] = None,
@@ -346,7 +405,8 @@ def vm(
     Run, stop or remove a microVM; recreate a running one whose applied spec differs.
 
     + vm: VM name (1-64 letters, digits, ``.``, ``_``, ``-``)
-    + state: ``running`` (default), ``paused``, ``stopped`` or ``absent``
+    + present: whether the VM should exist; ``False`` removes it (its disk with it)
+    + state: ``running`` (default), ``paused`` or ``stopped`` (``absent``: deprecated, use ``present=False``)
     + backend: ``auto`` (default), ``qemu``, ``firecracker``, ``docker``, ``apple-container``, ``lima``
     + image: name of an image built with ``rootfs`` (or give kernel/initrd/rootfs paths)
     + kernel: absolute kernel path on the host
@@ -517,14 +577,15 @@ def port_forward(
     yield from _emit(plan, "port %s/%d forward is %s" % (desired.proto, desired.host_port, desired.state), call.plan)
 
 
-def _snapshot_params(snapshot: str, **kwargs: Any) -> Dict[str, Any]:
-    return _given(name=snapshot, **kwargs)
+def _snapshot_params(snapshot: str, present: bool = True, state: Optional[str] = None, **kwargs: Any) -> Dict[str, Any]:
+    return _given(name=snapshot, state=_present_or_state("snapshot", present, state), **kwargs)
 
 
 @_validated_early(_snapshot_params, snap_engine.snapshot_spec)
 def snapshot(
     snapshot: str,
     vm: Optional[str] = None,
+    present: bool = True,
     state: str = "present",
     resume: Optional[bool] = None,
     state_root: Optional[str] = None,
@@ -534,7 +595,8 @@ def snapshot(
 
     + snapshot: snapshot name
     + vm: VM to snapshot, or to restore into (default: the snapshotted VM's name)
-    + state: ``present`` (default), ``restored`` or ``absent``
+    + present: whether the snapshot should exist; ``False`` removes it
+    + state: ``present`` (default) or ``restored`` (``absent``: deprecated, use ``present=False``)
     + resume: resume the VM after taking the snapshot (default true)
     + state_root: mvm state directory on the host
 
@@ -665,13 +727,14 @@ def volume(
     yield from _emit(plan, "volume %s is %s" % (desired.name, desired.state), call.plan)
 
 
-def _lima_params(instance: str, **kwargs: Any) -> Dict[str, Any]:
-    return _given(name=instance, **kwargs)
+def _lima_params(instance: str, present: bool = True, state: Optional[str] = None, **kwargs: Any) -> Dict[str, Any]:
+    return _given(name=instance, state=_present_or_state("lima_vm", present, state), **kwargs)
 
 
 @_validated_early(_lima_params, lima_engine.lima_spec)
 def lima_vm(
     instance: str,
+    present: bool = True,
     state: str = "running",
     cpus: Optional[int] = None,
     memory: Optional[Any] = None,
@@ -690,7 +753,8 @@ def lima_vm(
     Ensure a Lima VM: present, running, stopped or absent; lima.yaml edited in place (ruamel.yaml round trip).
 
     + instance: Lima instance name
-    + state: ``present``, ``running`` (default), ``stopped`` or ``absent``
+    + present: whether the instance should exist; ``False`` removes it
+    + state: ``present``, ``running`` (default) or ``stopped`` (``absent``: deprecated, use ``present=False``)
     + cpus, memory, disk, arch, vm_type, nested_virtualization: the instance's machine
     + mounts: list of ``{location, writable}``
     + port_forwards: list of ``{guest_port, host_port}``

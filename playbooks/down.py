@@ -8,6 +8,6 @@ from mvm_pyinfra.example import load
 mvm.vm(
     name="Remove the example microVM",
     vm=load()["mvm_vm"]["name"],
-    state="absent",
+    present=False,
     state_root=host.data.get("mvm_state_root"),
 )

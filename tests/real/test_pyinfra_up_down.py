@@ -91,3 +91,22 @@ def test_bad_input_raises_before_anything_runs(module_root: Path) -> None:
     assert rc != 0
     assert "memory: expected a size such as 512 (MiB), 512M or 1G; got 'lots'" in out, out
     assert not root.exists() or not (root / "images").exists()
+    # The error names the deploy's own line (the mvm.vm call), not mvm_pyinfra's (issue #20).
+    deploy = (REPO / "playbooks" / "deploy.py").read_text().splitlines()
+    line = next(n for n, text in enumerate(deploy, 1) if text.startswith("mvm.vm("))
+    assert "Operation error in %s line %d: memory:" % (REPO / "playbooks" / "deploy.py", line) in out, out
+
+
+def test_a_bad_argument_is_named_as_the_deploy_wrote_it_at_its_line(tmp_path: Path) -> None:
+    """pyinfra keeps `name=` for an operation's label, so the VM is `vm=`: its error says `vm`, at the deploy's
+    line, before anything runs."""
+    deploy = tmp_path / "bad.py"
+    deploy.write_text("from mvm_pyinfra import operations as mvm\n\n"
+                      f"mvm.rootfs(name='image', state_root={str(tmp_path / 'st')!r})\n"
+                      f"mvm.vm(name='Run it', vm='no spaces allowed', image='default', state_root={str(tmp_path / 'st')!r})\n")
+    proc = subprocess.run([str(BIN / "pyinfra"), "@local", str(deploy), "-y"], capture_output=True, text=True,
+                          env=ENV, cwd="/")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert f"Operation error in {deploy} line 4: vm: expected 1 to 64 characters" in out, out
+    assert "got 'no spaces allowed'" in out and not (tmp_path / "st").exists()

@@ -129,6 +129,8 @@ def pyinfra_kwargs(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     for key, value in params.items():
         if key == "state" and kind in PYINFRA_PRESENT:
             kwargs["present"] = value != "absent"
+        elif key == "state" and value == "absent":  # vm, snapshot, lima: present=False, their state the rest
+            kwargs["present"] = False
         elif key == "name" and PYINFRA_NAME[kind]:
             kwargs[PYINFRA_NAME[kind]] = value
         else:

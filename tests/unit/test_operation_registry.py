@@ -96,3 +96,32 @@ def test_a_bridge_planned_again_keeps_the_leases_of_its_vms() -> None:
     params = {"name": name, "subnet": record["subnet"], "nat": record["nat"], "uplink": record.get("uplink")}
     _desired, _plan, promise = ops.OPERATIONS["bridge"].plan(params, gather_host, gather_paths, {}, None)
     assert promise and promise[2]["leases"] == record["leases"]
+
+
+OPERATIONS_WITH_A_NAME = [(op, arg) for op, arg in (
+    ("rootfs", "image"), ("vm", "vm"), ("bridge", "bridge"), ("tap", "tap"), ("snapshot", "snapshot"),
+    ("vm_template", "template"), ("volume", "volume"), ("lima_vm", "instance"))]
+
+
+@pytest.mark.parametrize("op,arg", OPERATIONS_WITH_A_NAME)
+def test_every_pyinfra_operation_says_present_and_names_its_arguments_as_the_deploy_does(op: str, arg: str) -> None:
+    """One way to say present or absent (`present=`) across the operations; an error about the engine's `name`
+    names the operation's own argument (`vm`, `image`, ...: pyinfra keeps `name=` for the label)."""
+    inner = getattr(operations, op)._inner
+    assert "present" in inspect.signature(inner).parameters, op
+    with pytest.raises(operations.OperationValueError, match=r"^%s: expected .*; got .not a name!." % arg):
+        getattr(operations, op)(**{arg: "not a name!", "name": "label", **({"vm": "web"} if op == "snapshot" else {})})
+
+
+@pytest.mark.parametrize("kind,name", [("vm", "web"), ("snapshot", "s1")])
+def test_the_old_state_absent_still_removes_with_a_deprecation_warning(kind: str, name: str, caplog) -> None:
+    from tests.support.probes import LINUX_PVM_QEMU, applied, image_lines, vm_lines
+
+    facts = LINUX_PVM_QEMU + image_lines("default", "0123456789abcdef") + vm_lines("web", applied("web"), 1000)
+    arg = frontends.PYINFRA_NAME[kind]
+    new, _fake = frontends.pyinfra(kind, {"name": name, "state": "absent"}, frontends.Recording(facts))
+    op = getattr(operations, frontends.PYINFRA_OPS[kind])._inner
+    fake = frontends.FakeHost(frontends.Recording(facts))
+    with frontends.ctx_state.use(fake.state), frontends.ctx_host.use(fake):
+        old = frontends.unwrap([str(c) for c in op(**{arg: name, "state": "absent"})])
+    assert old == new and ("state='absent' is deprecated; use present=False" in caplog.text)

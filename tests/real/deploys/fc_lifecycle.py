@@ -20,7 +20,7 @@ mvm.vm(name="Config-file VM", vm="cf", image="default", backend="firecracker",
 mvm.vm(name="Unjailed VM", vm="un", image="default", backend="firecracker", firecracker=dict(fc, jailer=False),
        state={"up": "paused", "change": "running", "down": "absent"}[phase], state_root=root)
 if phase != "up":
-    mvm.snapshot(name="Snapshot", snapshot="s1", vm="jl", state="absent" if down else "present", state_root=root)
+    mvm.snapshot(name="Snapshot", snapshot="s1", vm="jl", present=not down, state_root=root)
 if change:
     mvm.snapshot(name="Restore", snapshot="s1", vm="rs", state="restored", state_root=root)
 if phase != "up":
@@ -28,7 +28,7 @@ if phase != "up":
                     firecracker=fc, present=not down, state_root=root)
 if down:
     for name in ("rs", "ti"):
-        mvm.vm(name="%s absent" % name, vm=name, state="absent", state_root=root)
+        mvm.vm(name="%s absent" % name, vm=name, present=False, state_root=root)
 if change:
     mvm.vm(name="Instance", vm="ti", image="default", backend="firecracker", network="fcbr0", snapshot="tp",
            firecracker=fc, state_root=root)
