@@ -138,9 +138,22 @@ def test_bad_input_fails_before_anything_runs(module_root: Path) -> None:
     assert not (root / "vms").exists()
 
 
-def test_ansible_doc_renders_every_module() -> None:
-    for module in ("vm", "rootfs", "facts"):
-        proc = subprocess.run([str(BIN / "ansible-doc"), f"mvm.microvm.{module}"], capture_output=True, text=True,
-                              env=ENV, cwd="/")
-        assert proc.returncode == 0, proc.stderr
-        assert f"mvm.microvm.{module}" in proc.stdout.lower() and "EXAMPLES" in proc.stdout
+def test_ansible_doc_renders_every_module_plugin_and_the_role() -> None:
+    """ansible-doc renders every module and plugin of the collection, and the host role from its argument specs."""
+    import json as json_lib
+
+    plugins = REPO / "ansible_collections/mvm/microvm/plugins"
+    listed = {"module": sorted(p.stem for p in (plugins / "modules").glob("*.py") if not p.stem.startswith("_"))}
+    for kind in ("connection", "inventory", "lookup"):
+        listed[kind] = sorted(p.stem for p in (plugins / kind).glob("*.py") if not p.stem.startswith("_"))
+    for kind, names in listed.items():
+        for name in names:
+            proc = subprocess.run([str(BIN / "ansible-doc"), "-t", kind, f"mvm.microvm.{name}"], capture_output=True,
+                                  text=True, env=ENV, cwd="/")
+            assert proc.returncode == 0 and not proc.stderr.strip(), (kind, name, proc.stderr)
+            assert f"mvm.microvm.{name}" in proc.stdout.lower(), (kind, name)
+    proc = subprocess.run([str(BIN / "ansible-doc"), "-t", "role", "--json", "mvm.microvm.host"], capture_output=True,
+                          text=True, env=ENV, cwd="/")
+    assert proc.returncode == 0, proc.stderr
+    options = json_lib.loads(proc.stdout)["mvm.microvm.host"]["entry_points"]["main"]["options"]
+    assert "host_backend" in options and "host_firecracker_sha256" in options

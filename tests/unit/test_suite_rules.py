@@ -53,3 +53,40 @@ def test_test_fast_collects_nothing_that_boots_a_vm() -> None:
     real = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "real", "-p",
                            "no:cacheprovider"], capture_output=True, text=True, cwd=REPO)
     assert all(line.startswith("tests/real/") for line in real.stdout.splitlines() if "::" in line)
+
+
+def test_the_host_roles_argument_specs_say_what_its_defaults_say() -> None:
+    """Role argument specs (ansible-doc -t role) and defaults/main.yml name the same variables with the same
+    defaults, and the backend's choices are the engine's (registry.CHOICES): one list, checked."""
+    import yaml
+
+    from ansible_collections.mvm.microvm.plugins.module_utils.registry import CHOICES
+
+    role = REPO / "ansible_collections/mvm/microvm/roles/host"
+    defaults = yaml.safe_load((role / "defaults/main.yml").read_text())
+    options = yaml.safe_load((role / "meta/argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
+    assert set(options) == set(defaults)
+    assert {k: v.get("default") for k, v in options.items()} == defaults
+    assert options["host_backend"]["choices"] == list(CHOICES)
+
+
+def test_the_execution_environment_files_name_what_the_controller_side_imports() -> None:
+    """meta/execution-environment.yml points at requirements.txt and bindep.txt, which exist; requirements.txt
+    lists the packages the controller-side plugins import (fleet files), each also a dependency of the package."""
+    import re
+
+    import tomllib
+    import yaml
+
+    root = REPO / "ansible_collections/mvm/microvm"
+    ee = yaml.safe_load((root / "meta/execution-environment.yml").read_text())
+    assert ee["version"] == 1
+    for key in ("python", "system"):
+        assert (root / ee["dependencies"][key]).is_file(), key
+    wanted = [re.split(r"[<>=\s]", line, maxsplit=1)[0].lower() for line in (root / "requirements.txt").read_text().splitlines()
+              if line.strip() and not line.startswith("#")]
+    fleet = (root / "plugins/plugin_utils/fleet.py").read_text()
+    assert wanted == ["pydantic", "ruamel.yaml"] and all("from %s" % w in fleet for w in wanted)
+    package = [re.split(r"[<>=\s\[]", d, maxsplit=1)[0].lower()
+               for d in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]]
+    assert set(wanted) <= set(package)

@@ -102,8 +102,9 @@ def fix(name: str, facts: Mapping[str, Any], backend: Optional[str]) -> str:
     if name == "image tools":
         return _apt("busybox-static e2fsprogs cpio gzip")
     if name == "docker daemon":
-        return "systemctl start docker" if facts["docker"]["client"] else ("brew install --cask docker" if mac
-                                                                          else _apt("docker.io"))
+        if facts["docker"]["client"]:
+            return "systemctl start docker"
+        return "brew install --cask docker" if mac else _apt("docker.io")
     if name == "limactl":
         return "brew install lima" if mac else "see https://lima-vm.io/docs/installation/"
     if name == "container":

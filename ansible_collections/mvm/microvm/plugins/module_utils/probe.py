@@ -243,10 +243,11 @@ def host_probe(state_root: Optional[str] = None, vmm_status: bool = True) -> str
         "backends": "".join(d.probe_script for d in _drivers()),
         "kernel": kernel.probe_script(),
         "versioned_files": " ".join(quote(path) for _kind, path, _ask in versioned_files()),
-        "versioned_asks": "\n           ".join("%s) o=$($T %s 2>/dev/null | head -n 1 | tr -d '\\t\\r');;" % (quote(path), ask)
-                                             for _kind, path, ask in versioned_files()),
-        "versioned_prints": "\n      ".join("%s) printf '%s\\t%%s\\n' \"$o\";;" % (quote(path), kind)
-                                            for kind, path, _ask in versioned_files()),
+        "versioned_asks": "\n           ".join(
+            "%s) o=$($T %s 2>/dev/null | head -n 1 | tr -d '\\t\\r');;" % (quote(path), ask)
+            for _kind, path, ask in versioned_files()),
+        "versioned_prints": "\n      ".join(
+            "%s) printf '%s\\t%%s\\n' \"$o\";;" % (quote(path), kind) for kind, path, _ask in versioned_files()),
         "status": qmp.status_command('"$@"', '$PY') if vmm_status else ":",
         "identity": identity.FUNCTIONS,
         "marker": guest.READY_MARKER, "health": guest.HEALTH_MARKER,

@@ -29,7 +29,7 @@ options:
         command that fixes each failing check (C(fix)), and C(table) holds the report as text lines.
       - Default is O(backend)'s choice.
     type: str
-    choices: [auto, firecracker, apple-container, docker, lima, qemu]
+    choices: [auto, qemu, firecracker, docker, apple-container, lima]
 attributes:
   check_mode:
     support: full
