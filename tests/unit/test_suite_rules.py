@@ -90,3 +90,17 @@ def test_the_execution_environment_files_name_what_the_controller_side_imports()
     package = [re.split(r"[<>=\s\[]", d, maxsplit=1)[0].lower()
                for d in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]]
     assert set(wanted) <= set(package)
+
+
+def test_the_firecracker_doc_fragment_documents_the_engines_options() -> None:
+    """The `firecracker` suboptions (doc fragment shared by vm and vm_template) are the engine's options, with its
+    defaults: ansible-doc says what the engine does."""
+    import yaml
+
+    from ansible_collections.mvm.microvm.plugins.doc_fragments.firecracker import ModuleDocFragment
+    from ansible_collections.mvm.microvm.plugins.module_utils.firecracker import OPTION_DEFAULTS
+
+    documented = yaml.safe_load(ModuleDocFragment.DOCUMENTATION)["options"]["firecracker"]["suboptions"]
+    assert set(documented) == set(OPTION_DEFAULTS)
+    for name, default in OPTION_DEFAULTS.items():
+        assert documented[name].get("default") == (default if default not in ([], None) else None), name

@@ -21,6 +21,11 @@ description:
     dropped, before any accept rule (iptables' mangle table, nft's C(isolate) chain). A tenant's bridge.
   - Rules are made with iptables (nft or legacy variant) or nft, whichever the host has; each carries a
     C(mvm:) comment, so a second run adds nothing and removal takes exactly what mvm made.
+seealso:
+  - module: mvm.microvm.vm
+    description: Put a VM on the bridge (its network option).
+  - module: mvm.microvm.port_forward
+    description: Publish a guest port on the host.
 author:
   - mvm developers (@mvm-dev)
 extends_documentation_fragment:

@@ -14,6 +14,11 @@ description:
   - Runs one probe script on the target and sets C(ansible_facts.mvm).
   - Tells usable KVM apart from KVM that is present but not usable (PVM nested virtualisation).
   - Selects the backend mvm would use and says why, and lists every backend with why it is not available.
+seealso:
+  - module: mvm.microvm.vm
+    description: Run a VM on the backend the facts chose.
+  - module: mvm.microvm.vm_info
+    description: The VMs as records, with their consoles.
 author:
   - mvm developers (@mvm-dev)
 extends_documentation_fragment:

@@ -59,13 +59,31 @@ options:
     type: bool
     default: true
   mounts:
-    description: Host directories to mount, each C(location) and C(writable).
+    description: Host directories to mount in the instance (Lima's C(mounts)).
     type: list
     elements: dict
+    suboptions:
+      location:
+        description: The host directory.
+        type: str
+        required: true
+      writable:
+        description: Mount it writable.
+        type: bool
+        default: false
   port_forwards:
-    description: Ports to forward, each C(guest_port) and C(host_port).
+    description: Ports of the instance to forward to the host (Lima's C(portForwards)).
     type: list
     elements: dict
+    suboptions:
+      guest_port:
+        description: The port in the instance, 1 to 65535.
+        type: int
+        required: true
+      host_port:
+        description: The port on the host, 1 to 65535.
+        type: int
+        required: true
   provision:
     description: What the Linux side needs - V(kvm_group), V(firecracker), V(nix).
     type: list

@@ -20,6 +20,11 @@ description:
     given path, or builds kernel and rootfs with C(nix build FLAKE).
   - The result lives in C(<state_root>/artifacts/<id>), where the id hashes every input; the image
     name is a link to it. Equal inputs find the finished directory and report no change.
+seealso:
+  - module: mvm.microvm.vm
+    description: Boot a VM on the image.
+  - module: mvm.microvm.facts
+    description: Which kernel (mvm's or Debian's) the host can have.
 author:
   - mvm developers (@mvm-dev)
 extends_documentation_fragment:

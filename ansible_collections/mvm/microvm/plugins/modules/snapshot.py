@@ -20,6 +20,11 @@ description:
   - V(absent) removes the snapshot.
   - QEMU saves with C(stop) and C(migrate) to a file and restores with C(-incoming); backends without
     snapshots (docker, apple-container) fail with a message naming one that has them.
+seealso:
+  - module: mvm.microvm.vm
+    description: Start a VM from a snapshot (its snapshot option).
+  - module: mvm.microvm.vm_template
+    description: A snapshot made once from a builder VM.
 author:
   - mvm developers (@mvm-dev)
 extends_documentation_fragment:

@@ -11,16 +11,34 @@ module: vm
 short_description: Run, stop or remove a microVM
 version_added: "0.1.0"
 description:
-  - Ensures a microVM is V(running), V(stopped) or V(absent), and recreates a running VM whose applied
-    spec differs from the requested one (the diff names the fields).
-  - The QEMU backend runs C(-M microvm) on x86_64 and C(-M virt) on aarch64, with KVM where it is
-    usable and TCG emulation otherwise (with a warning). The VMM is started with C(setsid) and writes
-    its own pid file; its QMP socket, console log and applied spec live in C(<state_root>/vms/<name>).
+  - Ensures a microVM is V(running), V(paused), V(stopped) or V(absent). A change that needs only a restart
+    (memory, cpus, kernel arguments, hostname, network) restarts the VM on its own disk; one that would replace
+    its disk waits for O(recreate) (the diff names the fields).
+  - O(backend) drives the VM with one of the backends the facts list (V(auto) picks as M(mvm.microvm.facts)
+    says). Firecracker (Linux with usable KVM; API socket or config file, jailer, seccomp, snapshots), QEMU
+    (C(-M microvm) on x86_64, C(-M virt) on aarch64, KVM where usable and TCG emulation otherwise, with a
+    warning), Docker (a labelled container running the image's root file system with mvm's init), Apple
+    Container (macOS 26 and later) and Lima (Firecracker or QEMU inside a Lima instance).
+  - A QEMU or Firecracker VMM is started with C(setsid) and writes its own pid file; its sockets, console log and
+    applied spec live in C(<state_root>/vms/<name>), files only their owner reads.
   - V(running) waits for the guest's readiness marker on the console.
   - V(stopped) presses the ACPI power button through QMP and kills the VMM after O(stop_timeout).
   - V(paused) stops the guest's vCPUs (QMP C(stop)); V(running) resumes a paused guest.
   - With O(snapshot), a VM that has to be created starts from that snapshot (made by
     M(mvm.microvm.snapshot)) instead of booting, with its own disk copy, TAP, address and sockets.
+notes:
+  - Firecracker, Lima and Apple Container are held to their documented interfaces by doubles in the collection's
+    tests; QEMU (under TCG) and Docker run for real there.
+  - A VM of the QEMU and Firecracker backends comes back after a host reboot with O(autostart) (a systemd unit).
+seealso:
+  - module: mvm.microvm.rootfs
+    description: Build the image a VM boots.
+  - module: mvm.microvm.vms
+    description: Many VMs from one probe, started together.
+  - module: mvm.microvm.snapshot
+    description: Snapshot a VM, or start one from a snapshot.
+  - module: mvm.microvm.facts
+    description: Which backend the host has, and why.
 author:
   - mvm developers (@mvm-dev)
 extends_documentation_fragment:
@@ -28,6 +46,7 @@ extends_documentation_fragment:
   - mvm.microvm.state_root
   - mvm.microvm.planned
   - mvm.microvm.workload
+  - mvm.microvm.firecracker
   - mvm.microvm.attributes
 options:
   name:
@@ -88,20 +107,6 @@ options:
   tap:
     description: Name of the VM's TAP device; defaults to one derived from the state root and VM name.
     type: str
-  firecracker:
-    description:
-      - Options of the Firecracker backend (no Firecracker VM boots on the machines mvm is tested on; these are
-        held to Firecracker's API contract by the tests).
-      - C(api) (default true; false writes one C(--config-file) document and runs with C(--no-api), without pause
-        or snapshots), C(enable_pci), C(drives) (list of C(id), C(path), C(read_only)), C(vsock_cid) (3 or more),
-        C(jailer) (default true where the jailer binary is installed), C(jailer_id), C(uid) and C(gid) (default for a
-        jailed VM its own uid, the lowest free from C(uid_base), default 10000, kept across restarts),
-        C(chroot_base) (default C(/srv/jailer)), C(cgroup_version), C(netns), C(seccomp_filter) (a custom filter;
-        Firecracker's default otherwise), C(snapshot_type) (V(Full) or V(Diff)).
-      - The jailer's chroot gets copies of the shared inputs (kernel, read-only drives, filter), kept root's; the
-        VM's own disk and writable drives are hard-linked and given to its uid, so the chroot base and the state
-        root must be on one file system.
-    type: dict
   labels:
     description:
       - Labels of the VM (name to value), recorded with it; the inventory plugin C(mvm.microvm.vms) makes groups and

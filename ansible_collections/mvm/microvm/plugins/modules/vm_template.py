@@ -16,12 +16,15 @@ description:
     When it exists, nothing happens - the builder boots once.
   - Instances start from it with M(mvm.microvm.vm) and O(mvm.microvm.vm#module:snapshot); each gets
     its own disk copy, TAP, address and sockets, and the guest agent gives it its own name and address.
+  - O(firecracker) are the builder VM's Firecracker options; instances restored from a Firecracker template keep
+    them (but get their own jailer id and uid).
 author:
   - mvm developers (@mvm-dev)
 extends_documentation_fragment:
   - mvm.microvm.backend
   - mvm.microvm.state_root
   - mvm.microvm.planned
+  - mvm.microvm.firecracker
   - mvm.microvm.attributes
 options:
   name:
@@ -60,11 +63,6 @@ options:
   boot_timeout:
     description: Seconds to wait for the builder to be ready.
     type: raw
-  firecracker:
-    description:
-      - Firecracker options of the builder VM, as O(mvm.microvm.vm#module:firecracker); instances restored from a
-        Firecracker template keep them (but get their own jailer id and uid).
-    type: dict
 attributes:
   check_mode:
     support: full

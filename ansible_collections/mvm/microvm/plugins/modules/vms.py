@@ -15,6 +15,11 @@ description:
     host costs one round trip whatever the number of VMs (a looped M(mvm.microvm.vm) costs one per VM).
   - Each entry of O(vms) takes the options of M(mvm.microvm.vm); O(backend) and O(image) are defaults
     for the entries that do not set them. VMs are planned in order, each on the leases the ones before it took.
+seealso:
+  - module: mvm.microvm.vm
+    description: One VM, with every option (secrets included).
+  - module: mvm.microvm.pool
+    description: A pool of identical VMs over many hosts.
 author:
   - mvm developers (@mvm-dev)
 extends_documentation_fragment:
