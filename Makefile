@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: setup up down up-pyinfra down-pyinfra test test-fast sanity lint clean bench mutation record-outputs schema
+.PHONY: setup up down up-pyinfra down-pyinfra test test-fast sanity lint clean bench mutation record-outputs schema docs changelog
 
 setup:
 	bash scripts/setup.sh
@@ -33,6 +33,16 @@ test-fast: setup
 
 sanity: setup
 	$(BIN)/python tests/support/run_ansible_test.py sanity
+
+## The collection's documentation site (antsibull-docs + Sphinx, offline, warnings are errors): HTML in build/docs/build/html.
+docs: setup
+	rm -rf build/docs && mkdir -p build && cp -r docs/site build/docs
+	cd build/docs && ANSIBLE_COLLECTIONS_PATH=$(CURDIR) ./build.sh
+	@echo "docs: build/docs/build/html/index.html"
+
+## The collection's CHANGELOG.md from changelogs/changelog.yaml (fragments go in changelogs/fragments/).
+changelog: setup
+	cd ansible_collections/mvm/microvm && $(CURDIR)/$(BIN)/antsibull-changelog lint && $(CURDIR)/$(BIN)/antsibull-changelog generate
 
 ## The fleet file's JSON Schema, for editors (a test checks that the committed file is current).
 schema: setup

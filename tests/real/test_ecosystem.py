@@ -178,3 +178,45 @@ def test_pip_install_without_extras_gives_pyinfra_operations_and_facts_without_a
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0 and "will start VM web" in out, out[-3000:]
     assert not root.exists()
+
+
+def test_make_docs_builds_the_site_without_a_warning() -> None:
+    """`make docs`: antsibull-docs writes the collection's pages, Sphinx builds them with warnings as errors,
+    offline (the Ansible labels the pages refer to resolve through the site's own inventory)."""
+    html = REPO / "build/docs/build/html"
+    proc = run("make", "docs", timeout=900)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    # sphinx-build -W: a warning fails the build; "build succeeded" is Sphinx's word for none.
+    assert "build succeeded." in proc.stdout + proc.stderr
+    pages = {p.name for p in (html / "collections/mvm/microvm").glob("*.html")}
+    assert {"vm_module.html", "facts_module.html", "vm_connection.html", "vms_inventory.html", "fleet_lookup.html",
+            "host_role.html"} <= pages, sorted(pages)
+    assert "firecracker/jailer_id" in (html / "collections/mvm/microvm/vm_module.html").read_text()  # suboptions
+
+
+def test_the_changelog_is_generated_from_its_fragments(tmp_path: Path) -> None:
+    """antsibull-changelog: the fragments lint clean, CHANGELOG.md is what `generate` makes of changelog.yaml, and
+    a release turns every pending fragment into the changelog."""
+    import shutil
+
+    import yaml
+
+    root = REPO / "ansible_collections/mvm/microvm"
+    copy = tmp_path / "ansible_collections/mvm/microvm"
+    shutil.copytree(root, copy, ignore=shutil.ignore_patterns("output", "__pycache__"))
+    tool = str(BIN / "antsibull-changelog")
+    proc = run(tool, "lint", cwd=copy)
+    assert proc.returncode == 0 and not proc.stdout.strip(), proc.stdout + proc.stderr
+    proc = run(tool, "generate", cwd=copy)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (copy / "CHANGELOG.md").read_text() == (root / "CHANGELOG.md").read_text()
+    pending = [text for f in sorted((root / "changelogs/fragments").glob("*.yml"))
+               for items in yaml.safe_load(f.read_text()).values() for text in items]
+    assert pending
+    proc = run(tool, "release", "--version", "0.2.0", "--date", "2026-11-28", cwd=copy,
+               env=dict(ENV, ANSIBLE_COLLECTIONS_PATH=str(tmp_path)))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    released = (copy / "CHANGELOG.md").read_text().replace("\\", "")
+    for text in pending:
+        assert text.split(" - ")[-1][:40].replace("``", "") in re.sub(r"</?code>", "", released), text
+    assert not list((copy / "changelogs/fragments").glob("*.yml"))
