@@ -138,6 +138,8 @@ def _emit(plan: Plan, noop: str, replan: Callable[[], Plan]) -> Iterator[str]:
         host.noop(noop)
         _ran_nothing()
         return
+    if getattr(getattr(host.state, "config", None), "DIFF", False):
+        _show_diff(plan)
     if _preparing():
         # So that --dry (and the confirmation prompt) show the whole plan, not one change.
         show_commands = bool(getattr(host.state, "print_input", False))  # pyinfra -vv
@@ -157,6 +159,28 @@ def _emit(plan: Plan, noop: str, replan: Callable[[], Plan]) -> Iterator[str]:
         trace.record("step", step.description)
         yield from _step_commands(step, lambda script: lock_engine.releasing(script, locks, token))
     yield lock_engine.release_command(locks, token)
+
+
+_DIFFED: set = set()
+
+
+def _show_diff(plan: Plan) -> None:
+    """With --diff, the plan's before and after (what the Ansible module's --diff shows: the applied spec, the
+    image, the network...) as a unified diff of their JSON, once per operation and host however often pyinfra
+    runs the operation's body (prepare, then execution)."""
+    import json
+
+    from pyinfra.operations.util.files import generate_color_diff
+
+    diff = plan.diff()
+    before, after = (json.dumps(diff[k], indent=2, sort_keys=True, default=str).splitlines() for k in ("before", "after"))
+    key = (id(host.state), host.name, "\n".join(before), "\n".join(after))
+    if key in _DIFFED:
+        return
+    _DIFFED.add(key)
+    host.log("Will change (before, after):", logger.info)
+    for line in generate_color_diff(before, after):
+        logger.info("  %s", line)
 
 
 def _step_commands(step: Step, wrap: Callable[[str], str]) -> Iterator[Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -72,6 +73,11 @@ def test_dry_run_with_drift_changes_nothing(deployed) -> None:
     assert "will stop VM mvm-example to apply: memory_mib" in out and "will start VM mvm-example" in out
     rc, out = pyinfra("deploy.py", root, "--dry", "-vv", "--data", "mvm_vm_memory=320")
     assert rc == 0 and "setsid qemu-system-x86_64" in out and "-m 320M" in out, out  # -vv: the commands too
+    # --diff: the before and after the Ansible module's --diff shows, as a diff of their JSON (issue #20).
+    rc, out = pyinfra("deploy.py", root, "--dry", "--diff", "--data", "mvm_vm_memory=320")
+    assert rc == 0 and "Will change (before, after)" in out, out
+    assert re.search(r'-\s+"memory_mib": 256', out) and re.search(r'\+\s+"memory_mib": 320', out), out
+    assert out.count("Will change (before, after)") == 1
     assert (root / "vms" / VM / "pid").read_text() == pid
 
 
