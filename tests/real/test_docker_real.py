@@ -119,8 +119,11 @@ def test_the_engine_api_and_the_cli_give_the_same_facts(root: Path) -> None:
         script = probe.host_probe(str(root))
 
         def facts(env: dict[str, str]) -> dict:
-            proc = subprocess.run(["strace", "-f", "-e", "trace=execve", "-o", str(root / "trace"), "/bin/sh", "-c",
-                                   script], capture_output=True, text=True, env=dict(os.environ, **env), check=True)
+            # status=successful: each execve printed whole once it succeeded (with -f, concurrent processes would
+            # otherwise split a call into "unfinished" and "resumed" lines)
+            proc = subprocess.run(["strace", "-f", "-e", "trace=execve", "-e", "status=successful", "-o",
+                                   str(root / "trace"), "/bin/sh", "-c", script], capture_output=True, text=True,
+                                  env=dict(os.environ, **env), check=True)
             return {"facts": probe.parse_host(proc.stdout), "trace": (root / "trace").read_text()}
 
         api, cli = facts({}), facts({"DOCKER_HOST": "unix:///var/run/docker.sock"})
@@ -131,7 +134,7 @@ def test_the_engine_api_and_the_cli_give_the_same_facts(root: Path) -> None:
         assert api["facts"]["vms"] == cli["facts"]["vms"] and api["facts"]["docker"] == cli["facts"]["docker"]
         assert api["facts"]["docker"]["daemon"] and api["facts"]["docker"]["server_version"]
         def ran(trace: str, tool: str) -> int:
-            return len(re.findall(r'execve\("[^"]*/%s", .*\) = 0' % tool, trace))
+            return len(re.findall(r'execve\("[^"]*/%s", ' % tool, trace))
 
         assert ran(api["trace"], "docker") == 0 and ran(api["trace"], "curl") == 2
         assert ran(cli["trace"], "docker") >= 3

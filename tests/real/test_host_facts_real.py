@@ -39,6 +39,7 @@ def normalised(facts: dict) -> dict:
     for check in facts["doctor"]["checks"]:
         if check["name"] == "state root disk":
             check.pop("info")
+    facts["doctor"]["table"] = [line for line in facts["doctor"]["table"] if not line.startswith("state root disk")]
     return facts
 
 
