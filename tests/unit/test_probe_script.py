@@ -291,3 +291,37 @@ def test_a_vmm_that_does_not_answer_costs_the_query_its_timeout_only(vmm) -> Non
         assert probe.vmm_status_lines("vm\tweb\tpid\t1\nvm\tweb\tqmp\t%s\n" % (vm_dir / "nothing")) == ""
     finally:
         silent.close()
+
+
+def test_one_vmm_that_answers_an_error_leaves_the_others_status(tmp_path: Path) -> None:
+    """Two VMs, the first's QMP answers an error: the probe's program (which exits on a QMP error for its other
+    modes) still reports the second one's status, as the in-process query does."""
+    from ansible_collections.mvm.microvm.plugins.module_utils import ops, runner
+
+    exe = tmp_path / "bin" / "qemu-system-x86_64"
+    exe.parent.mkdir()
+    shutil.copy2(os.path.realpath(sys.executable), exe)
+    procs, servers = [], []
+    try:
+        for name, reply in (("a", {"error": {"class": "GenericError", "desc": "no"}}),
+                            ("b", {"return": {"status": "paused"}})):
+            vm_dir = tmp_path / "state" / "vms" / name
+            vm_dir.mkdir(parents=True)
+            proc = subprocess.Popen([str(exe), "-c", "import time; time.sleep(60)", "-pidfile", str(vm_dir / "pid")],
+                                    env={"PYTHONHOME": sys.base_prefix})
+            procs.append(proc)
+            (vm_dir / "pid").write_text(str(proc.pid))
+            deadline = time.monotonic() + 10
+            while b"-pidfile" not in Path("/proc/%d/cmdline" % proc.pid).read_bytes() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            servers.append(FakeQmp(vm_dir / "qmp.sock", reply=reply))
+        for local in (False, True):
+            vms = ops.run_probe(runner.local, local=local)[0](str(tmp_path / "state"))["vms"]
+            assert (vms["a"]["state"], vms["a"]["vmm_status"]) == ("running", None), local
+            assert (vms["b"]["state"], vms["b"]["vmm_status"]) == ("paused", "paused"), local
+    finally:
+        for server in servers:
+            server.close()
+        for proc in procs:
+            proc.kill()
+            proc.wait()

@@ -15,11 +15,13 @@ from __future__ import absolute_import, annotations, division, print_function
 __metaclass__ = type
 
 import re
-from typing import Any, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 from ansible_collections.mvm.microvm.plugins.module_utils.shell import join, quote
 
-_PROGRAM = r"""import json,socket,sys
+# The client: connect (greeting, capabilities) and call (one command, its reply past any events). The program
+# below runs it in a python3 of the host; query_status runs the same definitions in this process.
+_CLIENT = r"""import json,socket,sys
 def connect(path, timeout=30):
     s=socket.socket(socket.AF_UNIX);s.settimeout(timeout);s.connect(path);f=s.makefile('rw')
     f.readline();call(f,'qmp_capabilities');return f
@@ -32,7 +34,8 @@ def call(f,c):
         if 'return' in r or 'error' in r: break
     if 'error' in r: sys.exit('qmp: %s' % r['error'].get('desc'))
     return r['return']
-mode=sys.argv[1]
+"""
+_PROGRAM = _CLIENT + r"""mode=sys.argv[1]
 if mode=='run':
     f=connect(sys.argv[2])
     for c in sys.argv[3:]: print(json.dumps(call(f,c)))
@@ -40,7 +43,7 @@ elif mode=='status':
     for item in sys.argv[2:]:
         name,path=item.split('=',1)
         try: print('vm\t%s\tstatus\t%s' % (name, call(connect(path,2),'query-status')['status']))
-        except Exception: pass
+        except (Exception, SystemExit): pass
 elif mode=='save':
     import shlex,time
     f=connect(sys.argv[2]);call(f,'stop')
@@ -80,30 +83,14 @@ def status_command(sockets: str, python: str = PYTHON[0]) -> str:
 
 
 def query_status(path: str, timeout: float = 2.0) -> Optional[str]:
-    """The status `query-status` returns, asked from this process: what the program's `status` mode prints, for a
-    caller that is itself a Python on the host (an Ansible module), which so spares starting another. None when
-    the VMM does not answer or answers something else."""
-    import json
-    import socket
-
+    """The status `query-status` returns, asked from this process with the program's own client (_CLIENT): what
+    the program's `status` mode prints, for a caller that is itself a Python on the host (an Ansible module), which
+    so spares starting another. None when the VMM does not answer or answers something else."""
+    client: Dict[str, Any] = {}
+    exec(_CLIENT, client)  # noqa: S102 - this module's own text
     try:
-        with socket.socket(socket.AF_UNIX) as sock:
-            sock.settimeout(timeout)
-            sock.connect(path)
-            stream = sock.makefile("rw")
-            stream.readline()  # the greeting
-            reply: Any = {}
-            for name in ("qmp_capabilities", "query-status"):
-                stream.write(json.dumps({"execute": name}) + "\n")
-                stream.flush()
-                reply = {}
-                while "return" not in reply and "error" not in reply:  # events come between
-                    line = stream.readline()
-                    if not line:
-                        return None
-                    reply = json.loads(line)
-            status = reply.get("return", {}).get("status")
-    except (OSError, ValueError, AttributeError):
+        status = client["call"](client["connect"](path, timeout), "query-status").get("status")
+    except (OSError, ValueError, AttributeError, SystemExit):  # the client exits on a QMP error, as a program
         return None
     return status if isinstance(status, str) and _STATUS.fullmatch(status) else None
 
