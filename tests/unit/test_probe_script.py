@@ -85,20 +85,32 @@ def test_missing_state_root_and_a_root_without_slash() -> None:
     assert out.returncode == 0 and "host\tstate_root\trelative-root" in out.stdout.splitlines()
 
 
-@pytest.fixture
-def vmm(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen]]:
-    """A process that looks like a VM's QEMU: executable named qemu-system-x86_64, its -pidfile path in argv."""
+def fake_qemu(tmp_path: Path) -> Path:
+    """An executable named qemu-system-x86_64 (this Python, copied)."""
     exe = tmp_path / "bin" / "qemu-system-x86_64"
-    exe.parent.mkdir()
-    shutil.copy2(os.path.realpath(sys.executable), exe)
-    vm_dir = tmp_path / "state" / "vms" / "web"
+    if not exe.exists():
+        exe.parent.mkdir(exist_ok=True)
+        shutil.copy2(os.path.realpath(sys.executable), exe)
+    return exe
+
+
+def start_vmm(exe: Path, vm_dir: Path) -> subprocess.Popen:
+    """A process that looks like a VM's QEMU: `exe`, its -pidfile path (in `vm_dir`, written) in argv."""
     vm_dir.mkdir(parents=True)
     proc = subprocess.Popen([str(exe), "-c", "import time; time.sleep(60)", "-pidfile", str(vm_dir / "pid")],
                             env={"PYTHONHOME": sys.base_prefix})
     (vm_dir / "pid").write_text(str(proc.pid))
     deadline = time.monotonic() + 10
-    while not Path("/proc/%d/cmdline" % proc.pid).read_bytes().count(b"-pidfile") and time.monotonic() < deadline:
+    while b"-pidfile" not in Path("/proc/%d/cmdline" % proc.pid).read_bytes() and time.monotonic() < deadline:
         time.sleep(0.05)
+    return proc
+
+
+@pytest.fixture
+def vmm(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen]]:
+    """One fake QEMU of the VM `web` (see start_vmm)."""
+    vm_dir = tmp_path / "state" / "vms" / "web"
+    proc = start_vmm(fake_qemu(tmp_path), vm_dir)
     yield vm_dir, proc
     proc.kill()
     proc.wait()
@@ -298,22 +310,13 @@ def test_one_vmm_that_answers_an_error_leaves_the_others_status(tmp_path: Path) 
     modes) still reports the second one's status, as the in-process query does."""
     from ansible_collections.mvm.microvm.plugins.module_utils import ops, runner
 
-    exe = tmp_path / "bin" / "qemu-system-x86_64"
-    exe.parent.mkdir()
-    shutil.copy2(os.path.realpath(sys.executable), exe)
+    exe = fake_qemu(tmp_path)
     procs, servers = [], []
     try:
         for name, reply in (("a", {"error": {"class": "GenericError", "desc": "no"}}),
                             ("b", {"return": {"status": "paused"}})):
             vm_dir = tmp_path / "state" / "vms" / name
-            vm_dir.mkdir(parents=True)
-            proc = subprocess.Popen([str(exe), "-c", "import time; time.sleep(60)", "-pidfile", str(vm_dir / "pid")],
-                                    env={"PYTHONHOME": sys.base_prefix})
-            procs.append(proc)
-            (vm_dir / "pid").write_text(str(proc.pid))
-            deadline = time.monotonic() + 10
-            while b"-pidfile" not in Path("/proc/%d/cmdline" % proc.pid).read_bytes() and time.monotonic() < deadline:
-                time.sleep(0.05)
+            procs.append(start_vmm(exe, vm_dir))
             servers.append(FakeQmp(vm_dir / "qmp.sock", reply=reply))
         for local in (False, True):
             vms = ops.run_probe(runner.local, local=local)[0](str(tmp_path / "state"))["vms"]
