@@ -35,6 +35,29 @@ def test_backend_selection(name: str, backend: str, reason: str) -> None:
     assert report["doctor"]["backend"] == backend
 
 
+PREPARE = [
+    ("nothing-fits", "auto", "qemu"),  # a fresh Linux host without KVM: what the Molecule scenario starts from
+    ("fresh-kvm", "auto", "firecracker"),
+    ("linux-kvm-no-firecracker-docker", "auto", "firecracker"),
+    ("linux-no-kvm-docker", "auto", "docker"),
+    ("linux-pvm-only", "auto", "qemu"),
+    ("macos-26-arm64", "auto", "apple-container"),
+    ("macos-15-arm64", "auto", "lima"),
+    ("nothing-fits", "docker", "docker"),
+]
+
+
+@pytest.mark.parametrize("name,requested,backend", PREPARE, ids=["%s-%s" % p[:2] for p in PREPARE])
+def test_the_backend_a_host_is_provisioned_for(name: str, requested: str, backend: str) -> None:
+    """What the host role installs for: on a fresh host nothing is chosen yet (the role installed nothing before
+    the Molecule scenario found it), so the facts say what `auto` picks once QEMU or Firecracker is installed."""
+    text = probe_text(kvm=("kvm", "kvm_intel"), tools={"busybox": ""}) if name == "fresh-kvm" else HOSTS[name]
+    facts = probe.parse_host(text)
+    assert backends.prepare(facts, requested) == backend
+    if requested == "auto":
+        assert ops.host_report(facts)["backend"]["prepare"] == backend
+
+
 def test_pvm_only_host_is_not_firecracker_and_says_why() -> None:
     facts = probe.parse_host(HOSTS["linux-pvm-only"])
     assert facts["kvm"] == {"present": True, "rw": True, "modules": ["kvm", "kvm_pvm"], "kind": "kvm_pvm",

@@ -70,6 +70,19 @@ def test_the_host_roles_argument_specs_say_what_its_defaults_say() -> None:
     assert options["host_backend"]["choices"] == list(CHOICES)
 
 
+def test_the_host_role_installs_every_tool_an_image_build_takes_from_the_host() -> None:
+    """The role's image packages hold the engine's table (image.HOST_TOOLS), from which the doctor's check is
+    made: the Molecule scenario found the role without qemu-guest-agent, and rootfs failing on a provisioned
+    host."""
+    import yaml
+
+    from ansible_collections.mvm.microvm.plugins.module_utils import doctor, image
+
+    defaults = yaml.safe_load((REPO / "ansible_collections/mvm/microvm/roles/host/defaults/main.yml").read_text())
+    assert set(image.HOST_TOOLS.values()) <= set(defaults["host_image_packages"])
+    assert doctor.IMAGE_TOOLS == tuple(image.HOST_TOOLS)
+
+
 def test_the_execution_environment_files_name_what_the_controller_side_imports() -> None:
     """meta/execution-environment.yml points at requirements.txt and bindep.txt, which exist; requirements.txt
     lists the packages the controller-side plugins import (fleet files), each also a dependency of the package."""

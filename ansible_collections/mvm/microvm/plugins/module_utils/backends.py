@@ -6,7 +6,8 @@ from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
-from typing import Any, Dict, Mapping, Tuple
+import copy
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from ansible_collections.mvm.microvm.plugins.module_utils import registry
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError
@@ -48,12 +49,35 @@ def select(facts: Mapping[str, Any], requested: str = "auto") -> Tuple[str, str]
         "%s: %s (needs %s)" % (n, table[n]["why_not"], INSTALL_HINT[n]) for n in PRIORITY + registry.FALLBACK))
 
 
+# The backends whose programs a host's provisioning installs (the host role: Debian's QEMU packages, Firecracker's
+# release); the others need what a package list does not give (a running Docker daemon, macOS, Lima).
+INSTALLABLE = ("firecracker", "qemu")
+
+
+def prepare(facts: Mapping[str, Any], requested: str = "auto") -> Optional[str]:
+    """The backend to provision this host for: the one asked for, or the one `auto` picks once the installable
+    backends' programs are there. On a fresh host nothing is chosen yet; a host with QEMU but usable KVM is to get
+    Firecracker. None where even that leaves nothing (say, macOS without Lima)."""
+    if requested != "auto":
+        return requested
+    ready = copy.deepcopy(dict(facts))
+    for driver in registry.DRIVERS:
+        if driver.name in INSTALLABLE:
+            for tool in driver.probe_tools:
+                ready["tools"][tool] = dict(ready["tools"].get(tool) or {}, present=True)
+    try:
+        return select(ready)[0]
+    except MvmError:
+        return None
+
+
 def summary(facts: Mapping[str, Any], requested: str = "auto") -> Dict[str, Any]:
-    """The backend section of the facts: chosen, reason, every backend's availability."""
+    """The backend section of the facts: chosen, reason, every backend's availability, and the backend to
+    provision the host for (prepare)."""
     table = availability(facts)
     try:
         chosen, reason = select(facts, requested)
     except MvmError as exc:
         chosen, reason = None, str(exc)
     return {"chosen": chosen, "reason": reason, "requested": requested, "backends": table,
-            "capabilities": CAPABILITIES}
+            "prepare": prepare(facts, requested), "capabilities": CAPABILITIES}

@@ -8,11 +8,12 @@ __metaclass__ = type
 
 from typing import Any, Dict, List, Mapping, Optional
 
-from ansible_collections.mvm.microvm.plugins.module_utils import backends, registry
+from ansible_collections.mvm.microvm.plugins.module_utils import backends, image, registry
 from ansible_collections.mvm.microvm.plugins.module_utils.errors import MvmError
 
 MIN_FREE_MIB = 1024
-IMAGE_TOOLS = ("busybox", "mkfs.ext4", "cpio", "gzip")
+IMAGE_TOOLS = tuple(image.HOST_TOOLS)
+IMAGE_PACKAGES = " ".join(image.HOST_TOOLS.values())
 # Checks each backend cannot do without (names of checks below), as each driver lists them.
 NEEDS = {d.name: d.needs for d in registry.DRIVERS}
 ALWAYS = ("backend", "state root disk")
@@ -50,8 +51,8 @@ def checks(facts: Mapping[str, Any], chosen: Optional[str], reason: str) -> List
         ("setsid", "tools", _tool(facts, "setsid")["present"],
          _tool_info(_tool(facts, "setsid"), "util-linux")),
         ("image tools", "tools", not image_missing,
-         "missing: %s (Debian: busybox-static e2fsprogs cpio gzip)" % ", ".join(image_missing) if image_missing
-         else "busybox, mkfs.ext4, cpio, gzip"),
+         "missing: %s (Debian: %s)" % (", ".join(image_missing), IMAGE_PACKAGES) if image_missing
+         else ", ".join(IMAGE_TOOLS)),
         ("docker daemon", "tools", facts["docker"]["daemon"],
          "server %s" % facts["docker"]["server_version"] if facts["docker"]["daemon"]
          else ("client installed, no daemon answers" if facts["docker"]["client"] else "docker not installed")),
@@ -100,7 +101,7 @@ def fix(name: str, facts: Mapping[str, Any], backend: Optional[str]) -> str:
     if name == "setsid":
         return _apt("util-linux")
     if name == "image tools":
-        return _apt("busybox-static e2fsprogs cpio gzip")
+        return _apt(IMAGE_PACKAGES)
     if name == "docker daemon":
         if facts["docker"]["client"]:
             return "systemctl start docker"

@@ -45,6 +45,11 @@ ROOTFS_FILE = "rootfs.ext4"
 SQUASHFS_FILE = "rootfs.squashfs"  # format: squashfs - read-only, shared by the image's VMs (each has an overlay)
 ROOTFS_TAR = "rootfs.tar"  # the same tree, for backends that import a file system (docker)
 DEBIAN_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+# What every image build takes from the host, with each one's Debian package: busybox becomes the guest's only
+# binary, qemu-ga its agent, mkfs.ext4 makes its disk, cpio and gzip its initramfs. The doctor's check and fix are
+# made from this table, and a test holds the host role's package list to it.
+HOST_TOOLS = {"busybox": "busybox-static", "qemu-ga": "qemu-guest-agent", "mkfs.ext4": "e2fsprogs",
+              "cpio": "cpio", "gzip": "gzip"}
 
 
 def oci_ref(ident: str) -> str:
@@ -299,11 +304,11 @@ def _busybox_env(facts: Mapping[str, Any]) -> str:
     agent of every image."""
     path = facts["tools"].get("busybox", {}).get("path")
     if not path:
-        raise MvmError("busybox is not installed on the host (Debian: apt-get install busybox-static)")
+        raise MvmError("busybox is not installed on the host (Debian: apt-get install %s)" % HOST_TOOLS["busybox"])
     agent = facts["tools"].get("qemu-ga", {}).get("path")
     if not agent:
         raise MvmError("qemu-ga is not installed on the host; every image carries it as its guest agent "
-                       "(Debian: apt-get install qemu-guest-agent)")
+                       "(Debian: apt-get install %s)" % HOST_TOOLS["qemu-ga"])
     return ("BUSYBOX=%s; QEMU_GA=%s; if ldd \"$BUSYBOX\" >/dev/null 2>&1; then echo \"$BUSYBOX is dynamically linked: "
             "install busybox-static\" >&2; exit 1; fi; " % (quote(path), quote(agent)))
 

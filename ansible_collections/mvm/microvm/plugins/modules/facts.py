@@ -72,7 +72,9 @@ ansible_facts:
         - Platform (OS, kind such as V(wsl2) or V(macos), arch, kernel, distribution, macOS version), KVM
           (present, read-write, kind, usable and why not), tools with path and version, docker daemon,
           nix flakes, Lima instances, bridges and TAP devices, microVMs and images under the state root.
-        - C(backend) holds the chosen backend, the reason, every backend's availability and the capability matrix.
+        - C(backend) holds the chosen backend, the reason, every backend's availability, the capability matrix,
+          and C(prepare), the backend to provision the host for (what M(mvm.microvm.facts)' O(backend) asks
+          for, or the one V(auto) picks once QEMU or Firecracker is installed, which the host role installs).
         - C(doctor) holds C(checks) (name, category, ok, info, needed, and C(fix), the command that makes a failing
           check pass), C(all_ok) and C(table) (the report as text lines) for the chosen backend, or the one
           O(doctor_backend) names; the host's security checks are listed there too, as advice (not needed).

@@ -164,7 +164,7 @@ attributes:
   diff_mode:
     support: full
 requirements:
-  - busybox-static, e2fsprogs (mkfs.ext4 -d), cpio and gzip on the target
+  - busybox-static, qemu-guest-agent, e2fsprogs (mkfs.ext4 -d), cpio and gzip on the target
   - apt-get and dpkg-deb for O(kernel=debian)
   - ssh-keygen (OpenSSH 8.1 or later) for signed bundles
   - linux-source-6.1, gcc, make, flex, bison, bc and libelf-dev for O(kernel=mvm)
