@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: setup up down up-pyinfra down-pyinfra test test-fast sanity lint clean bench mutation record-outputs schema docs changelog
+.PHONY: setup up down up-pyinfra down-pyinfra test test-fast sanity lint clean bench mutation record-outputs schema docs changelog molecule
 
 setup:
 	bash scripts/setup.sh
@@ -33,6 +33,12 @@ test-fast: setup
 
 sanity: setup
 	$(BIN)/python tests/support/run_ansible_test.py sanity
+
+## The host role's Molecule scenario: a fresh Debian container (built here by mmdebstrap), the role, then
+## mvm.microvm.up inside it, idempotence, verify, destroy. The test suite runs the same (tests/real/test_molecule_docker.py).
+molecule: setup
+	bash scripts/dockerd.sh start
+	bash scripts/molecule-image.sh build && molecule test -s docker; rc=$$?; bash scripts/dockerd.sh stop; exit $$rc
 
 ## The collection's documentation site (antsibull-docs + Sphinx, offline, warnings are errors): HTML in build/docs/build/html.
 docs: setup

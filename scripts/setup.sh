@@ -37,4 +37,26 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   "$VENV/bin/python" -m pip install -q -e '.[test]'
   echo "$want" > "$stamp"
 fi
-echo "setup: ready ($("$VENV/bin/python" --version), $("$VENV/bin/ansible" --version | head -n 1), pyinfra $("$VENV/bin/python" -c 'import pyinfra.version as v; print(v.__version__)' 2>/dev/null || echo '?'))"
+# community.docker, which Molecule's Docker driver drives (molecule/docker): Galaxy is not reachable
+# from every machine, so it comes from the Ansible community package on PyPI (pinned below), of which only these
+# collections are unpacked, where `pip install ansible` would put them (ansible-core finds them on sys.path):
+# community.docker, its one dependency, and ansible.posix, whose synchronize the driver's create playbook names.
+COMMUNITY_PACKAGE=ansible==12.3.0
+COMMUNITY=(community/docker community/library_inventory_filtering_v1 ansible/posix)
+site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+marker="$site/ansible_collections/.mvm-community"
+if [ "$(cat "$marker" 2>/dev/null)" != "$COMMUNITY_PACKAGE ${COMMUNITY[*]}" ]; then
+  echo "setup: ${COMMUNITY[*]} from $COMMUNITY_PACKAGE"
+  tmp=$(mktemp -d)
+  "$VENV/bin/python" -m pip download -q --no-deps -d "$tmp" "$COMMUNITY_PACKAGE"
+  "$VENV/bin/python" - "$tmp" "$site" "${COMMUNITY[@]}" <<'PY'
+import glob, sys, zipfile
+wheel, = glob.glob(sys.argv[1] + "/ansible-*.whl")
+keep = tuple("ansible_collections/%s/" % c for c in sys.argv[3:])
+with zipfile.ZipFile(wheel) as z:
+    z.extractall(sys.argv[2], [n for n in z.namelist() if n.startswith(keep)])
+PY
+  rm -rf "$tmp"
+  echo "$COMMUNITY_PACKAGE ${COMMUNITY[*]}" > "$marker"
+fi
+echo "setup: ready ($("$VENV/bin/python" --version), $("$VENV/bin/ansible" --version 2>/dev/null | sed -n 1p), pyinfra $("$VENV/bin/python" -c 'import pyinfra.version as v; print(v.__version__)' 2>/dev/null || echo '?'))"
